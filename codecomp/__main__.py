@@ -1,0 +1,3 @@
+from codecomp.cli import main
+
+main()

@@ -1,0 +1,45 @@
+"""The `codecomp` command line: one command (or group) per stage of the pipeline.
+
+Each stage keeps its command in its own package; this file only assembles them.  Modules imported here must
+stay light at import time (no torch, no datasets): heavy imports happen inside the command functions, so that
+`codecomp --help` and the serving commands work on the base install.
+"""
+from __future__ import annotations
+
+import typer
+
+from codecomp.corpus.cli import app as corpus_app
+from codecomp.engine.cli import complete_command
+from codecomp.engine.naming_cli import name_command
+from codecomp.eval.cli import eval_command
+from codecomp.demo import demo_command
+from lsp_server.cli import serve_command
+from training.cli import sample_command, train_command
+from training.export import export_command
+
+app = typer.Typer(
+    name="codecomp",
+    help="Local neural code completion for C++ and JavaScript: build corpora, train, evaluate and serve.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.command("demo", help="Show completions, a fragment, a name suggestion and generated code on bundled samples.")(demo_command)
+app.add_typer(corpus_app, name="corpus", help="Build and inspect corpora of real C++ and JavaScript code.")
+app.command("train", help="Train a model (char, token or tree) on a corpus.")(train_command)
+app.command("sample", help="Generate code with a trained char-LSTM.")(sample_command)
+app.command("export", help="Export trained models to an ONNX artifact the engine can serve.")(export_command)
+app.command("complete", help="Print ranked completions and a fragment at FILE:LINE:COL.")(complete_command)
+app.command("name", help="Suggest names for the symbol at FILE:LINE:COL.")(name_command)
+app.command("eval", help="Evaluate a model and baselines on held-out projects and write a report.")(eval_command)
+app.command("serve", help="Run the language server (stdio by default).")(serve_command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

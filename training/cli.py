@@ -1,0 +1,14 @@
+"""Placeholder: this command is being built (see docs/design.md)."""
+import typer
+
+
+def train_command() -> None:
+    """Not available yet."""
+    typer.echo("codecomp: this command is not available in this build yet", err=True)
+    raise typer.Exit(2)
+
+
+def sample_command() -> None:
+    """Not available yet."""
+    typer.echo("codecomp: this command is not available in this build yet", err=True)
+    raise typer.Exit(2)
