@@ -1,8 +1,64 @@
-"""Placeholder: this command is being built (see docs/design.md)."""
+"""`codecomp eval`: evaluate the engine and the baselines on the held-out split of a corpus.
+
+Heavy imports (datasets, matplotlib) happen inside the command so that `codecomp --help` stays light.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
 import typer
 
 
-def eval_command() -> None:
-    """Not available yet."""
-    typer.echo("codecomp: this command is not available in this build yet", err=True)
-    raise typer.Exit(2)
+def eval_command(
+    corpus: Path = typer.Option(..., "--corpus", help="Corpus folder written by `codecomp corpus build`."),
+    out: Path = typer.Option(..., "--out", help="Folder for report.json, report.md and the plots."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model artifact folder (default: the shipped model)."),
+    split: str = typer.Option("test", "--split", help="Held-out split to evaluate on."),
+    tasks: str = typer.Option("tokens,identifiers,lines,keystrokes,char,naming,latency", "--tasks",
+                              help="Comma-separated tasks: tokens, identifiers, lines, keystrokes, char, naming, "
+                                   "latency."),
+    max_positions: int = typer.Option(300, "--max-positions", help="Positions sampled per task (tokens: tokens)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the position sampling."),
+    quick: bool = typer.Option(False, "--quick", help="A few positions per task and a small baseline training "
+                                                     "set: seconds, for CI."),
+    runs: Optional[List[Path]] = typer.Option(None, "--runs", help="Training run folders for learning curves "
+                                                                  "(default: those named by the artifact)."),
+    max_train_files: Optional[int] = typer.Option(None, "--max-train-files",
+                                                  help="Train the baselines on at most this many train files."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Score the engine and the baselines on the same held-out positions and write a report."""
+    from codecomp.eval.harness import EvalError, EvalOptions, run_evaluation
+    from codecomp.eval.report import runs_from_manifest, write_report
+
+    try:
+        opts = EvalOptions(split=split, tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
+                           max_positions=max_positions, seed=seed, quick=quick, progress=progress,
+                           max_train_files=max_train_files)
+    except EvalError as exc:
+        typer.echo(f"codecomp eval: {exc}", err=True)
+        raise typer.Exit(2)
+    if model is not None and not model.exists():
+        typer.echo(f"codecomp eval: the model folder {model} does not exist", err=True)
+        raise typer.Exit(2)
+    from codecomp.engine import Engine
+
+    engine = Engine.load(model)
+    problem = getattr(engine, "problem", None)
+    if problem:
+        typer.echo(f"codecomp eval: warning: {problem}", err=True)
+    try:
+        result = run_evaluation(engine, "engine", corpus, opts, artifact_path=model)
+    except EvalError as exc:
+        typer.echo(f"codecomp eval: {exc}", err=True)
+        raise typer.Exit(2)
+    run_dirs = list(runs) if runs else runs_from_manifest(model)
+    written = write_report(result, out, run_dirs)
+    typer.echo(f"wrote {written['md']} and {written['json']}")
+    ident = result.tasks.get("identifiers", {}).get("systems", {})
+    for name, res in ident.items():
+        r = res.get("all", {}).get("all", {})
+        t0, t1 = r.get("t0", {}), r.get("t1", {})
+        if t0:
+            typer.echo(f"  {name:18s} identifiers top-1 typed0 {t0['top1']:5.1f}%  typed1 {t1.get('top1', 0):5.1f}%")

@@ -1,0 +1,357 @@
+"""Writing an evaluation report: report.json, report.md (metric by system, references beside) and PNG plots.
+
+Plots use matplotlib's Agg backend (no display needed): identifier accuracy by typed-prefix length, a
+histogram of engine latencies, and learning curves read from the ``metrics.jsonl`` of training runs.
+"""
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+from codecomp.eval.reference import references_for
+
+LANG_NAMES = {"javascript": "JavaScript", "cpp": "C++", "all": "all languages"}
+
+
+def _fmt(x: Any, digits: int = 1) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        if math.isnan(x):
+            return "-"
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out
+
+
+def _ref_row(metric_keys: Sequence[str], lang: str | None, digits: Sequence[int]) -> list[list[str]]:
+    """Reference rows: one per reference system that reports at least one of ``metric_keys``."""
+    systems: dict[str, dict[str, float]] = {}
+    for key in metric_keys:
+        for system, value, source in references_for(key, lang):
+            systems.setdefault(f"{system} *(ref., {source})*", {})[key] = value
+    rows = []
+    for name, vals in systems.items():
+        rows.append([name] + [_fmt(vals.get(k), d) for k, d in zip(metric_keys, digits)])
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------- markdown
+def _identifier_section(ident: dict[str, Any], lang: str) -> list[str]:
+    keys = ["ident.t0.top1", "ident.t0.top5", "ident.t0.mrr10", "ident.t1.top1", "ident.t1.top5",
+            "ident.t1.mrr10", "ident.t2.top1", "ident.t3.top1"]
+    header = ["system", "top-1 (0)", "top-5 (0)", "MRR@10 (0)", "top-1 (1)", "top-5 (1)", "MRR@10 (1)",
+              "top-1 (2)", "top-1 (3)", "n"]
+    digits = [1, 1, 3, 1, 1, 3, 1, 1]
+    rows = []
+    for name, res in ident["systems"].items():
+        r = res.get(lang, {}).get("all")
+        if not r:
+            continue
+        vals = []
+        for k, d in zip(keys, digits):
+            _, t, m = k.split(".")
+            vals.append(_fmt(r.get(t, {}).get(m), d))
+        rows.append([f"**{name}**" if name.startswith("engine") else name] + vals + [_fmt(r.get("t0", {}).get("n"))])
+    if not rows:
+        return []
+    refs = [r + ["300"] for r in _ref_row(keys, None if lang == "all" else lang, digits)] if lang != "all" else []
+    lines = [f"### Identifier completion, {LANG_NAMES.get(lang, lang)}", "",
+             "Columns: characters typed in parentheses; top-k in %, MRR@10 in [0, 1].", ""]
+    lines += _table(header, rows + refs)
+    # in / out of vocabulary
+    vrows = []
+    for name, res in ident["systems"].items():
+        r = res.get(lang, {})
+        cells = []
+        for split in ("in_vocab", "out_vocab"):
+            s = r.get(split, {})
+            cells += [_fmt(s.get("t0", {}).get("top1")), _fmt(s.get("t1", {}).get("top1")),
+                      _fmt(s.get("t0", {}).get("n"))]
+        vrows.append([name] + cells)
+    lines += ["", "In / out of the training vocabulary (top-1 %):", ""]
+    lines += _table(["system", "in: typed 0", "in: typed 1", "in: n", "out: typed 0", "out: typed 1", "out: n"], vrows)
+    return lines + [""]
+
+
+def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
+    """The human-readable report."""
+    meta, tasks = report["meta"], report["tasks"]
+    L: list[str] = ["# codecomp evaluation report", ""]
+    L += [f"- corpus: `{meta['corpus']}`, split `{meta['split']}` ({meta['files']} files, "
+          f"languages: {', '.join(meta['languages'])})",
+          f"- held-out projects ({len(meta['projects'])}): {', '.join(meta['projects'])}",
+          f"- engine: `{meta['engine']}` ({meta['engine_kind']}), model `{meta['model']}`"
+          + (f" — note: {meta['engine_problem']}" if meta.get("engine_problem") else ""),
+          f"- positions per task: {meta['max_positions']}, seed {meta['seed']}"
+          + (" (quick mode)" if meta.get("quick") else ""),
+          f"- in/out of vocabulary is decided by {meta.get('vocabulary_split', '-')}",
+          f"- baselines trained on the train split: "
+          + "; ".join(f"{LANG_NAMES.get(k, k)} {v['files']} files / {v['tokens']:,} tokens in {v['train_seconds']} s"
+                      for k, v in meta.get("baselines", {}).items()),
+          *([f"- engine calls that failed (scored as empty answers): "
+             + "; ".join(f"{n}x {m}" for m, n in meta["engine_errors"].items())] if meta.get("engine_errors") else []),
+          f"- written {report['written']}, took {meta.get('seconds', '-')} s", ""]
+    L += ["Reference rows (*ref.*) come from other setups (see codecomp/eval/reference.py); they are shown only "
+          "where the metric definition matches ours.", ""]
+
+    ident = tasks.get("identifiers")
+    if ident:
+        L += ["## Identifier completion", "",
+              "At each sampled identifier occurrence the system sees the whole file with that occurrence "
+              "blanked out and is asked at its start (0 characters typed) or after 1-3 typed characters.", ""]
+        for lang in ["all", *sorted({k for r in ident["systems"].values() for k in r if k != "all"})]:
+            L += _identifier_section(ident, lang)
+        if "identifiers" in plots:
+            L += [f"![identifier accuracy by typed prefix]({plots['identifiers']})", ""]
+
+    tok = tasks.get("tokens")
+    if tok:
+        L += ["## Next-token accuracy", "",
+              f"Top-1 next token over {tok['positions']} consecutive tokens of held-out files (left context only; "
+              "string and number literals compared as classes).", ""]
+        rows = [[n, _fmt(r["all"]["accuracy"]), _fmt(r["all"]["n"])] for n, r in tok["systems"].items()]
+        rows += [r + ["-"] for r in _ref_row(["tokens.accuracy"], None, [2])]
+        L += _table(["system", "accuracy %", "n"], rows) + [""]
+
+    lines = tasks.get("lines")
+    if lines:
+        L += ["## Line completion", "",
+              "Rest of the line from a token inside it (left context only); exact match after whitespace "
+              "normalisation and edit similarity.", ""]
+        rows = [[n, _fmt(r["all"]["exact_match"]), _fmt(r["all"]["edit_sim"]), _fmt(r["all"]["n"])]
+                for n, r in lines["systems"].items()]
+        rows += [r + ["-"] for r in _ref_row(["lines.exact_match", "lines.edit_sim"], None, [2, 2])]
+        L += _table(["system", "exact match %", "edit similarity", "n"], rows) + [""]
+        eng = next((r for n, r in lines["systems"].items() if n.startswith("engine")), None)
+        if eng and eng.get("examples"):
+            L += ["Examples (engine):", ""]
+            for ex in eng["examples"][:3]:
+                L += [f"- `{ex['file']}`: expected `{ex['target'].strip()}`, got `{ex['prediction'].strip()}`"]
+            L += [""]
+
+    ks = tasks.get("keystrokes")
+    if ks:
+        L += ["## Keystrokes saved", "",
+              f"A simulated user types {ks['windows']} windows of lines and accepts the top suggestion or the inline "
+              "fragment when it is exactly what follows (accepting costs one key).", ""]
+        rows = [[n, _fmt(r["all"]["saved_percent"]), str(r["all"]["saved"]), str(r["all"]["typed"]),
+                 str(r["all"]["calls"])] for n, r in ks["systems"].items()]
+        L += _table(["system", "saved %", "saved", "characters", "calls"], rows) + [""]
+
+    ch = tasks.get("char")
+    if ch:
+        L += ["## Char model", ""]
+        if "skipped" in ch:
+            L += [f"Not measured: {ch['skipped'].rstrip('.')}.", ""]
+        else:
+            L += [f"Bits per character: **{ch['bits_per_char']:.3f}** ({ch['bits_per_byte']:.3f} per byte) over "
+                  f"{ch['characters']} characters in {ch['chunks']} chunks of held-out files.", ""]
+
+    nm = tasks.get("naming")
+    if nm:
+        L += ["## Naming", ""]
+        if "skipped" in nm:
+            L += [f"Not measured: {nm['skipped'].rstrip('.')}.", ""]
+        else:
+            if nm.get("engine_note"):
+                L += [f"Engine: {nm['engine_note'].rstrip('.')}.", ""]
+            rows = [[n, _fmt(r.get("exact")), _fmt(r.get("top5")), _fmt(r.get("subtoken_f1")), _fmt(r.get("n"))]
+                    for n, r in nm["systems"].items()]
+            rows += [r + ["-", "-", "-"] for r in _ref_row(["naming.exact"], None, [1])]
+            L += _table(["system", "exact %", "top-5 %", "sub-token F1", "n"], rows) + [""]
+
+    lat = tasks.get("latency")
+    if lat:
+        L += ["## Latency of the engine", "",
+              "Wall time of `Engine.complete` as the harness called it. `typing`: a user types identifiers one "
+              "character at a time in an open file (one character changes between calls); the task rows time "
+              "the calls of each task, where the document is replaced between calls.", ""]
+        rows = [[k, _fmt(v.get("p50"), 2), _fmt(v.get("p95"), 2), _fmt(v.get("p99"), 2), _fmt(v.get("n"))]
+                for k, v in lat.items() if v.get("n")]
+        rows += [[f"{s} *(ref., {src})*", "-", "-", _fmt(v, 0), "-"] for s, v, src in references_for("latency.p99_ms")]
+        rows += [[f"{s} *(ref., {src}): budget*", "-", "-", _fmt(v, 0), "-"]
+                 for s, v, src in references_for("latency.budget_ms")]
+        L += _table(["calls", "p50 ms", "p95 ms", "p99 ms", "n"], rows) + [""]
+        if "latency" in plots:
+            L += [f"![latency histogram]({plots['latency']})", ""]
+    if "learning_curves" in plots:
+        L += ["## Training", "", f"![learning curves]({plots['learning_curves']})", ""]
+    return "\n".join(L)
+
+
+# ------------------------------------------------------------------------------------------------- plots
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_identifiers(ident: dict[str, Any], path: Path) -> None:
+    """Top-1 and top-5 by typed-prefix length, one line per system."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for name, res in ident["systems"].items():
+        r = res.get("all", {}).get("all", {})
+        xs = [t for t in (0, 1, 2, 3) if f"t{t}" in r]
+        for ax, metric in zip(axes, ("top1", "top5")):
+            ax.plot(xs, [r[f"t{t}"][metric] for t in xs], marker="o", label=name,
+                    linewidth=2.5 if name.startswith("engine") else 1.2)
+    for ax, metric in zip(axes, ("top-1 %", "top-5 %")):
+        ax.set_xlabel("characters typed")
+        ax.set_ylabel(metric)
+        ax.set_xticks([0, 1, 2, 3])
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
+    fig.suptitle("Identifier completion by typed-prefix length")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_latency(latencies: dict[str, list[float]], path: Path) -> None:
+    """Histogram of engine call latencies (log-spaced bins) with p50 / p95 / p99 marks."""
+    from codecomp.eval.metrics import percentile
+
+    plt = _plt()
+    every = [x for v in latencies.values() for x in v]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    lo, hi = max(min(every), 1e-3), max(max(every), 1e-2)
+    bins = [lo * (hi / lo) ** (i / 40) for i in range(41)] if hi > lo else 20
+    for name, v in latencies.items():
+        if v:
+            ax.hist(v, bins=bins, alpha=0.6, label=f"{name} ({len(v)})")
+    ax.set_xscale("log")
+    for q, style in ((50, "-"), (95, "--"), (99, ":")):
+        x = percentile(every, q)
+        ax.axvline(x, color="k", linestyle=style, linewidth=1, label=f"p{q} {x:.1f} ms (all calls)")
+    ax.set_xlabel("ms per complete() call")
+    ax.set_ylabel("calls")
+    ax.legend(fontsize=8)
+    ax.set_title("Engine latency")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def read_metrics(run: Path) -> list[dict[str, Any]]:
+    """Rows of RUN/metrics.jsonl (unreadable lines skipped)."""
+    rows = []
+    f = Path(run) / "metrics.jsonl"
+    if not f.is_file():
+        return rows
+    for line in f.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
+def plot_learning_curves(runs: Sequence[Path], path: Path) -> bool:
+    """Train and valid loss against step for each run that has metrics; False when none has."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    drawn = False
+    for run in runs:
+        rows = read_metrics(run)
+        for split, style in (("train", "-"), ("valid", "o--")):
+            pts = [(r["step"], r["loss"]) for r in rows
+                   if r.get("split", "train") == split and isinstance(r.get("loss"), (int, float))
+                   and isinstance(r.get("step"), (int, float))]
+            if pts:
+                ax.plot(*zip(*pts), style, label=f"{Path(run).name} {split}")
+                drawn = True
+    if drawn:
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.set_title("Learning curves")
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return drawn
+
+
+def runs_from_manifest(artifact: Path | None) -> list[Path]:
+    """Training run folders named by an artifact's manifest (``training.runs`` or ``models.*.run``)."""
+    if artifact is None:
+        return []
+    mf = Path(artifact) / "manifest.json"
+    try:
+        manifest = json.loads(mf.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return []
+    found: list[str] = []
+
+    def take(value: Any) -> None:
+        # a run is named by a path string, or by a dict carrying one under a path-like key
+        if isinstance(value, str):
+            found.append(value)
+        elif isinstance(value, dict):
+            for key in ("path", "run", "run_dir", "dir"):
+                if isinstance(value.get(key), str):
+                    found.append(value[key])
+
+    training = manifest.get("training") or {}
+    runs = training.get("runs") if isinstance(training, dict) else None
+    for value in (runs.values() if isinstance(runs, dict) else runs if isinstance(runs, list) else []):
+        take(value)
+    for info in (manifest.get("models") or {}).values():
+        if isinstance(info, dict):
+            take(info.get("run"))
+    out: list[Path] = []
+    for r in found:
+        p = Path(r)
+        for cand in (p, Path(artifact) / p):
+            try:
+                if (cand / "metrics.jsonl").is_file() and cand not in out:
+                    out.append(cand)
+                    break
+            except OSError:  # a value that is not a usable path
+                continue
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- writing
+def write_report(result: Any, out_dir: Path, runs: Sequence[Path] = ()) -> dict[str, Path]:
+    """Write report.json, report.md and the plots into ``out_dir``; returns the written paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = {"meta": result.meta, "tasks": result.tasks,
+              "written": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    written: dict[str, Path] = {}
+    plots: dict[str, str] = {}
+    ident = result.tasks.get("identifiers")
+    if ident and ident["systems"]:
+        plot_identifiers(ident, out_dir / "identifiers_by_typed.png")
+        plots["identifiers"] = "identifiers_by_typed.png"
+    if any(result.latencies_ms.values()):
+        plot_latency(result.latencies_ms, out_dir / "latency_hist.png")
+        plots["latency"] = "latency_hist.png"
+    if runs and plot_learning_curves(runs, out_dir / "learning_curves.png"):
+        plots["learning_curves"] = "learning_curves.png"
+    report["plots"] = plots
+    report["runs"] = [str(r) for r in runs]
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    (out_dir / "report.md").write_text(render_markdown(report, plots), encoding="utf-8")
+    written["json"] = out_dir / "report.json"
+    written["md"] = out_dir / "report.md"
+    for k, v in plots.items():
+        written[k] = out_dir / v
+    return written
