@@ -1,0 +1,14 @@
+"""The torch-free completion engine (docs/design.md, section 5).
+
+    from codecomp.engine import Engine
+    engine = Engine.load(None)          # the shipped model, or a FallbackEngine with `.problem` set
+    engine.open(uri, text, "cpp", 1)
+    result = engine.complete(uri, line, utf16_col)
+
+Layout: `session` (per-document state), `lexing` (local token views of the tree), `models` (onnxruntime step
+graphs), `candidates`, `scoring`, `ranking`, `fragments`, `core` (the engines), `cli` (`codecomp complete`).
+"""
+from codecomp.engine.core import BaseEngine, Engine, FallbackEngine
+from codecomp.engine.types import Candidate, Completion, Fragment, NameSuggestions
+
+__all__ = ["BaseEngine", "Candidate", "Completion", "Engine", "FallbackEngine", "Fragment", "NameSuggestions"]

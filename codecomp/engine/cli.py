@@ -1,8 +1,98 @@
-"""Placeholder: this command is being built (see docs/design.md)."""
+"""`codecomp complete FILE:LINE:COL`: the engine from the command line (torch-free).
+
+LINE and COL are 1-based, as editors and compilers print them; COL counts characters of the line (UTF-16 code
+units, like LSP, which equals characters outside the astral planes).  The output lists the ranked identifiers with
+their scores and sources, the fragment, and the time each stage took.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
 import typer
 
+_LOCATION = re.compile(r"^(?P<path>.+):(?P<line>\d+):(?P<col>\d+)$")
 
-def complete_command() -> None:
-    """Not available yet."""
-    typer.echo("codecomp: this command is not available in this build yet", err=True)
-    raise typer.Exit(2)
+
+def parse_location(location: str) -> tuple[Path, int, int]:
+    """Split FILE:LINE:COL (1-based) into a path and 0-based line and column; ValueError in words."""
+    m = _LOCATION.match(location)
+    if not m:
+        raise ValueError(f"expected FILE:LINE:COL (1-based, e.g. src/main.cpp:12:8), got {location!r}")
+    line, col = int(m["line"]), int(m["col"])
+    if line < 1 or col < 1:
+        raise ValueError("LINE and COL are 1-based: the first character of a file is 1:1")
+    return Path(m["path"]), line - 1, col - 1
+
+
+def complete_command(
+    location: str = typer.Argument(..., metavar="FILE:LINE:COL",
+                                   help="Where to complete; LINE and COL are 1-based (COL 1 = before the first character)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Artifact folder (default: the shipped model)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    max_items: int = typer.Option(20, "--max-items", min=1, help="How many identifiers to list."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="cpp or javascript (default: from the file extension)."),
+    threads: int = typer.Option(1, "--threads", min=1, help="onnxruntime threads."),
+) -> None:
+    """Print ranked completions and a fragment at FILE:LINE:COL (1-based), with timings.
+
+    Example: codecomp complete src/cart.js:33:19 --max-items 5
+    """
+    from codecomp.engine import Engine
+    from codecomp.syntax import detect_language
+
+    try:
+        path, line, col = parse_location(location)
+    except ValueError as exc:
+        typer.echo(f"codecomp complete: {exc}", err=True)
+        raise typer.Exit(2)
+    if not path.is_file():
+        typer.echo(f"codecomp complete: {path} is not a file", err=True)
+        raise typer.Exit(2)
+    language = lang or detect_language(str(path))
+    if language not in ("cpp", "javascript"):
+        typer.echo(f"codecomp complete: cannot tell the language of {path}; pass --lang cpp or --lang javascript",
+                   err=True)
+        raise typer.Exit(2)
+    data = path.read_bytes()
+    text = data.decode("utf-8", errors="replace")
+    t0 = time.perf_counter()
+    engine = Engine.load(model, threads=threads)
+    load_ms = (time.perf_counter() - t0) * 1000
+    if engine.problem:
+        typer.echo(f"note: {engine.problem}", err=True)
+    uri = path.resolve().as_uri()
+    t0 = time.perf_counter()
+    engine.open(uri, text, language, 1)
+    open_ms = (time.perf_counter() - t0) * 1000
+    lines = text.splitlines()
+    if line >= max(1, len(lines)) + (1 if text.endswith(("\n", "\r")) else 0):
+        typer.echo(f"note: {path} has {len(lines)} lines; completing at the end of the file", err=True)
+    result = engine.complete(uri, line, col, max_items=max_items)
+    timings = {"load": round(load_ms, 2), "open": round(open_ms, 2), **result.timings}
+    if as_json:
+        doc = result.to_dict()
+        doc["timings"] = timings
+        doc["engine"] = type(engine).__name__
+        doc["problem"] = engine.problem
+        json.dump(doc, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+        return
+    rl, rc = result.replace_start
+    typer.echo(f"{path}:{line + 1}:{col + 1}  prefix {result.prefix!r} (replaces from {rl + 1}:{rc + 1})  "
+               f"engine: {type(engine).__name__}")
+    if result.note:
+        typer.echo(f"  ({result.note})")
+    if result.items:
+        width = max(len(c.label) for c in result.items)
+        for rank, cand in enumerate(result.items, 1):
+            typer.echo(f"  {rank:>3}. {cand.label:<{width}}  {cand.score:8.3f}  {cand.kind:<10} {cand.source}")
+    else:
+        typer.echo("  no identifiers")
+    if result.fragment is not None:
+        typer.echo(f"  fragment: {result.fragment.text!r}  (score {result.fragment.score:.3f})")
+    typer.echo("  timings (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))

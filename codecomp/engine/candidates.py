@@ -1,0 +1,178 @@
+"""Where completion candidates come from.
+
+Sources, strongest first: symbols of the file's scope analysis (declared in a scope enclosing the cursor),
+members/properties seen in the file (at `.`, `->`, `::` positions), identifiers of this file (including those
+after the cursor), identifiers of the other open documents of the same language, the model's most probable
+vocabulary words, and the language's keywords.  Each candidate remembers its best source and a kind for the
+editor's icon.
+"""
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from codecomp.syntax import KEYWORDS, TokenKind
+from codecomp.engine.session import Document
+
+_IDENT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*\Z")
+_MEMBER_USE = re.compile(rb"([A-Za-z_$][A-Za-z0-9_$]*)?[ \t]*(?:\?\.|->|\.)[ \t]*([A-Za-z_$][A-Za-z0-9_$]*)")
+_QUALIFIED_USE = re.compile(rb"([A-Za-z_$][A-Za-z0-9_$]*)?[ \t]*::[ \t]*([A-Za-z_$][A-Za-z0-9_$]*)")
+_RECEIVER = re.compile(rb"([A-Za-z_$][A-Za-z0-9_$]*)[ \t]*(?:\?\.|->|\.|::)[ \t]*\Z")
+_SYMBOL_KINDS = {"variable": "variable", "parameter": "variable", "function": "function", "method": "function",
+                 "class": "class", "field": "field"}
+# Source priority: a candidate found by several sources keeps the first of these.
+SOURCE_ORDER = ("scope", "member", "file", "documents", "model", "copy", "keyword")
+MAX_WORDS = 300  # with no typed prefix, at most this many frequent identifiers per document are scored
+MEMBER_SCAN_BYTES = 50_000  # files above this size rescan member uses at most every MEMBER_MAX_AGE_S
+MEMBER_MAX_AGE_S = 1.5
+
+
+@dataclass(slots=True)
+class Pool:
+    """One candidate before scoring."""
+
+    label: str
+    kind: str
+    source: str
+    count: int = 0          # occurrences in this file
+    other_count: int = 0    # occurrences in other open documents
+    in_scope: bool = False
+    member: bool = False    # seen after a member-access operator in this file
+    member_count: int = 0   # how often it was used that way
+    receiver_count: int = 0  # ... on the same receiver as at the cursor (`item.` -> names seen after `item.`)
+
+
+def member_names(doc: Document, op: str) -> tuple[Counter[str], dict[str, Counter[str]]]:
+    """Identifiers used after `op`'s family anywhere in the document, overall and per receiver (`item` in
+    `item.name`), cached per version.
+
+    Object members (after `.`, `->`, `?.`) and qualified names (after `::`) are separate families: `std::string`
+    says nothing about what follows `items.`.
+    """
+    family = "qualified" if op == "::" else "members"
+    cached = doc.extra.get(family)
+    now = time.monotonic()
+    if cached is not None and (cached[0] == doc.version
+                               or (len(doc.source) > MEMBER_SCAN_BYTES and now - cached[3] < MEMBER_MAX_AGE_S)):
+        # in a long file the counts of a second ago are good enough: a rescan per keystroke is not
+        return cached[1], cached[2]
+    pattern = _QUALIFIED_USE if family == "qualified" else _MEMBER_USE
+    names: Counter[str] = Counter()
+    by_receiver: dict[str, Counter[str]] = {}
+    for receiver, member in pattern.findall(doc.source):
+        name = member.decode("utf-8", "replace")
+        names[name] += 1
+        if receiver:
+            by_receiver.setdefault(receiver.decode("utf-8", "replace"), Counter())[name] += 1
+    doc.extra[family] = (doc.version, names, by_receiver, now)
+    return names, by_receiver
+
+
+def receiver_before(doc: Document, start: int) -> str | None:
+    """The identifier before the member-access operator that precedes `start` (`item` in `item.na|`)."""
+    m = _RECEIVER.search(doc.source, max(0, start - 200), start)
+    return m.group(1).decode("utf-8", "replace") if m else None
+
+
+def scope_hints(doc: Document, cursor: int) -> tuple[set[str], dict[str, str]]:
+    """(names visible at the cursor, kind of each declared name) from the (possibly slightly stale) scopes."""
+    info = doc.scopes()
+    if info is None:
+        return set(), {}
+    scopes, _tokens, size = info
+    kinds: dict[str, str] = {}
+    for sym in scopes.symbols:
+        kinds.setdefault(sym.name, _SYMBOL_KINDS.get(sym.kind, "identifier"))
+    # positions of a stale analysis are only trusted when the document length has not changed much
+    visible: set[str] = set()
+    if abs(size - len(doc.source)) < 256:
+        try:
+            visible = {s.name for s in scopes.visible_at(min(cursor, size))}
+        except Exception:  # a hint only
+            visible = set()
+    return visible, kinds
+
+
+def _words(idents: Counter[bytes], prefix: str, near: set[bytes] | None) -> list[tuple[bytes, int]]:
+    """The identifiers of a document worth scoring: those whose first character matches the typed prefix (every
+    match tier needs that); with no prefix, the `MAX_WORDS` most frequent plus those near the cursor, so the work
+    per request stays bounded in files with thousands of distinct names."""
+    if prefix:
+        first = prefix[:1].encode("utf-8", "replace")
+        alt = first.swapcase()
+        return [(w, n) for w, n in idents.items() if w[:1] == first or w[:1] == alt]
+    if len(idents) <= MAX_WORDS:
+        return list(idents.items())
+    chosen = dict(idents.most_common(MAX_WORDS))
+    for w in near or ():
+        if w in idents:
+            chosen[w] = idents[w]
+    return list(chosen.items())
+
+
+def gather(doc: Document, others: list[Document], cursor: int, prefix: str, member_op: str | None,
+           model_words: list[str] | None = None, copy_words: list[str] | None = None,
+           near: set[bytes] | None = None) -> dict[str, Pool]:
+    """All candidates for a position, keyed by label (`near`: identifiers close to the cursor)."""
+    pool: dict[str, Pool] = {}
+    keywords = KEYWORDS.get(doc.lang, frozenset())
+    visible, kinds = scope_hints(doc, cursor)
+    members, by_receiver = member_names(doc, member_op) if member_op else (Counter(), {})
+    pstart = cursor - len(prefix.encode("utf-8"))
+    same_receiver = by_receiver.get(receiver_before(doc, pstart) or "", Counter()) if member_op else Counter()
+
+    def add(label: str, source: str, kind: str | None = None) -> Pool:
+        entry = pool.get(label)
+        if entry is None:
+            entry = pool[label] = Pool(label, kind or kinds.get(label, "identifier"), source)
+        elif SOURCE_ORDER.index(source) < SOURCE_ORDER.index(entry.source):
+            entry.source = source
+        return entry
+
+    for raw, count in _words(doc.idents, prefix, near):
+        label = raw.decode("utf-8", "replace")
+        if label in keywords:
+            continue
+        # the word being typed is itself in the file once: it is not a suggestion on its own account
+        if label == prefix and count <= 1:
+            continue
+        entry = add(label, "file")
+        entry.count = count
+    for other in others:
+        if other is doc or other.lang != doc.lang:
+            continue
+        for raw, count in _words(other.idents, prefix, None):
+            label = raw.decode("utf-8", "replace")
+            if label in keywords:
+                continue
+            entry = add(label, "documents")
+            entry.other_count += count
+    for name in visible:
+        if name != prefix or doc.idents.get(name.encode(), 0) > 1:
+            add(name, "scope").in_scope = True
+    if member_op:
+        for name, count in members.items():
+            if name != prefix or count > 1:
+                entry = add(name, "member", kinds.get(name, "field"))
+                entry.member = True
+                entry.member_count = count - (1 if name == prefix else 0)
+                entry.receiver_count = same_receiver.get(name, 0) - (1 if name == prefix else 0)
+                if entry.kind == "identifier":
+                    entry.kind = "field"
+    for word in model_words or ():
+        if _IDENT.match(word) and word not in keywords:
+            add(word, "model")
+    for word in copy_words or ():
+        if _IDENT.match(word) and word not in keywords:
+            add(word, "copy")
+    if not member_op or member_op == "::":
+        for kw in keywords:
+            add(kw, "keyword", "keyword")
+    return pool
+
+
+def is_completable_token(kind: TokenKind) -> bool:
+    """Token kinds a completion may produce as a list item (identifiers and keywords)."""
+    return kind in (TokenKind.IDENTIFIER, TokenKind.KEYWORD)

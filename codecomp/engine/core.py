@@ -1,0 +1,321 @@
+"""The completion engines: `Engine` (neural, ONNX) and `FallbackEngine` (no model), same API (docs/design.md §5).
+
+`Engine.load(path)` returns a neural engine when the artifact at `path` (default: the shipped one) loads, and a
+`FallbackEngine` otherwise, whose `.problem` says in words what went wrong and how to fix it.  Both keep the
+open documents in a `DocumentStore` and answer `complete` with the same pipeline:
+
+    position -> byte (UTF-16 aware) -> quiet in comments/strings -> prefix and member context
+    -> candidates (scope, members, file, open documents, model vocabulary, copy, keywords)
+    -> scores (model mixture or cache only) -> prefix filter and ordering -> fragment (neural only)
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from codecomp.artifact import ArtifactError, default_path, load as load_artifact
+from codecomp.syntax import LANGUAGES, language_from_id
+from codecomp.engine import candidates as cand_mod
+from codecomp.engine.fragments import decode
+from codecomp.engine.lexing import inside_comment_or_string, member_operator_before, prefix_start, tokens_in_range
+from codecomp.engine.ranking import match_tier, order_key
+from codecomp.engine.scoring import near_counts, score_pool
+from codecomp.engine.session import Document, DocumentStore
+from codecomp.engine.types import Candidate, Completion, NameSuggestions
+
+MAX_DOCUMENTS = 64  # open documents kept; the least recently used beyond this are dropped
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000.0, 3)
+
+
+def _normalise_lang(lang: str) -> str:
+    """Accept our names ("cpp") and LSP language ids ("javascriptreact"); raise ValueError for others."""
+    if lang in LANGUAGES:
+        return lang
+    mapped = language_from_id(lang or "")
+    if mapped is None:
+        raise ValueError(f"codecomp completes {', '.join(LANGUAGES)}, not {lang!r}")
+    return mapped
+
+
+class BaseEngine:
+    """Document management and the completion pipeline shared by both engines."""
+
+    problem: str | None = None
+    name = "base"
+
+    def __init__(self, max_contexts: int = 16) -> None:
+        self.store = DocumentStore(max_contexts=max_contexts)
+
+    # -- documents -----------------------------------------------------------------------------------------------
+    def open(self, uri: str, text: str, lang: str, version: int = 0) -> None:
+        """Start tracking a document (re-opening replaces it)."""
+        if not isinstance(text, str):
+            raise TypeError(f"the text of {uri} must be str, got {type(text).__name__}")
+        self.store.open(uri, text, _normalise_lang(lang), version)
+        while len(self.store.docs) > MAX_DOCUMENTS:
+            oldest = next(iter(self.store.docs))
+            self.store.close(oldest)
+
+    def change(self, uri: str, text: str, version: int | None = None) -> None:
+        """Replace the text of an open document (full synchronisation)."""
+        doc = self.store.get(uri)
+        if doc is None:
+            raise KeyError(f"{uri} is not open: call open() before change()")
+        if not isinstance(text, str):
+            raise TypeError(f"the text of {uri} must be str, got {type(text).__name__}")
+        doc.change(text, version)
+        self.store.touch(uri)
+
+    def close(self, uri: str) -> None:
+        """Stop tracking a document (unknown URIs are ignored)."""
+        self.store.close(uri)
+
+    def document(self, uri: str) -> Document | None:
+        """The engine's copy of an open document."""
+        return self.store.get(uri)
+
+    # -- completion ----------------------------------------------------------------------------------------------
+    def complete(self, uri: str, line: int, utf16_col: int, max_items: int = 50, fragment: bool = True) -> Completion:
+        """Ranked completions at an LSP position (0-based line, UTF-16 column)."""
+        t_start = time.perf_counter()
+        timings: dict[str, float] = {}
+        doc = self.store.get(uri)
+        if doc is None:
+            return Completion([], "", (max(line, 0), max(utf16_col, 0)), None, timings,
+                              note=f"{uri} is not open in the engine")
+        self.store.touch(uri)
+        t0 = time.perf_counter()
+        cursor = doc.byte_of(max(line, 0), max(utf16_col, 0))
+        pos = doc.position_of_byte(cursor)
+        if doc.too_large:
+            return Completion([], "", pos, None, timings,
+                              note="the file is too large for completion (over 8 MB); it is not analysed")
+        tree = doc.ensure_parsed()
+        timings["parse"] = _ms(t0)
+        where = inside_comment_or_string(tree, doc.source, doc.lang, cursor)
+        if where is not None:
+            timings["total"] = _ms(t_start)
+            return Completion([], "", pos, None, timings, note=f"no completion inside a {where}")
+        pstart = prefix_start(doc.source, cursor)
+        prefix = doc.source[pstart:cursor].decode("utf-8", "replace")
+        replace_start = doc.position_of_byte(pstart)
+        if prefix[:1].isdigit():
+            timings["total"] = _ms(t_start)
+            return Completion([], prefix, replace_start, None, timings, note="no completion inside a number")
+        member_op = member_operator_before(doc.source, pstart)
+        t0 = time.perf_counter()
+        note = None
+        try:
+            state = self._model_state(doc, pstart)
+        except Exception as exc:  # a failing model must cost the user the ranking quality, not the list
+            state, note = None, f"the model failed on this document ({type(exc).__name__}: {exc}); ranked without it"
+        timings["model"] = _ms(t0)
+        t0 = time.perf_counter()
+        others = [d for d in self.store.docs.values() if d is not doc]
+        model_words, copy_words = self._model_words(state, prefix)
+        near = near_counts(doc, cursor)
+        pool = cand_mod.gather(doc, others, cursor, prefix, member_op, model_words, copy_words,
+                               near={w.encode() for w in near})
+        timings["candidates"] = _ms(t0)
+        t0 = time.perf_counter()
+        ranked: list[tuple[tuple, cand_mod.Pool]] = []
+        matching = {}
+        for label, entry in pool.items():
+            tier = match_tier(label, prefix)
+            if tier is not None:
+                matching[label] = (tier, entry)
+        scores = self._score({k: v[1] for k, v in matching.items()}, doc, cursor, prefix, member_op, state, near)
+        for label, (tier, entry) in matching.items():
+            ranked.append((order_key(tier, scores[label], label), entry))
+        ranked.sort(key=lambda pair: pair[0])
+        items = [Candidate(e.label, e.kind, round(scores[e.label], 4), e.source) for _, e in ranked[:max(0, max_items)]]
+        timings["rank"] = _ms(t0)
+        frag = None
+        if fragment:
+            t0 = time.perf_counter()
+            try:
+                frag = self._fragment(doc, state, items, prefix, cursor)
+            except Exception as exc:  # same as above: the list still goes out
+                note = note or f"the fragment could not be decoded ({type(exc).__name__}: {exc})"
+            timings["fragment"] = _ms(t0)
+        timings["total"] = _ms(t_start)
+        return Completion(items, prefix, replace_start, frag, timings, note=note)
+
+    # hooks the neural engine overrides
+    def _model_state(self, doc: Document, pstart: int):
+        return None
+
+    def _model_words(self, state, prefix: str) -> tuple[list[str], list[str]]:
+        return [], []
+
+    def _score(self, pool, doc: Document, cursor: int, prefix: str, member_op: str | None, state,
+               near=None) -> dict[str, float]:
+        return score_pool(pool, doc, cursor, prefix, member_op, near=near)
+
+    def _fragment(self, doc: Document, state, items: list[Candidate], prefix: str, cursor: int):
+        return None
+
+    # -- naming --------------------------------------------------------------------------------------------------
+    def _naming(self):
+        return None
+
+    def suggest_names(self, uri: str, line: int, utf16_col: int, k: int = 5) -> NameSuggestions:
+        """Names for the variable, parameter or function at a position, with all occurrences to rename."""
+        doc = self.store.get(uri)
+        if doc is None:
+            return NameSuggestions("", [], [], reason=f"{uri} is not open in the engine")
+        if doc.too_large:
+            return NameSuggestions("", [], [], reason="the file is too large to analyse")
+        from codecomp.syntax import ParsedFile
+        from codecomp.syntax.tokens import tokenize
+        from codecomp.engine import naming
+
+        tree = doc.ensure_parsed()
+        parsed = ParsedFile(doc.lang, doc.source, tree, tokenize(tree, doc.source, doc.lang))
+        cursor = doc.byte_of(max(line, 0), max(utf16_col, 0))
+        suggester = self._naming()
+        if suggester is not None:
+            raw = suggester.suggest(parsed, cursor, k)
+        else:
+            found = naming.find_symbol(parsed, cursor)
+            if isinstance(found, str):
+                return NameSuggestions("", [], [], reason=found)
+            symbol, spans = found
+            raw = naming.NameSuggestions(symbol=symbol.name, kind=symbol.kind, occurrences=spans, names=[],
+                                         reason=self.naming_problem())
+        ranges = [(doc.position_of_byte(a), doc.position_of_byte(b)) for a, b in raw.occurrences]
+        return NameSuggestions(raw.symbol, ranges, list(raw.names), kind=raw.kind, reason=raw.reason)
+
+    def naming_problem(self) -> str:
+        """Why names cannot be suggested by this engine."""
+        return self.problem or "the model has no naming part; rename suggestions need a model trained with `codecomp train tree`"
+
+
+class FallbackEngine(BaseEngine):
+    """Completion without a model: identifiers of the open documents ranked by frequency and recency, keywords.
+
+    `problem` holds a user-facing sentence about why the model is not used (None when chosen deliberately).
+    """
+
+    name = "fallback"
+
+    def __init__(self, problem: str | None = None, max_contexts: int = 16) -> None:
+        super().__init__(max_contexts)
+        self.problem = problem
+
+
+class Engine(BaseEngine):
+    """Neural completion engine backed by an artifact's ONNX graphs."""
+
+    name = "neural"
+
+    def __init__(self, artifact, threads: int = 1, max_contexts: int = 16) -> None:
+        from codecomp.engine.models import TokenModel
+
+        super().__init__(max_contexts)
+        self.artifact = artifact
+        self.threads = threads
+        if not artifact.has("token"):
+            raise ArtifactError(
+                f"The artifact at {artifact.path} has no token model, which completion needs; export a token run "
+                "into it with `codecomp export --run RUN --out ARTIFACT`."
+            )
+        self.model = TokenModel(artifact, threads=threads)
+        self._naming_model = None
+        self._naming_error: str | None = None
+
+    @classmethod
+    def load(cls, model_path: str | Path | None = None, threads: int = 1, max_contexts: int = 16) -> BaseEngine:
+        """A neural engine for the artifact at `model_path` (None: the shipped default), else a `FallbackEngine`.
+
+        Never raises for a missing or broken model: the fallback's `.problem` explains what to do.
+        """
+        path = Path(model_path) if model_path is not None else default_path()
+        if model_path is None and not (path / "manifest.json").is_file():
+            return FallbackEngine(
+                "No default model is installed, so completions come from the words of your open files. "
+                "Train and export one (`codecomp train token`, `codecomp export`) and pass it with --model "
+                "or the codecomp.modelPath setting.", max_contexts)
+        try:
+            artifact = load_artifact(path)
+            return cls(artifact, threads=threads, max_contexts=max_contexts)
+        except ArtifactError as exc:
+            return FallbackEngine(f"The completion model could not be loaded: {exc} "
+                                  "Completions come from the words of your open files until then.", max_contexts)
+
+    # -- neural hooks --------------------------------------------------------------------------------------------
+    def _model_state(self, doc: Document, pstart: int):
+        tokens = doc.code_tokens_before(pstart)
+        if doc.tree is None:
+            return None
+        ctx = doc.context
+        self.model.context(ctx, tokens)
+        return self.model.cached_distribution(ctx)
+
+    def _model_words(self, state, prefix: str) -> tuple[list[str], list[str]]:
+        if state is None:
+            return [], []
+        import numpy as np
+
+        words = getattr(state, "top_words", None)
+        if words is None:  # once per model state: typing inside a word reuses it
+            p = state.p_vocab
+            k = min(200, p.shape[0] - 1)
+            top = np.argpartition(-p, k)[:k] if k > 0 else np.arange(p.shape[0])
+            words = state.top_words = [self.model.vocab[int(i)] for i in top]
+        if prefix:
+            low = prefix[:1].lower()
+            words = [w for w in words if w[:1].lower() == low]
+        return words, list(state.copy)
+
+    def _score(self, pool, doc: Document, cursor: int, prefix: str, member_op: str | None, state,
+               near=None) -> dict[str, float]:
+        return score_pool(pool, doc, cursor, prefix, member_op, dist=state, model=self.model if state else None,
+                          near=near)
+
+    def _fragment(self, doc: Document, state, items: list[Candidate], prefix: str, cursor: int):
+        if state is None or doc.context.last is None:
+            return None
+        if doc.source[cursor:cursor + 1].decode("latin-1").isalnum() or doc.source[cursor:cursor + 1] in (b"_", b"$"):
+            return None  # the cursor is inside a word: a fragment would have to splice the rest of it
+        if doc.tree is not None and any(t.start_byte < cursor < t.end_byte for t in
+                                        tokens_in_range(doc.tree, doc.source, doc.lang, cursor - 1, cursor + 1)):
+            return None  # inside an operator such as `&|&` or `!|=`: nothing sensible starts there
+        if prefix:
+            if not items:
+                return None
+            first = items[0].label
+        else:
+            from codecomp.engine.fragments import _best_token, UNRENDERABLE
+
+            first, p = _best_token(self.model, state)
+            if first in UNRENDERABLE or p <= 0.0:
+                return None
+        line_start = doc.source.rfind(b"\n", 0, cursor) + 1
+        line_end = doc.source.find(b"\n", cursor)
+        line_end = len(doc.source) if line_end < 0 else line_end
+        before = doc.source[line_start:cursor - len(prefix.encode())].decode("utf-8", "replace")
+        after = doc.source[cursor:line_end].decode("utf-8", "replace")
+        ctx = doc.context
+        mem = ctx.dist[2] if ctx.dist is not None and ctx.dist[0] is ctx.last else self.model.memory_of(ctx.keys)
+        return decode(self.model, ctx.last, mem, ctx.texts, first, doc.lang, after, before)
+
+    # -- naming --------------------------------------------------------------------------------------------------
+    def _naming(self):
+        if self._naming_model is None and self._naming_error is None and self.artifact.has("naming"):
+            from codecomp.engine.naming import NameSuggester
+
+            try:
+                self._naming_model = NameSuggester.from_artifact(self.artifact, threads=self.threads)
+            except Exception as exc:  # a broken naming part must not take completion down with it
+                self._naming_error = f"the naming model could not be loaded: {exc}"
+        return self._naming_model
+
+    def naming_problem(self) -> str:
+        """Why names cannot be suggested by this engine."""
+        if self._naming_error:
+            return self._naming_error
+        return "the model has no naming part; rename suggestions need a model trained with `codecomp train tree`"

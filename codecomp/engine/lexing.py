@@ -1,0 +1,155 @@
+"""Cheap, local views of a document for the completion path.
+
+`codecomp.syntax.parse` tokenizes a whole file, which is right for corpora but too slow to repeat on every
+keystroke of a long file.  The engine instead keeps the tree-sitter tree (re-parsed incrementally) and asks for
+the tokens of one byte range at a time, classified with the same tables as `codecomp.syntax.tokenize`, so the
+model sees the tokens it was trained on.  This module also answers "where is the cursor" questions: inside a
+comment or string, the identifier prefix being typed, whether the position follows a member-access operator.
+"""
+from __future__ import annotations
+
+import re
+
+from tree_sitter import Tree
+
+from codecomp.syntax.tokens import Token, TokenKind, kind_tables
+
+IDENT_BYTES = re.compile(rb"[A-Za-z_$][A-Za-z0-9_$]*")
+_IDENT_CHAR = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$")
+MEMBER_OPERATORS = (b"?.", b"->", b"::", b".")
+
+
+def tokens_in_range(tree: Tree, source: bytes, lang: str, start: int, end: int) -> list[Token]:
+    """Tokens (comments included) that overlap [start, end), in source order.
+
+    The walk jumps straight to the first child that reaches `start` (`goto_first_child_for_byte`), so the cost is
+    the depth of the tree plus the number of tokens returned, not the size of the file.
+    """
+    if end <= start:
+        return []
+    tables = kind_tables(lang)
+    kinds, atomic, names = tables.kinds, tables.atomic, tables.names
+    n_kinds = len(kinds)
+    out: list[Token] = []
+    cursor = tree.walk()
+    while True:
+        node = cursor.node
+        n_start, n_end = node.start_byte, node.end_byte
+        if n_start >= end and n_end > n_start:
+            return out
+        descended = False
+        if n_end > start:
+            kid = node.kind_id
+            is_atomic = kid < n_kinds and atomic[kid]
+            if not is_atomic:
+                if n_start < start:
+                    descended = cursor.goto_first_child_for_byte(start) is not None
+                else:
+                    descended = cursor.goto_first_child()
+            if not descended and not is_atomic and node.child_count:
+                descended = False  # every child ends before `start`: nothing to emit here
+            elif not descended and n_end > n_start:
+                text = source[n_start:n_end].decode("utf-8", "replace")
+                if kid < n_kinds:
+                    kind, name = kinds[kid], names[kid]
+                else:
+                    kind, name = TokenKind.OTHER, node.type
+                if name == "ERROR" or (kind is TokenKind.OTHER and kid >= n_kinds):
+                    kind = _spelling_kind(text, lang)
+                row, col = node.start_point
+                out.append(Token(text, kind, name, n_start, n_end, row, col))
+        if descended:
+            continue
+        while not cursor.goto_next_sibling():
+            if not cursor.goto_parent():
+                return out
+
+
+def _spelling_kind(text: str, lang: str) -> TokenKind:
+    """Kind of a leaf that error recovery left untyped, judged by its spelling."""
+    from codecomp.syntax.languages import is_keyword
+
+    if re.fullmatch(r"[A-Za-z_$][A-Za-z0-9_$]*", text):
+        return TokenKind.KEYWORD if is_keyword(text, lang) else TokenKind.IDENTIFIER
+    if text[:1].isdigit():
+        return TokenKind.NUMBER
+    return TokenKind.OTHER
+
+
+def prefix_start(source: bytes, cursor: int) -> int:
+    """Byte where the identifier being typed at `cursor` starts (== cursor when none is being typed)."""
+    i = cursor
+    while i > 0 and source[i - 1] in _IDENT_CHAR:
+        i -= 1
+    return i
+
+
+def member_operator_before(source: bytes, start: int) -> str | None:
+    """The member-access operator (`.`, `->`, `::`, `?.`) just before `start`, skipping blanks, else None."""
+    i = start
+    while i > 0 and source[i - 1] in b" \t":
+        i -= 1
+    for op in MEMBER_OPERATORS:
+        if i >= len(op) and source[i - len(op):i] == op:
+            # "1." is a number, "..." is a spread: neither is member access
+            if op == b"." and i >= 2 and (source[i - 2:i - 1].isdigit() or source[i - 2:i - 1] == b"."):
+                return None
+            return op.decode()
+    return None
+
+
+def inside_comment_or_string(tree: Tree, source: bytes, lang: str, cursor: int) -> str | None:
+    """"comment" or "string" when the cursor sits inside such a token (where completion must stay quiet)."""
+    if not source:
+        return None
+    probe = max(0, min(cursor - 1, len(source) - 1))
+    toks = tokens_in_range(tree, source, lang, probe, probe + 1)
+    for tok in toks:
+        if tok.kind is TokenKind.COMMENT:
+            line_comment = tok.text.startswith("//") or tok.text.startswith("#!")
+            if tok.start_byte < cursor < tok.end_byte or (line_comment and cursor == tok.end_byte
+                                                           and tok.start_byte < cursor):
+                return "comment"
+            # an unterminated block comment runs to the end of the file
+            if tok.text.startswith("/*") and not tok.text.endswith("*/") and tok.start_byte < cursor:
+                return "comment"
+        elif tok.kind is TokenKind.STRING:
+            if tok.start_byte < cursor < tok.end_byte:
+                if tok.node_type == "template_string" and _in_substitution(source[tok.start_byte:cursor]):
+                    return None  # `${...}` holds code: complete there like anywhere else
+                return "string"
+    # an unterminated string or template literal is an ERROR region: judge by the quotes on the line so far
+    line_start = source.rfind(b"\n", 0, cursor) + 1
+    line = source[line_start:cursor]
+    if _open_quote(line, lang):
+        return "string"
+    return None
+
+
+def _in_substitution(before: bytes) -> bool:
+    """Whether the end of a template literal's prefix is inside an open `${ ... }`."""
+    opened = before.rfind(b"${")
+    return opened >= 0 and before.find(b"}", opened) < 0
+
+
+def _open_quote(line: bytes, lang: str) -> bool:
+    """Whether a string opened on this line (before the cursor) is still open, for lines the parser rejected."""
+    quote = 0
+    i = 0
+    n = len(line)
+    while i < n:
+        ch = line[i]
+        if quote:
+            if ch == 0x5C:  # backslash escapes the next byte
+                i += 2
+                continue
+            if ch == quote:
+                quote = 0
+        elif ch in (0x22, 0x27) or (ch == 0x60 and lang == "javascript"):
+            # a C++ digit separator (1'000) is not a quote
+            if not (ch == 0x27 and lang == "cpp" and i > 0 and chr(line[i - 1]).isalnum()):
+                quote = ch
+        elif ch == 0x2F and i + 1 < n and line[i + 1] == 0x2F:
+            return False  # the rest is a comment
+        i += 1
+    return quote != 0

@@ -1,0 +1,387 @@
+"""Per-document state of the engine: text, incrementally re-parsed tree, identifier counts, cached model context.
+
+Like a language server's document store, every `change` records a single edit (found by comparing the old and
+new text) and tells the tree-sitter tree about it; the tree itself is re-parsed lazily on the next request, so a
+burst of keystrokes costs one parse.  Derived data is kept incrementally:
+
+* identifier counts of the whole file (candidates that occur after the cursor too) are updated from the edited
+  lines only;
+* the code tokens between an *anchor* and the cursor are cached; an edit drops the cached tokens from the edit
+  (or from the first syntactically changed range) onwards;
+* the model context (`ContextCache`) keeps model states at checkpoints every `CHECKPOINT` tokens, so typing at
+  the end encodes only the new tokens and an edit in the middle restarts from the checkpoint before it.
+
+The anchor bounds the work: the first request on a long file encodes only the last `WINDOW` tokens before the
+cursor, and the context never grows past `MAX_CONTEXT` tokens before the anchor moves forward again.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from codecomp.syntax import Token, TokenKind, get_parser
+from codecomp.syntax.parsed import changed_span, edit_tree
+from codecomp.engine.lexing import IDENT_BYTES, tokens_in_range
+
+WINDOW = 256          # tokens encoded on the first request at a position
+MAX_CONTEXT = 1024    # tokens after the anchor before the anchor is moved forward
+CHECKPOINT = 32       # model states are kept every this many tokens
+MAX_BYTES = 8 << 20   # documents larger than this are not parsed at all (an editor may open a data dump)
+SYNC_SCOPE_BYTES = 24_000  # scope analysis of larger files runs on a background thread
+BACKGROUND_DELAY_S = 0.15  # ... starting a little later, so the request that triggered it is answered first
+
+
+def _encode(text: str) -> bytes:
+    # "surrogatepass" as in the syntax layer: a lone surrogate from a JSON client must not make a request fail
+    return text.encode("utf-8", "surrogatepass")
+
+
+class LineTable:
+    """LSP position <-> byte conversions for one version of a document, computed with numpy.
+
+    Only the line starts are computed up front (vectorised: a keystroke in a long file must not pay a Python
+    loop over the whole text); the UTF-16 arithmetic is done for the one line a request touches.  Line breaks are
+    "\\n", "\\r\\n" and a lone "\\r", as in LSP.  Out-of-range positions clamp, and a column inside a
+    surrogate pair or past the end of its line maps to the start of that character / the end of the line.
+    """
+
+    __slots__ = ("source", "starts", "ends")
+
+    def __init__(self, source: bytes) -> None:
+        self.source = source
+        a = np.frombuffer(source, dtype=np.uint8)
+        nl = np.flatnonzero(a == 10)
+        cr = np.flatnonzero(a == 13)
+        if cr.size:
+            nxt = cr + 1
+            lone = cr[(nxt >= a.size) | (a[np.minimum(nxt, a.size - 1)] != 10)]
+            crlf = cr[(nxt < a.size) & (a[np.minimum(nxt, a.size - 1)] == 10)]
+            breaks_end = np.sort(np.concatenate([nl + 1, lone + 1]))
+            # where each line's text ends: before "\r\n", "\n" or a lone "\r"
+            line_ends = np.sort(np.concatenate([np.setdiff1d(nl, crlf + 1), crlf, lone]))
+        else:
+            breaks_end = nl + 1
+            line_ends = nl
+        self.starts = np.concatenate([[0], breaks_end]).astype(np.int64)
+        self.ends = np.concatenate([line_ends, [len(source)]]).astype(np.int64)
+
+    def byte_of(self, line: int, utf16_col: int) -> int:
+        """Byte offset of an LSP position (clamped)."""
+        line = max(line, 0)
+        if line >= len(self.starts):
+            return len(self.source)
+        start, end = int(self.starts[line]), int(self.ends[line])
+        text = self.source[start:end]
+        if text.isascii():
+            return start + min(max(utf16_col, 0), end - start)
+        units = 0
+        offset = 0
+        for ch in text.decode("utf-8", "surrogatepass"):
+            width = 2 if ord(ch) > 0xFFFF else 1
+            if units + width > utf16_col:
+                break
+            units += width
+            offset += len(ch.encode("utf-8", "surrogatepass"))
+        return start + offset
+
+    def position_of_byte(self, byte: int) -> tuple[int, int]:
+        """(line, utf16_col) of a byte offset (a byte inside a character maps to that character's start)."""
+        byte = min(max(byte, 0), len(self.source))
+        line = int(np.searchsorted(self.starts, byte, side="right")) - 1
+        start, end = int(self.starts[line]), int(self.ends[line])
+        piece = self.source[start:min(byte, end)]
+        if piece.isascii():
+            return line, len(piece)
+        # a character cut at the end is dropped: its start is meant
+        for cut in range(4):
+            try:
+                text = piece[:len(piece) - cut].decode("utf-8", "surrogatepass")
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            text = piece.decode("utf-8", "ignore")
+        return line, len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _line_bounds(data: bytes, start: int, end: int) -> tuple[int, int]:
+    """Widen [start, end) to whole lines, so identifiers cut by the edit are recounted whole."""
+    lo = data.rfind(b"\n", 0, start) + 1
+    hi = data.find(b"\n", end)
+    return lo, (len(data) if hi < 0 else hi)
+
+
+@dataclass
+class ContextCache:
+    """Model states along the code tokens after `anchor`, reused across requests."""
+
+    anchor: int = -1                                    # byte where the encoded context starts; -1: not anchored
+    tokens: list[Token] = field(default_factory=list)   # code tokens from the anchor, all ending <= covered
+    covered: int = -1                                   # every code token ending <= covered is in `tokens`
+    ids: list[int] = field(default_factory=list)        # model ids consumed so far (starts with <bos>)
+    checkpoints: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    keys: list[np.ndarray] = field(default_factory=list)  # copy key of each consumed id
+    last: dict[str, np.ndarray] | None = None           # outputs of the step that consumed ids[-1]
+    texts: list[str] = field(default_factory=list)      # spelling of each consumed id, for the copy mechanism
+    last_steps: int = 0                                 # tokens the model read for the latest request
+    dist: Any = None                                    # (last, Distribution, memory array) cached by the model
+
+    def reset(self) -> None:
+        """Forget everything (the next request re-anchors)."""
+        self.anchor, self.covered, self.last, self.dist = -1, -1, None, None
+        self.tokens.clear(), self.ids.clear(), self.checkpoints.clear(), self.keys.clear(), self.texts.clear()
+
+    def invalidate_from(self, byte: int) -> None:
+        """Drop the cached tokens that could have changed because of an edit or re-parse at `byte`."""
+        if self.anchor < 0:
+            return
+        if byte <= self.anchor:
+            self.reset()
+            return
+        keep = len(self.tokens)
+        # a token ending exactly at the edit may have grown ("fo" + "o"), so it goes too
+        while keep and self.tokens[keep - 1].end_byte >= byte:
+            keep -= 1
+        del self.tokens[keep:]
+        self.covered = min(self.covered, self.tokens[-1].end_byte if self.tokens else self.anchor)
+
+
+class Document:
+    """One open document."""
+
+    def __init__(self, uri: str, text: str, lang: str, version: int = 0) -> None:
+        self.uri = uri
+        self.lang = lang
+        self.version = version
+        self.text = text
+        self.source = _encode(text)
+        self.too_large = len(self.source) > MAX_BYTES
+        self.tree = None if self.too_large else get_parser(lang).parse(self.source)
+        self.dirty = False              # the tree has pending edits and must be re-parsed before use
+        self._pending: list[tuple[int, int, int]] = []
+        self._index: LineTable | None = None
+        self.idents: Counter[bytes] = Counter(IDENT_BYTES.findall(self.source))
+        self.context = ContextCache()
+        self.scope_info: Any = None     # ScopeInfo of an earlier version (names and kinds only change slowly)
+        self.scope_version = -1
+        self.scope_time = 0.0
+        self._scope_future = None       # background analysis of a long file, if one is running
+        self.last_used = time.monotonic()
+        self.extra: dict[str, Any] = {}  # per-document data of other components (e.g. the naming model)
+
+    # -- text ----------------------------------------------------------------------------------------------------
+    @property
+    def index(self) -> LineTable:
+        """Position conversions for the current text (built on first use after a change)."""
+        if self._index is None:
+            self._index = LineTable(self.source)
+        return self._index
+
+    @property
+    def ident_total(self) -> int:
+        """Number of identifier occurrences in the document (cached per version)."""
+        cached = self.extra.get("ident_total")
+        if cached is None or cached[0] != self.version:
+            cached = self.extra["ident_total"] = (self.version, sum(self.idents.values()))
+        return cached[1]
+
+    def change(self, text: str, version: int | None = None) -> None:
+        """Replace the whole text (LSP full sync); the minimal single edit is derived and applied."""
+        new = _encode(text)
+        old = self.source
+        start, old_end, new_end = changed_span(old, new)
+        lo_old, hi_old = _line_bounds(old, start, old_end)
+        lo_new, hi_new = _line_bounds(new, start, new_end)
+        removed = IDENT_BYTES.findall(old, lo_old, hi_old)
+        self.idents.subtract(removed)
+        self.idents.update(IDENT_BYTES.findall(new, lo_new, hi_new))
+        for word in set(removed):  # drop the words that no longer occur (only those touched can be at zero)
+            if self.idents[word] <= 0:
+                del self.idents[word]
+        was_large = self.too_large
+        self.too_large = len(new) > MAX_BYTES
+        if self.too_large:
+            self.tree = None
+        elif was_large or self.tree is None:
+            self.tree = get_parser(self.lang).parse(new)
+        elif start != old_end or start != new_end:
+            edit_tree(self.tree, old, new, start, old_end, new_end)
+            self._pending.append((start, old_end, new_end))
+            self.dirty = True
+        self.context.invalidate_from(start)
+        self.text, self.source, self._index = text, new, None
+        if version is not None:
+            self.version = version
+        else:
+            self.version += 1
+
+    def ensure_parsed(self):
+        """The up-to-date tree (re-parsed incrementally if edits are pending); None for oversized documents."""
+        if self.tree is None or not self.dirty:
+            return self.tree
+        old_tree = self.tree
+        new_tree = get_parser(self.lang).parse(self.source, old_tree)
+        # syntax can change before an edit too (a `>` turning `a < b` into template arguments)
+        for changed in old_tree.changed_ranges(new_tree):
+            self.context.invalidate_from(changed.start_byte)
+        self.tree, self.dirty = new_tree, False
+        self._pending.clear()
+        return new_tree
+
+    def byte_of(self, line: int, utf16_col: int) -> int:
+        """Byte offset of an LSP position, clamped into the document (never inside a character)."""
+        return self.index.byte_of(line, utf16_col)
+
+    def position_of_byte(self, byte: int) -> tuple[int, int]:
+        """LSP position of a byte offset."""
+        return self.index.position_of_byte(byte)
+
+    # -- tokens --------------------------------------------------------------------------------------------------
+    def code_tokens_before(self, end: int) -> list[Token]:
+        """Code tokens (no comments) from the context anchor up to `end`, using and extending the cache.
+
+        Re-anchors when there is no anchor yet, when `end` moved before it, or when the context grew past
+        `MAX_CONTEXT` tokens: then only the last `WINDOW` tokens before `end` are kept.
+        """
+        tree = self.ensure_parsed()
+        ctx = self.context
+        if tree is None:
+            return []
+        if ctx.anchor < 0 or end < ctx.anchor:
+            self._anchor(end)
+        if end < ctx.covered:
+            # the cursor moved back: the cache covers more than asked, keep the tokens ending before `end`
+            while ctx.tokens and ctx.tokens[-1].end_byte > end:
+                ctx.tokens.pop()
+            ctx.covered = end
+        if end > ctx.covered:
+            fresh = tokens_in_range(tree, self.source, self.lang, ctx.covered, end)
+            last_end = ctx.tokens[-1].end_byte if ctx.tokens else ctx.anchor
+            for tok in fresh:
+                if tok.end_byte <= last_end or tok.kind is TokenKind.COMMENT:
+                    continue
+                if tok.end_byte > end:
+                    break
+                ctx.tokens.append(tok)
+            ctx.covered = end
+        if len(ctx.tokens) > MAX_CONTEXT:
+            self._anchor(end)
+        return ctx.tokens
+
+    def _anchor(self, end: int) -> None:
+        """Anchor the context so that about `WINDOW` code tokens precede `end`."""
+        ctx = self.context
+        ctx.reset()
+        span = WINDOW * 8
+        while True:
+            start = max(0, end - span)
+            toks = [t for t in tokens_in_range(self.tree, self.source, self.lang, start, end)
+                    if t.kind is not TokenKind.COMMENT and t.end_byte <= end and t.start_byte >= start]
+            if len(toks) >= WINDOW or start == 0:
+                break
+            span *= 4
+        whole = start == 0 and len(toks) <= WINDOW  # everything from the start of the file fits
+        toks = toks[-WINDOW:]
+        ctx.anchor = 0 if whole or not toks else toks[0].start_byte
+        ctx.tokens = toks
+        ctx.covered = end
+
+    def scopes(self, max_age_s: float = 2.0, max_bytes: int = 400_000, sync_bytes: int = SYNC_SCOPE_BYTES):
+        """Scope information, possibly of an older version (it is only used for ranking hints), or None.
+
+        A full scope analysis is linear in the file, so it is refreshed at most every `max_age_s` seconds; files
+        over `sync_bytes` are analysed on a background thread (a snapshot: bytes and a copy of the tree) and the
+        result is picked up by a later request, so the first request on a long file does not wait for it.
+        Files over `max_bytes` are not analysed at all.
+        """
+        if self.too_large or len(self.source) > max_bytes:
+            return None
+        fut = self._scope_future
+        if fut is not None and fut.done():
+            self._scope_future = None
+            try:
+                result = fut.result()
+            except Exception:  # a hint only: a failed analysis must not cost the user the completion list
+                result = None
+            if result is not None:
+                self.scope_info = result
+        now = time.monotonic()
+        stale = self.scope_info is None or (self.scope_version != self.version and now - self.scope_time > max_age_s)
+        if stale and self._scope_future is None and not (self.scope_info is None and self.scope_version == self.version):
+            tree = self.ensure_parsed()
+            self.scope_version, self.scope_time = self.version, now
+            # only the first analysis of a small file runs inline; refreshes never make a keystroke wait
+            if len(self.source) <= sync_bytes and self.scope_info is None:
+                try:
+                    self.scope_info = analyse_scopes(self.source, tree, self.lang) or self.scope_info
+                except Exception:
+                    pass
+            else:
+                self._scope_future = _scope_pool().submit(analyse_scopes, self.source, tree.copy(), self.lang,
+                                                          BACKGROUND_DELAY_S)
+        return self.scope_info
+
+
+_POOL = None
+
+
+def _scope_pool():
+    """One background thread for scope analyses of long files (created on first use)."""
+    global _POOL
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="codecomp-scopes")
+    return _POOL
+
+
+def analyse_scopes(source: bytes, tree, lang: str, delay_s: float = 0.0):
+    """(ScopeInfo, tokens, source length) of a snapshot; runs on the caller's or the background thread.
+
+    `delay_s` lets the request that asked for it finish first (the analysis holds the GIL while it runs).
+    """
+    if delay_s:
+        time.sleep(delay_s)
+    from codecomp.syntax import ParsedFile
+    from codecomp.syntax.tokens import tokenize
+
+    parsed = ParsedFile(lang, source, tree, tokenize(tree, source, lang))
+    return parsed.scopes(), parsed.tokens, len(source)
+
+
+class DocumentStore:
+    """Open documents with a bound on how many keep their (memory-heavy) model context."""
+
+    def __init__(self, max_contexts: int = 16) -> None:
+        self.docs: OrderedDict[str, Document] = OrderedDict()
+        self.max_contexts = max_contexts
+
+    def open(self, uri: str, text: str, lang: str, version: int = 0) -> Document:
+        """Open (or re-open) a document."""
+        doc = Document(uri, text, lang, version)
+        self.docs[uri] = doc
+        self.touch(uri)
+        return doc
+
+    def get(self, uri: str) -> Document | None:
+        """The open document for `uri`, or None."""
+        return self.docs.get(uri)
+
+    def touch(self, uri: str) -> None:
+        """Mark `uri` most recently used; drop the model context of the least recently used documents."""
+        doc = self.docs.get(uri)
+        if doc is None:
+            return
+        doc.last_used = time.monotonic()
+        self.docs.move_to_end(uri)
+        for i, other in enumerate(reversed(self.docs.values())):
+            if i >= self.max_contexts and other.context.anchor >= 0:
+                other.context.reset()
+
+    def close(self, uri: str) -> None:
+        """Forget a document."""
+        self.docs.pop(uri, None)
