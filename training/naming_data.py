@@ -1,0 +1,356 @@
+"""Naming examples from a corpus, the most-frequent-name baseline, and the naming evaluation.
+
+One example per declared variable, parameter or function of a file (corpus columns `sym_name`, `sym_kind`,
+`sym_occ`): the model sees the file's tree inside a window around the symbol's first occurrence, with every
+occurrence hidden, and must give the name back (see `codecomp.engine.naming` for the window and the ranking).
+
+`ContextBaseline` predicts the most frequent training name for the same declaration context: (language, symbol
+kind, type of the declaring node, declared type text), backing off to coarser contexts when a context was never
+seen.  `evaluate_naming` scores any predictor (exact match, top-k, sub-token F1); `evaluate_artifact` scores an
+exported model and the baseline on a corpus split (called by `codecomp eval`).
+
+This module is torch-free (it reads corpora with `datasets`), so evaluation needs no training install beyond that.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from codecomp.engine.naming import (
+    NAMING_KINDS,
+    NamingExample,
+    NamingVocab,
+    PreparedFile,
+    prepare_file,
+    split_name,
+    subtoken_f1,
+)
+
+# Names the model learns: ordinary identifiers of a sane length (not operator names, not generated blobs).
+_NAME_RE = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]{0,63}$")
+
+_ROW_COLUMNS = ("language", "tokens", "ast_type", "ast_parent", "ast_depth", "ast_token", "sym_name", "sym_kind",
+                "sym_occ")
+
+# Wrapper nodes between a declared name and the node that declares it (C++ declarators, JS patterns).
+_DECLARATOR_TYPES = frozenset({
+    "init_declarator", "pointer_declarator", "reference_declarator", "array_declarator", "function_declarator",
+    "parenthesized_declarator", "variable_declarator", "assignment_pattern", "object_pattern", "array_pattern",
+    "pair_pattern", "rest_pattern", "shorthand_property_identifier_pattern",
+})
+_NOT_TYPE_TEXT = frozenset({"identifier", ",", "(", ")", "=", ";"})
+
+
+class NamingDataError(ValueError):
+    """A corpus cannot be used for naming; the message says why."""
+
+
+def usable_name(name: str) -> bool:
+    """Whether a symbol name is an ordinary identifier the model should learn."""
+    return bool(_NAME_RE.match(name)) and bool(split_name(name))
+
+
+def row_from_source(text: str, lang: str) -> dict[str, Any]:
+    """A corpus-schema row (the columns this module reads) for one source text, parsed here.
+
+    Lets tests and tools make examples from files without building a corpus; `codecomp corpus build` writes the
+    same columns.
+    """
+    from codecomp.syntax import parse
+
+    parsed = parse(text.encode("utf-8"), lang)
+    ast = parsed.ast_arrays()
+    index = parsed.code_index()
+    names, kinds, occs = [], [], []
+    for sym in parsed.scopes().symbols:
+        if sym.kind not in NAMING_KINDS:
+            continue
+        occ = [index[i] for i in sym.occurrences if 0 <= i < len(index) and index[i] >= 0]
+        if occ:
+            names.append(sym.name)
+            kinds.append(sym.kind)
+            occs.append(occ)
+    return {
+        "language": lang,
+        "tokens": [t.text for t in parsed.code_tokens()],
+        "ast_type": ast.node_type, "ast_parent": ast.parent, "ast_depth": ast.depth, "ast_token": ast.token,
+        "sym_name": names, "sym_kind": kinds, "sym_occ": occs,
+    }
+
+
+@dataclass(frozen=True)
+class SymbolRef:
+    """One naming example: symbol `sym` of file `file`."""
+
+    file: int
+    sym: int
+    name: str
+    kind: str
+    lang: str
+
+
+class NamingDataset:
+    """The naming examples of one split.  Files are read lazily (by index) and prepared once per vocabulary."""
+
+    def __init__(self, get_row: Callable[[int], dict[str, Any]], refs: list[SymbolRef], num_files: int) -> None:
+        self._get_row = get_row
+        self.refs = refs
+        self.num_files = num_files
+        self._prepared: dict[int, dict[int, PreparedFile]] = {}
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    # -- construction ------------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[dict[str, Any]], languages: Sequence[str] | None = None) -> "NamingDataset":
+        """Examples of in-memory rows (e.g. from `row_from_source`)."""
+        rows = list(rows)
+        refs = _refs(((r["language"], r["sym_name"], r["sym_kind"]) for r in rows), languages)
+        return cls(lambda i: rows[i], refs, len(rows))
+
+    @classmethod
+    def from_corpus(cls, corpus: str | Path, split: str, languages: Sequence[str] | None = None
+                    ) -> "NamingDataset":
+        """Examples of one split of a corpus folder written by `codecomp corpus build`."""
+        ds = open_split(corpus, split)
+        meta = ds.select_columns(["language", "sym_name", "sym_kind"])
+        refs = _refs(((r["language"], r["sym_name"], r["sym_kind"]) for r in meta), languages)
+        data = ds.select_columns(list(_ROW_COLUMNS))
+        return cls(lambda i: data[i], refs, len(ds))
+
+    # -- examples ----------------------------------------------------------------------------------------------
+
+    def prepared(self, file: int, vocab: NamingVocab | None) -> PreparedFile:
+        """The prepared arrays of one file for `vocab` (cached per vocabulary; None: no leaf-token ids)."""
+        cache = self._prepared.setdefault(id(vocab), {})
+        got = cache.get(file)
+        if got is None:
+            row = self._get_row(file)
+            got = cache[file] = prepare_file(vocab, row["language"], row["ast_type"], row["ast_parent"],
+                                             row["ast_depth"], row["ast_token"], row["tokens"])
+            got.sym_occ = row["sym_occ"]
+        return got
+
+    def example(self, i: int, vocab: NamingVocab) -> NamingExample:
+        """Example `i`, windowed and masked for `vocab`."""
+        ref = self.refs[i]
+        prep = self.prepared(ref.file, vocab)
+        ex = prep.example(vocab, ref.kind, ref.name, prep.sym_occ[ref.sym])
+        assert ex is not None, "refs only keep symbols whose occurrences are tree leaves"
+        return ex
+
+    # -- vocabulary --------------------------------------------------------------------------------------------
+
+    def build_vocab(self, config: Any, settings: dict[str, Any]) -> NamingVocab:
+        """Vocabularies from this (training) split: leaf tokens, whole names, sub-tokens."""
+        from codecomp.syntax import LANGUAGES, node_type_names
+
+        token_counts: Counter[str] = Counter()
+        for f in range(self.num_files):
+            token_counts.update(self._get_row(f)["tokens"])
+        names = Counter(r.name for r in self.refs)
+        subs: Counter[str] = Counter()
+        for name, count in names.items():
+            for part in split_name(name):
+                subs[part] += count
+        return NamingVocab.build(
+            {lang: len(node_type_names(lang)) for lang in LANGUAGES}, dict(token_counts), dict(names), dict(subs),
+            max_tokens=config.max_tokens, max_names=config.max_names,
+            max_subtokens_vocab=config.max_subtokens_vocab, min_name_count=config.min_name_count,
+            settings=settings,
+        )
+
+
+def _refs(meta: Iterable[tuple[str, Sequence[str], Sequence[str]]], languages: Sequence[str] | None
+          ) -> list[SymbolRef]:
+    keep = set(languages) if languages else None
+    refs = []
+    for f, (lang, names, kinds) in enumerate(meta):
+        if keep is not None and lang not in keep:
+            continue
+        for s, (name, kind) in enumerate(zip(names, kinds)):
+            if kind in NAMING_KINDS and usable_name(name):
+                refs.append(SymbolRef(f, s, name, kind, lang))
+    return refs
+
+
+def open_split(corpus: str | Path, split: str) -> Any:
+    """One split of a corpus folder as a `datasets.Dataset`, or `NamingDataError` saying what is wrong."""
+    path = Path(corpus)
+    if not (path / "dataset_dict.json").exists():
+        raise NamingDataError(f"{path} is not a corpus folder (no dataset_dict.json); build one with "
+                              "`codecomp corpus build RECIPE --out DIR`")
+    import datasets
+
+    try:
+        dd = datasets.load_from_disk(str(path))
+    except Exception as exc:  # datasets raises several kinds of errors for damaged folders
+        raise NamingDataError(f"the corpus at {path} cannot be read ({type(exc).__name__}: {exc})") from None
+    if split not in dd:
+        raise NamingDataError(f"the corpus at {path} has no '{split}' split")
+    ds = dd[split]
+    missing = [c for c in _ROW_COLUMNS if c not in ds.column_names]
+    if missing:
+        raise NamingDataError(f"the corpus at {path} lacks column(s) {missing}; rebuild it with the current "
+                              "`codecomp corpus build`")
+    return ds
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Baseline
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def declaration_context(prep: PreparedFile, decl: int) -> tuple[str, str]:
+    """(type of the declaring node, declared type text) for the declaration leaf `decl` of a prepared file.
+
+    Climbs over declarator/pattern wrappers to the declaring node, whose children before the declarator give
+    the type text (C++ ``const std::string``, JS ``const``).
+    """
+    from codecomp.syntax import node_type_names
+
+    names = node_type_names(prep.lang)
+    type_name = lambda i: names[int(prep.node_type[i])] if 0 <= prep.node_type[i] < len(names) else "?"  # noqa: E731
+    node = decl
+    while prep.parent[node] >= 0 and type_name(int(prep.parent[node])) in _DECLARATOR_TYPES:
+        node = int(prep.parent[node])
+    owner = int(prep.parent[node])
+    if owner < 0:
+        return "", ""
+    stop = owner + int(prep.sizes[owner])
+    span = np.arange(owner + 1, stop)
+    kids = span[prep.parent[owner + 1: stop] == owner]
+    texts = prep.token_texts
+    parts: list[str] = []
+    for kid in kids:
+        if kid >= node:
+            break
+        if type_name(kid) in _NOT_TYPE_TEXT or type_name(kid) in _DECLARATOR_TYPES:
+            continue
+        leaves = [t for t in range(kid, kid + int(prep.sizes[kid])) if prep.sizes[t] == 1]
+        parts.append("".join(texts[tok] for tok in _leaf_tokens(prep, leaves)))
+    return type_name(owner), " ".join(parts)[:40]
+
+
+def _leaf_tokens(prep: PreparedFile, leaves: Sequence[int]) -> list[int]:
+    """Token indices of leaf nodes (nodes that are tokens)."""
+    if not leaves:
+        return []
+    node_to_tok = getattr(prep, "_node_to_tok", None)
+    if node_to_tok is None:
+        node_to_tok = np.full(prep.parent.shape[0], -1, dtype=np.int64)
+        ok = prep.node_of_token >= 0
+        node_to_tok[prep.node_of_token[ok]] = np.nonzero(ok)[0]
+        prep._node_to_tok = node_to_tok  # type: ignore[attr-defined]
+    return [int(node_to_tok[n]) for n in leaves if node_to_tok[n] >= 0]
+
+
+class ContextBaseline:
+    """Most frequent training name per declaration context, backing off to coarser contexts."""
+
+    def __init__(self) -> None:
+        self.tables: list[dict[tuple, Counter[str]]] = [defaultdict(Counter) for _ in range(4)]
+
+    @staticmethod
+    def keys(dataset: NamingDataset, i: int) -> list[tuple]:
+        """Context keys of example `i`, finest first."""
+        ref = dataset.refs[i]
+        prep = dataset.prepared(ref.file, None)
+        occ = [int(prep.node_of_token[t]) for t in prep.sym_occ[ref.sym]
+               if 0 <= t < prep.node_of_token.shape[0] and prep.node_of_token[t] >= 0]
+        owner, type_text = declaration_context(prep, min(occ)) if occ else ("", "")
+        return [(ref.lang, ref.kind, owner, type_text), (ref.lang, ref.kind, owner), (ref.lang, ref.kind), ()]
+
+    @classmethod
+    def fit(cls, dataset: NamingDataset, progress: bool = False) -> "ContextBaseline":
+        """Count names per context over a (training) dataset."""
+        self = cls()
+        for i in _progress(range(len(dataset)), progress, "baseline contexts"):
+            for table, key in zip(self.tables, self.keys(dataset, i)):
+                table[key][dataset.refs[i].name] += 1
+        return self
+
+    def predict(self, dataset: NamingDataset, i: int, k: int = 5) -> list[str]:
+        """Up to k names for example `i`: the finest seen context first, then coarser ones."""
+        out: list[str] = []
+        for table, key in zip(self.tables, self.keys(dataset, i)):
+            counts = table.get(key)
+            if not counts:
+                continue
+            for name, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+                if name not in out:
+                    out.append(name)
+                if len(out) >= k:
+                    return out
+        return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _progress(it: Iterable, enabled: bool, desc: str) -> Iterable:
+    if not enabled:
+        return it
+    from tqdm.auto import tqdm
+
+    return tqdm(it, desc=desc, unit="symbol", dynamic_ncols=True)
+
+
+def score_predictions(predictions: Sequence[Sequence[str]], targets: Sequence[str], k: int = 5) -> dict[str, float]:
+    """Exact match (top-1), top-k and sub-token F1 of the top-1 name, averaged over examples."""
+    n = len(targets)
+    if n == 0:
+        return {"examples": 0, "exact": 0.0, f"top{k}": 0.0, "subtoken_f1": 0.0}
+    exact = sum(1 for p, t in zip(predictions, targets) if p and p[0] == t)
+    top = sum(1 for p, t in zip(predictions, targets) if t in list(p)[:k])
+    f1 = sum(subtoken_f1(p[0], t) if p else 0.0 for p, t in zip(predictions, targets))
+    return {"examples": n, "exact": exact / n, f"top{k}": top / n, "subtoken_f1": f1 / n}
+
+
+def sample_indices(n: int, max_examples: int, seed: int = 0) -> np.ndarray:
+    """All indices, or a fixed random sample of `max_examples` of them (sorted, so files are read in order)."""
+    if not max_examples or max_examples >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_examples, replace=False))
+
+
+def evaluate_naming(predict: Callable[[int], Sequence[str]], dataset: NamingDataset, k: int = 5,
+                    max_examples: int = 0, progress: bool = False, desc: str = "naming") -> dict[str, float]:
+    """Score `predict(i) -> ranked names` on (a sample of) a dataset."""
+    idx = sample_indices(len(dataset), max_examples)
+    preds = [list(predict(int(i))) for i in _progress(idx, progress, desc)]
+    return score_predictions(preds, [dataset.refs[int(i)].name for i in idx], k)
+
+
+def evaluate_artifact(artifact: Any, corpus: str | Path, split: str = "test", k: int = 5, max_examples: int = 2000,
+                      progress: bool = True) -> dict[str, Any]:
+    """The exported naming model and the context baseline on one split of a corpus.
+
+    `artifact`: a folder or a loaded `codecomp.artifact.Artifact` with a naming model.  The baseline is fitted on
+    the corpus' train split.  Returns {"model": scores, "baseline": scores, "split", "k"}.
+    """
+    from codecomp.engine.naming import NameSuggester
+
+    suggester = NameSuggester.from_artifact(artifact)
+    test = NamingDataset.from_corpus(corpus, split)
+    baseline = ContextBaseline.fit(NamingDataset.from_corpus(corpus, "train"), progress=progress)
+
+    def model_predict(i: int) -> list[str]:
+        return [name for name, _ in suggester.predict(test.example(i, suggester.vocab), k)]
+
+    return {
+        "split": split,
+        "k": k,
+        "model": evaluate_naming(model_predict, test, k, max_examples, progress, "naming model"),
+        "baseline": evaluate_naming(lambda i: baseline.predict(test, i, k), test, k, max_examples, progress,
+                                    "naming baseline"),
+    }
