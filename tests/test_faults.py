@@ -1,0 +1,93 @@
+"""Faults: a training run killed with SIGKILL at random moments resumes to the same result, and a damaged
+checkpoint is refused in words without touching the good files next to it."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from training.loop import load_checkpoint  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_CHAR = REPO / "training" / "configs" / "tiny-char.toml"
+
+
+def _train_cmd(corpus: Path, out: Path, resume: bool) -> list[str]:
+    cmd = [sys.executable, "-m", "codecomp", "train", "char", "--corpus", str(corpus), "--out", str(out),
+           "--config", str(TINY_CHAR), "--quiet"]
+    return cmd + (["--resume"] if resume else [])
+
+
+def _summary(stdout: str) -> dict:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def straight(fixture_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("faults") / "straight"
+    res = subprocess.run(_train_cmd(fixture_corpus, out, False), cwd=REPO, capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr
+    return out, _summary(res.stdout)
+
+
+def test_sigkill_at_random_moments_then_resume_gives_the_same_model(fixture_corpus: Path, straight, tmp_path):
+    """Kill the real CLI at seeded random moments (possibly before the first checkpoint or while one is being
+    written), resume each time, and end with the same weights and losses as the uninterrupted run."""
+    run_a, a = straight
+    out = tmp_path / "killed"
+    rng = random.Random(20261128)
+    kills = 0
+    for _ in range(3):
+        resume = (out / "ckpt-last.pt").exists()
+        proc = subprocess.Popen(_train_cmd(fixture_corpus, out, resume), cwd=REPO, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        time.sleep(rng.uniform(2.0, 7.0))
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            kills += 1
+        proc.communicate(timeout=120)
+        # Whatever the moment, no temporary checkpoint file is mistaken for a real one.
+        if (out / "ckpt-last.pt").exists():
+            load_checkpoint(out / "ckpt-last.pt")
+    final = subprocess.run(_train_cmd(fixture_corpus, out, (out / "ckpt-last.pt").exists()), cwd=REPO,
+                           capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0, final.stderr
+    b = _summary(final.stdout)
+    assert kills >= 1, "the run finished before any kill; lengthen the run or shorten the waits"
+    assert b["steps"] == a["steps"]
+    assert b["last_train_loss"] == a["last_train_loss"]
+    assert b["best_valid_loss"] == a["best_valid_loss"]
+    wa = load_checkpoint(run_a / "ckpt-last.pt")["model"]
+    wb = load_checkpoint(out / "ckpt-last.pt")["model"]
+    assert wa.keys() == wb.keys()
+    for name in wa:
+        assert torch.equal(wa[name], wb[name]), name
+
+
+def test_truncated_checkpoint_is_refused_and_nothing_is_overwritten(fixture_corpus: Path, straight, tmp_path):
+    run_a, _ = straight
+    out = tmp_path / "damaged"
+    out.mkdir()
+    for f in run_a.iterdir():
+        (out / f.name).write_bytes(f.read_bytes())
+    data = (out / "ckpt-last.pt").read_bytes()
+    (out / "ckpt-last.pt").write_bytes(data[: len(data) // 3])
+    best_before = (out / "ckpt-best.pt").read_bytes()
+    res = subprocess.run(_train_cmd(fixture_corpus, out, True), cwd=REPO, capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode != 0
+    message = res.stderr + res.stdout
+    assert "ckpt-last.pt" in message and "truncated" in message
+    assert "Traceback" not in message
+    assert (out / "ckpt-best.pt").read_bytes() == best_before
+    assert len((out / "ckpt-last.pt").read_bytes()) == len(data) // 3
