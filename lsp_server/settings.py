@@ -88,16 +88,19 @@ def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, li
             model_path = None
 
     languages = dict(base.languages)
-    if "languages" in raw and raw["languages"] is not None:
-        value = raw["languages"]
+    # `enable` is the name the editor settings use (codecomp.enable); `languages` is accepted as well.
+    for key in ("enable", "languages"):
+        if raw.get(key) is None:
+            continue
+        value = raw[key]
         if not isinstance(value, dict):
-            problems.append(f"`languages` must be an object like {{\"cpp\": true}}, got {value!r}; ignoring it")
-        else:
-            for lang, flag in value.items():
-                if lang not in LANGUAGES:
-                    problems.append(f"`languages.{lang}`: unknown language (known: {', '.join(LANGUAGES)}); ignoring it")
-                    continue
-                languages[lang] = _bool(flag, f"languages.{lang}", languages[lang], problems)
+            problems.append(f"`{key}` must be an object like {{\"cpp\": true}}, got {value!r}; ignoring it")
+            continue
+        for lang, flag in value.items():
+            if lang not in LANGUAGES:
+                problems.append(f"`{key}.{lang}`: unknown language (known: {', '.join(LANGUAGES)}); ignoring it")
+                continue
+            languages[lang] = _bool(flag, f"{key}.{lang}", languages[lang], problems)
 
     log_level = base.log_level
     if raw.get("logLevel") is not None:

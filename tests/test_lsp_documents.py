@@ -141,3 +141,11 @@ def test_settings_parse_and_fall_back_with_messages() -> None:
     assert any("rust" in p and "unknown language" in p for p in problems)
     s3, problems = parse_settings(["not", "an", "object"], s2)
     assert s3 == s2 and "JSON object" in problems[0]
+
+
+def test_enable_is_accepted_like_languages() -> None:
+    s, problems = parse_settings({"codecomp": {"enable": {"javascript": False}}})
+    assert problems == []
+    assert s.languages == {"cpp": True, "javascript": False}
+    s2, problems = parse_settings({"enable": "no"}, s)
+    assert s2.languages == s.languages and "`enable` must be an object" in problems[0]
