@@ -27,12 +27,30 @@ MANIFEST = "manifest.json"
 REQUIRED_FILES: dict[str, tuple[str, ...]] = {
     "token": ("token.onnx", "token_vocab.json"),
     "char": ("char.onnx",),
+    # the Tree-LSTM cells and the name decoder (training/export_naming.py); the names can be overridden in the
+    # manifest's "graphs"/"vocab" keys, and `load` checks those too
+    "naming": ("naming_up.onnx", "naming_down.onnx", "naming_head.onnx", "naming_decoder.onnx", "naming_vocab.json"),
 }
 # Keys the engine relies on in each model section.
 REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
     "token": ("layers", "hidden", "key_dim", "memory", "vocab_size"),
     "char": ("layers", "hidden", "vocab_size"),
+    "naming": ("graphs", "vocab", "hidden"),
 }
+
+
+def required_files(name: str, section: dict[str, Any]) -> tuple[str, ...]:
+    """The files the `name` model needs, following the file names its manifest section gives (if any)."""
+    if name == "naming":
+        graphs = section.get("graphs")
+        if isinstance(graphs, dict) and graphs:
+            vocab = section.get("vocab")
+            return tuple(str(f) for f in graphs.values()) + ((str(vocab),) if isinstance(vocab, str) else ())
+    if name == "token":
+        return (str(section.get("file", "token.onnx")), str(section.get("vocab", "token_vocab.json")))
+    if name == "char":
+        return (str(section.get("file", "char.onnx")),)
+    return REQUIRED_FILES.get(name, ())
 
 _FIX_HINT = "re-export it with `codecomp export --run RUN --out ARTIFACT`"
 
@@ -199,7 +217,9 @@ def load(path: str | Path, verify_checksums: bool = True) -> Artifact:
         for key in REQUIRED_KEYS.get(name, ()):
             if key not in section:
                 raise ArtifactError(f"The manifest entry for the {name} model lacks {key!r}; {_FIX_HINT}.")
-        for required in REQUIRED_FILES.get(name, ()):
+        if name == "naming" and not isinstance(section.get("graphs"), dict):
+            raise ArtifactError(f"The manifest entry for the naming model has no table of graphs; {_FIX_HINT}.")
+        for required in required_files(name, section):
             if not (folder / required).is_file():
                 what = "vocabulary" if required.endswith(".json") else "graph"
                 raise ArtifactError(

@@ -172,15 +172,19 @@ class EngineHost:
         self._slow(cancel)
         if cancel.is_set() or self.engine is None or not self.sync(snap):
             return None
-        if "fragment" in inspect.signature(self.engine.complete).parameters:
-            return self.engine.complete(snap.uri, line, col, max_items=max_items, fragment=fragment)
-        return self.engine.complete(snap.uri, line, col, max_items=max_items)
+        params = inspect.signature(self.engine.complete).parameters
+        extra = {"should_stop": cancel.is_set} if "should_stop" in params else {}  # stop mid-way when cancelled
+        if "fragment" in params:
+            return self.engine.complete(snap.uri, line, col, max_items=max_items, fragment=fragment, **extra)
+        return self.engine.complete(snap.uri, line, col, max_items=max_items, **extra)
 
     def suggest_names(self, snap: Snapshot, line: int, col: int, k: int, cancel: threading.Event) -> Any:
         self._slow(cancel)
         if cancel.is_set() or self.engine is None or not self.sync(snap):
             return None
         suggest = getattr(self.engine, "suggest_names", None)
+        if suggest is not None and "should_stop" in inspect.signature(suggest).parameters:
+            return suggest(snap.uri, line, col, k=k, should_stop=cancel.is_set)
         return suggest(snap.uri, line, col, k=k) if suggest else None
 
 

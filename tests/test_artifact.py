@@ -135,12 +135,42 @@ def test_checksums_can_be_skipped_for_speed(art: Path) -> None:
     assert load(art, verify_checksums=False).has("token")
 
 
-def test_manifest_covers_files_of_other_exporters(art: Path) -> None:
+NAMING_GRAPHS = {"up": "naming_up.onnx", "down": "naming_down.onnx", "head": "naming_head.onnx",
+                 "decoder": "naming_decoder.onnx"}
+
+
+def _add_naming(art: Path) -> dict:
+    for name in NAMING_GRAPHS.values():
+        _identity_graph(art / name)
     (art / "naming_vocab.json").write_text("{}")
-    write_manifest(art, {"token": dict(TOKEN_SECTION), "naming": {"vocab": "naming_vocab.json"}}, ["cpp"])
+    section = {"graphs": dict(NAMING_GRAPHS), "vocab": "naming_vocab.json", "hidden": 4}
+    write_manifest(art, {"token": dict(TOKEN_SECTION), "naming": section}, ["cpp"])
+    return section
+
+
+def test_manifest_covers_files_of_other_exporters(art: Path) -> None:
+    _add_naming(art)
     assert "naming_vocab.json" in _manifest(art)["files"]
+    assert load(art).has("naming")
     (art / "naming_vocab.json").write_text('{"x": 1}')
     with pytest.raises(ArtifactError, match="naming_vocab.json"):
+        load(art)
+
+
+@pytest.mark.parametrize("missing", ["naming_head.onnx", "naming_vocab.json"])
+def test_naming_files_are_required(art: Path, missing: str) -> None:
+    _add_naming(art)
+    (art / missing).unlink()
+    with pytest.raises(ArtifactError, match=missing):
+        load(art)
+
+
+@pytest.mark.parametrize("key", ["graphs", "vocab", "hidden"])
+def test_naming_keys_are_required(art: Path, key: str) -> None:
+    section = _add_naming(art)
+    del section[key]
+    write_manifest(art, {"token": dict(TOKEN_SECTION), "naming": section}, ["cpp"])
+    with pytest.raises(ArtifactError, match=f"naming model lacks '{key}'"):
         load(art)
 
 

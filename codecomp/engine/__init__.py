@@ -6,9 +6,11 @@
     result = engine.complete(uri, line, utf16_col)
 
 Layout: `session` (per-document state), `lexing` (local token views of the tree), `models` (onnxruntime step
-graphs), `candidates`, `scoring`, `ranking`, `fragments`, `core` (the engines), `cli` (`codecomp complete`).
+graphs), `candidates`, `ngram` (the document's own n-gram statistics), `scoring`, `ranking`, `fragments`, `core`
+(the engines), `cli` (`codecomp complete`).  `complete` and `suggest_names` take `should_stop=` / `deadline=`
+so a cancelled request stops between model steps.
 """
 from codecomp.engine.core import BaseEngine, Engine, FallbackEngine
-from codecomp.engine.types import Candidate, Completion, Fragment, NameSuggestions
+from codecomp.engine.types import Cancelled, Candidate, Completion, Fragment, NameSuggestions
 
-__all__ = ["BaseEngine", "Candidate", "Completion", "Engine", "FallbackEngine", "Fragment", "NameSuggestions"]
+__all__ = ["BaseEngine", "Cancelled", "Candidate", "Completion", "Engine", "FallbackEngine", "Fragment", "NameSuggestions"]

@@ -14,12 +14,14 @@ from collections import Counter
 from dataclasses import dataclass
 
 from codecomp.syntax import KEYWORDS, TokenKind
+from codecomp.engine.lexing import is_identifier
 from codecomp.engine.session import Document
 
-_IDENT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*\Z")
-_MEMBER_USE = re.compile(rb"([A-Za-z_$][A-Za-z0-9_$]*)?[ \t]*(?:\?\.|->|\.)[ \t]*([A-Za-z_$][A-Za-z0-9_$]*)")
-_QUALIFIED_USE = re.compile(rb"([A-Za-z_$][A-Za-z0-9_$]*)?[ \t]*::[ \t]*([A-Za-z_$][A-Za-z0-9_$]*)")
-_RECEIVER = re.compile(rb"([A-Za-z_$][A-Za-z0-9_$]*)[ \t]*(?:\?\.|->|\.|::)[ \t]*\Z")
+# identifier bytes: ASCII word characters and `$`, and any non-ASCII byte (see `lexing.IDENT_BYTES`)
+_W = rb"[A-Za-z_$\x80-\xff][A-Za-z0-9_$\x80-\xff]*"
+_MEMBER_USE = re.compile(rb"(" + _W + rb")?[ \t]*(?:\?\.|->|\.)[ \t]*(" + _W + rb")")
+_QUALIFIED_USE = re.compile(rb"(" + _W + rb")?[ \t]*::[ \t]*(" + _W + rb")")
+_RECEIVER = re.compile(rb"(" + _W + rb")[ \t]*(?:\?\.|->|\.|::)[ \t]*\Z")
 _SYMBOL_KINDS = {"variable": "variable", "parameter": "variable", "function": "function", "method": "function",
                  "class": "class", "field": "field"}
 # Source priority: a candidate found by several sources keeps the first of these.
@@ -63,6 +65,8 @@ def member_names(doc: Document, op: str) -> tuple[Counter[str], dict[str, Counte
     by_receiver: dict[str, Counter[str]] = {}
     for receiver, member in pattern.findall(doc.source):
         name = member.decode("utf-8", "replace")
+        if not member.isascii() and not is_identifier(name):
+            continue  # a non-ASCII symbol such as `→` that the byte pattern let through
         names[name] += 1
         if receiver:
             by_receiver.setdefault(receiver.decode("utf-8", "replace"), Counter())[name] += 1
@@ -162,10 +166,10 @@ def gather(doc: Document, others: list[Document], cursor: int, prefix: str, memb
                 if entry.kind == "identifier":
                     entry.kind = "field"
     for word in model_words or ():
-        if _IDENT.match(word) and word not in keywords:
+        if is_identifier(word) and word not in keywords:
             add(word, "model")
     for word in copy_words or ():
-        if _IDENT.match(word) and word not in keywords:
+        if is_identifier(word) and word not in keywords:
             add(word, "copy")
     if not member_op or member_op == "::":
         for kw in keywords:

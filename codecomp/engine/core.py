@@ -6,12 +6,14 @@ open documents in a `DocumentStore` and answer `complete` with the same pipeline
 
     position -> byte (UTF-16 aware) -> quiet in comments/strings -> prefix and member context
     -> candidates (scope, members, file, open documents, model vocabulary, copy, keywords)
-    -> scores (model mixture or cache only) -> prefix filter and ordering -> fragment (neural only)
+    -> scores (model mixed with the document's own identifier n-grams, plus hints) -> prefix filter and ordering
+    -> fragment (neural only)
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Callable
 
 from codecomp.artifact import ArtifactError, default_path, load as load_artifact
 from codecomp.syntax import LANGUAGES, language_from_id
@@ -19,15 +21,31 @@ from codecomp.engine import candidates as cand_mod
 from codecomp.engine.fragments import decode
 from codecomp.engine.lexing import inside_comment_or_string, member_operator_before, prefix_start, tokens_in_range
 from codecomp.engine.ranking import match_tier, order_key
-from codecomp.engine.scoring import near_counts, score_pool
+from codecomp.engine.scoring import document_ngrams, near_counts, score_pool
 from codecomp.engine.session import Document, DocumentStore
-from codecomp.engine.types import Candidate, Completion, NameSuggestions
+from codecomp.engine.types import Cancelled, Candidate, Completion, NameSuggestions
 
 MAX_DOCUMENTS = 64  # open documents kept; the least recently used beyond this are dropped
+MODEL_WORDS = 200   # the most probable vocabulary words offered as candidates
 
 
 def _ms(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000.0, 3)
+
+
+def _stopper(should_stop: Callable[[], bool] | None, deadline: float | None) -> Callable[[], bool] | None:
+    """One stop test from a caller's callback and/or a `time.monotonic()` deadline (None: never stop)."""
+    if deadline is None:
+        return should_stop
+    if should_stop is None:
+        return lambda: time.monotonic() >= deadline
+    return lambda: time.monotonic() >= deadline or bool(should_stop())
+
+
+def _check(stop: Callable[[], bool] | None) -> None:
+    """Raise `Cancelled` when the caller asked to stop."""
+    if stop is not None and stop():
+        raise Cancelled("the request was cancelled")
 
 
 def _normalise_lang(lang: str) -> str:
@@ -78,8 +96,23 @@ class BaseEngine:
         return self.store.get(uri)
 
     # -- completion ----------------------------------------------------------------------------------------------
-    def complete(self, uri: str, line: int, utf16_col: int, max_items: int = 50, fragment: bool = True) -> Completion:
-        """Ranked completions at an LSP position (0-based line, UTF-16 column)."""
+    def complete(self, uri: str, line: int, utf16_col: int, max_items: int = 50, fragment: bool = True, *,
+                 should_stop: Callable[[], bool] | None = None, deadline: float | None = None) -> Completion:
+        """Ranked completions at an LSP position (0-based line, UTF-16 column).
+
+        `should_stop` (e.g. a cancellation event's `is_set`) is asked between model steps, and `deadline` is a
+        `time.monotonic()` instant; when either says stop while the model reads the context, an empty result
+        with the note "cancelled" comes back at once (the model work done so far is kept for the next request);
+        when it says stop during the fragment, the list goes out without one.
+        """
+        stop = _stopper(should_stop, deadline)
+        try:
+            return self._complete(uri, line, utf16_col, max_items, fragment, stop)
+        except Cancelled as exc:
+            return Completion([], "", (max(line, 0), max(utf16_col, 0)), None, {}, note=f"cancelled: {exc}")
+
+    def _complete(self, uri: str, line: int, utf16_col: int, max_items: int, fragment: bool,
+                  stop: Callable[[], bool] | None) -> Completion:
         t_start = time.perf_counter()
         timings: dict[str, float] = {}
         doc = self.store.get(uri)
@@ -109,7 +142,9 @@ class BaseEngine:
         t0 = time.perf_counter()
         note = None
         try:
-            state = self._model_state(doc, pstart)
+            state = self._model_state(doc, pstart, stop)
+        except Cancelled:
+            raise
         except Exception as exc:  # a failing model must cost the user the ranking quality, not the list
             state, note = None, f"the model failed on this document ({type(exc).__name__}: {exc}); ranked without it"
         timings["model"] = _ms(t0)
@@ -117,8 +152,12 @@ class BaseEngine:
         others = [d for d in self.store.docs.values() if d is not doc]
         model_words, copy_words = self._model_words(state, prefix)
         near = near_counts(doc, cursor)
-        pool = cand_mod.gather(doc, others, cursor, prefix, member_op, model_words, copy_words,
-                               near={w.encode() for w in near})
+        ngrams = document_ngrams(doc, pstart, prefix)
+        # words that followed the same context anywhere in the file are candidates even in a file with more
+        # distinct names than are scored by default
+        wanted = {w.encode("utf-8", "surrogatepass") for w in near}
+        wanted.update(w.encode("utf-8", "surrogatepass") for w in ngrams.words())
+        pool = cand_mod.gather(doc, others, cursor, prefix, member_op, model_words, copy_words, near=wanted)
         timings["candidates"] = _ms(t0)
         t0 = time.perf_counter()
         ranked: list[tuple[tuple, cand_mod.Pool]] = []
@@ -127,7 +166,8 @@ class BaseEngine:
             tier = match_tier(label, prefix)
             if tier is not None:
                 matching[label] = (tier, entry)
-        scores = self._score({k: v[1] for k, v in matching.items()}, doc, cursor, prefix, member_op, state, near)
+        scores = self._score({k: v[1] for k, v in matching.items()}, doc, cursor, prefix, member_op, state, near,
+                             ngrams)
         for label, (tier, entry) in matching.items():
             ranked.append((order_key(tier, scores[label], label), entry))
         ranked.sort(key=lambda pair: pair[0])
@@ -137,7 +177,9 @@ class BaseEngine:
         if fragment:
             t0 = time.perf_counter()
             try:
-                frag = self._fragment(doc, state, items, prefix, cursor)
+                frag = self._fragment(doc, state, items, prefix, cursor, stop)
+            except Cancelled:  # the list is ready: it goes out without the fragment
+                note = note or "the fragment was cancelled"
             except Exception as exc:  # same as above: the list still goes out
                 note = note or f"the fragment could not be decoded ({type(exc).__name__}: {exc})"
             timings["fragment"] = _ms(t0)
@@ -145,25 +187,54 @@ class BaseEngine:
         return Completion(items, prefix, replace_start, frag, timings, note=note)
 
     # hooks the neural engine overrides
-    def _model_state(self, doc: Document, pstart: int):
+    def _model_state(self, doc: Document, pstart: int, stop: Callable[[], bool] | None = None):
         return None
 
     def _model_words(self, state, prefix: str) -> tuple[list[str], list[str]]:
         return [], []
 
     def _score(self, pool, doc: Document, cursor: int, prefix: str, member_op: str | None, state,
-               near=None) -> dict[str, float]:
-        return score_pool(pool, doc, cursor, prefix, member_op, near=near)
+               near=None, ngrams=None) -> dict[str, float]:
+        return score_pool(pool, doc, cursor, prefix, member_op, near=near, ngrams=ngrams)
 
-    def _fragment(self, doc: Document, state, items: list[Candidate], prefix: str, cursor: int):
+    def _fragment(self, doc: Document, state, items: list[Candidate], prefix: str, cursor: int,
+                  stop: Callable[[], bool] | None = None):
         return None
 
     # -- naming --------------------------------------------------------------------------------------------------
-    def _naming(self):
-        return None
+    artifact = None                 # the loaded artifact, when there is one (the fallback may hold a naming-only one)
+    threads = 1
+    _naming_model = None
+    _naming_error: str | None = None
 
-    def suggest_names(self, uri: str, line: int, utf16_col: int, k: int = 5) -> NameSuggestions:
-        """Names for the variable, parameter or function at a position, with all occurrences to rename."""
+    def _naming(self):
+        """The naming model of the artifact, loaded on first use (None without one, or when it is broken)."""
+        if (self._naming_model is None and self._naming_error is None and self.artifact is not None
+                and self.artifact.has("naming")):
+            from codecomp.engine.naming import NameSuggester
+
+            try:
+                self._naming_model = NameSuggester.from_artifact(self.artifact, threads=self.threads)
+            except Exception as exc:  # a broken naming part must not take completion down with it
+                self._naming_error = f"the naming model could not be loaded: {exc}"
+        return self._naming_model
+
+    def suggest_names(self, uri: str, line: int, utf16_col: int, k: int = 5, *,
+                      should_stop: Callable[[], bool] | None = None, deadline: float | None = None
+                      ) -> NameSuggestions:
+        """Names for the variable, parameter or function at a position, with all occurrences to rename.
+
+        `should_stop` / `deadline` as in `complete`: checked between the stages (parse, analysis, model); a
+        stopped request returns no names and the reason "cancelled".
+        """
+        stop = _stopper(should_stop, deadline)
+        try:
+            return self._suggest_names(uri, line, utf16_col, k, stop)
+        except Cancelled as exc:
+            return NameSuggestions("", [], [], reason=f"cancelled: {exc}")
+
+    def _suggest_names(self, uri: str, line: int, utf16_col: int, k: int,
+                       stop: Callable[[], bool] | None) -> NameSuggestions:
         doc = self.store.get(uri)
         if doc is None:
             return NameSuggestions("", [], [], reason=f"{uri} is not open in the engine")
@@ -173,10 +244,13 @@ class BaseEngine:
         from codecomp.syntax.tokens import tokenize
         from codecomp.engine import naming
 
+        _check(stop)
         tree = doc.ensure_parsed()
         parsed = ParsedFile(doc.lang, doc.source, tree, tokenize(tree, doc.source, doc.lang))
         cursor = doc.byte_of(max(line, 0), max(utf16_col, 0))
+        _check(stop)
         suggester = self._naming()
+        _check(stop)
         if suggester is not None:
             raw = suggester.suggest(parsed, cursor, k)
         else:
@@ -202,9 +276,20 @@ class FallbackEngine(BaseEngine):
 
     name = "fallback"
 
-    def __init__(self, problem: str | None = None, max_contexts: int = 16) -> None:
+    def __init__(self, problem: str | None = None, max_contexts: int = 16, artifact=None, threads: int = 1) -> None:
         super().__init__(max_contexts)
         self.problem = problem
+        # an artifact without a token model may still hold a naming model: rename suggestions keep working
+        self.artifact = artifact
+        self.threads = threads
+
+    def naming_problem(self) -> str:
+        """Why names cannot be suggested by this engine."""
+        if self._naming_error:
+            return self._naming_error
+        if self.artifact is not None and not self.artifact.has("naming"):
+            return "the model has no naming part; rename suggestions need a model trained with `codecomp train tree`"
+        return self.problem or "no model is loaded, so names cannot be suggested"
 
 
 class Engine(BaseEngine):
@@ -224,8 +309,6 @@ class Engine(BaseEngine):
                 "into it with `codecomp export --run RUN --out ARTIFACT`."
             )
         self.model = TokenModel(artifact, threads=threads)
-        self._naming_model = None
-        self._naming_error: str | None = None
 
     @classmethod
     def load(cls, model_path: str | Path | None = None, threads: int = 1, max_contexts: int = 16) -> BaseEngine:
@@ -241,18 +324,24 @@ class Engine(BaseEngine):
                 "or the codecomp.modelPath setting.", max_contexts)
         try:
             artifact = load_artifact(path)
-            return cls(artifact, threads=threads, max_contexts=max_contexts)
         except ArtifactError as exc:
             return FallbackEngine(f"The completion model could not be loaded: {exc} "
                                   "Completions come from the words of your open files until then.", max_contexts)
+        try:
+            return cls(artifact, threads=threads, max_contexts=max_contexts)
+        except ArtifactError as exc:
+            # e.g. a naming-only artifact: completion falls back, rename suggestions still use the model
+            return FallbackEngine(f"The completion model could not be loaded: {exc} "
+                                  "Completions come from the words of your open files until then.", max_contexts,
+                                  artifact=artifact, threads=threads)
 
     # -- neural hooks --------------------------------------------------------------------------------------------
-    def _model_state(self, doc: Document, pstart: int):
+    def _model_state(self, doc: Document, pstart: int, stop: Callable[[], bool] | None = None):
         tokens = doc.code_tokens_before(pstart)
         if doc.tree is None:
             return None
         ctx = doc.context
-        self.model.context(ctx, tokens)
+        self.model.context(ctx, tokens, should_stop=stop)
         return self.model.cached_distribution(ctx)
 
     def _model_words(self, state, prefix: str) -> tuple[list[str], list[str]]:
@@ -263,7 +352,7 @@ class Engine(BaseEngine):
         words = getattr(state, "top_words", None)
         if words is None:  # once per model state: typing inside a word reuses it
             p = state.p_vocab
-            k = min(200, p.shape[0] - 1)
+            k = min(MODEL_WORDS, p.shape[0] - 1)
             top = np.argpartition(-p, k)[:k] if k > 0 else np.arange(p.shape[0])
             words = state.top_words = [self.model.vocab[int(i)] for i in top]
         if prefix:
@@ -272,11 +361,12 @@ class Engine(BaseEngine):
         return words, list(state.copy)
 
     def _score(self, pool, doc: Document, cursor: int, prefix: str, member_op: str | None, state,
-               near=None) -> dict[str, float]:
+               near=None, ngrams=None) -> dict[str, float]:
         return score_pool(pool, doc, cursor, prefix, member_op, dist=state, model=self.model if state else None,
-                          near=near)
+                          near=near, ngrams=ngrams)
 
-    def _fragment(self, doc: Document, state, items: list[Candidate], prefix: str, cursor: int):
+    def _fragment(self, doc: Document, state, items: list[Candidate], prefix: str, cursor: int,
+                  stop: Callable[[], bool] | None = None):
         if state is None or doc.context.last is None:
             return None
         if doc.source[cursor:cursor + 1].decode("latin-1").isalnum() or doc.source[cursor:cursor + 1] in (b"_", b"$"):
@@ -301,18 +391,7 @@ class Engine(BaseEngine):
         after = doc.source[cursor:line_end].decode("utf-8", "replace")
         ctx = doc.context
         mem = ctx.dist[2] if ctx.dist is not None and ctx.dist[0] is ctx.last else self.model.memory_of(ctx.keys)
-        return decode(self.model, ctx.last, mem, ctx.texts, first, doc.lang, after, before)
-
-    # -- naming --------------------------------------------------------------------------------------------------
-    def _naming(self):
-        if self._naming_model is None and self._naming_error is None and self.artifact.has("naming"):
-            from codecomp.engine.naming import NameSuggester
-
-            try:
-                self._naming_model = NameSuggester.from_artifact(self.artifact, threads=self.threads)
-            except Exception as exc:  # a broken naming part must not take completion down with it
-                self._naming_error = f"the naming model could not be loaded: {exc}"
-        return self._naming_model
+        return decode(self.model, ctx.last, mem, ctx.texts, first, doc.lang, after, before, should_stop=stop)
 
     def naming_problem(self) -> str:
         """Why names cannot be suggested by this engine."""

@@ -11,10 +11,12 @@ from __future__ import annotations
 import math
 import re
 
+from typing import Callable
+
 import numpy as np
 
 from codecomp.syntax import is_keyword
-from codecomp.engine.types import Fragment
+from codecomp.engine.types import Cancelled, Fragment
 
 OPENERS = {"(": ")", "[": "]", "{": "}"}
 CLOSERS = {v: k for k, v in OPENERS.items()}
@@ -71,7 +73,8 @@ def open_brackets(line_before_cursor: str) -> list[str]:
 
 
 def decode(model, last: dict[str, np.ndarray], memory: np.ndarray, texts: list[str], first: str, lang: str,
-           rest_of_line: str, line_before: str, max_tokens: int = 8) -> Fragment | None:
+           rest_of_line: str, line_before: str, max_tokens: int = 8,
+           should_stop: Callable[[], bool] | None = None) -> Fragment | None:
     """Greedy fragment starting with the word `first`; None when nothing longer than `first` is worth showing.
 
     `model` is a `TokenModel`; `last` the cached outputs at the cursor, `memory` the copy keys [n, K] (aligned
@@ -96,6 +99,8 @@ def decode(model, last: dict[str, np.ndarray], memory: np.ndarray, texts: list[s
         outer.pop()
     balanced_at = 0 if inner else 1  # length of the longest prefix of `produced` with balanced inner brackets
     for _ in range(max_tokens - 1):
+        if should_stop is not None and should_stop():
+            raise Cancelled("the request was cancelled")
         dist = model.distribution(out, keys, texts)
         best, p = _best_token(model, dist)
         if best in UNRENDERABLE or p <= 0.0:

@@ -14,8 +14,59 @@ from tree_sitter import Tree
 
 from codecomp.syntax.tokens import Token, TokenKind, kind_tables
 
-IDENT_BYTES = re.compile(rb"[A-Za-z_$][A-Za-z0-9_$]*")
+# Identifiers: ASCII letters, digits, `_` and `$`, plus non-ASCII identifier characters (JavaScript allows
+# Unicode ID_Start/ID_Continue, C++ compilers accept extended characters in UTF-8).  The bytes pattern lets
+# every non-ASCII byte through, which is fast for the common all-ASCII case; the rare non-ASCII matches are
+# re-checked character by character (`split_identifiers`) so `→` or a non-breaking space never become words.
+IDENT_BYTES = re.compile(rb"[A-Za-z_$\x80-\xff][A-Za-z0-9_$\x80-\xff]*")
 _IDENT_CHAR = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$")
+_JOINERS = frozenset("\u200c\u200d")  # ZWNJ / ZWJ continue a JavaScript identifier
+
+
+def is_ident_start(ch: str) -> bool:
+    """Whether a character may start an identifier (Unicode XID_Start, `_`, `$`)."""
+    return ch == "$" or ch.isidentifier()
+
+
+def is_ident_continue(ch: str) -> bool:
+    """Whether a character may continue an identifier (Unicode XID_Continue, `$`, ZWNJ, ZWJ)."""
+    return ch == "$" or ch in _JOINERS or ("a" + ch).isidentifier()
+
+
+def split_identifiers(raw: bytes) -> list[bytes]:
+    """The real identifiers inside a non-ASCII match of `IDENT_BYTES` (a word may be cut by a non-ASCII
+    character that is not an identifier character, such as `a→b`)."""
+    text = raw.decode("utf-8", "replace")
+    out: list[str] = []
+    cur = ""
+    for ch in text:
+        if cur and is_ident_continue(ch) and ch != "\ufffd":
+            cur += ch
+        elif is_ident_start(ch) and ch != "\ufffd":
+            if cur:
+                out.append(cur)
+            cur = ch
+        else:
+            if cur:
+                out.append(cur)
+            cur = ""
+    if cur:
+        out.append(cur)
+    return [w.encode("utf-8", "surrogatepass") for w in out]
+
+
+def find_identifiers(source: bytes, start: int = 0, end: int | None = None) -> list[bytes]:
+    """Identifier spellings (bytes) in `source[start:end]`, non-ASCII ones checked by Unicode rules."""
+    found = IDENT_BYTES.findall(source, start, len(source) if end is None else end)
+    if all(w.isascii() for w in found):
+        return found
+    out: list[bytes] = []
+    for w in found:
+        if w.isascii():
+            out.append(w)
+        else:
+            out.extend(split_identifiers(w))
+    return out
 MEMBER_OPERATORS = (b"?.", b"->", b"::", b".")
 
 
@@ -69,7 +120,7 @@ def _spelling_kind(text: str, lang: str) -> TokenKind:
     """Kind of a leaf that error recovery left untyped, judged by its spelling."""
     from codecomp.syntax.languages import is_keyword
 
-    if re.fullmatch(r"[A-Za-z_$][A-Za-z0-9_$]*", text):
+    if text and is_ident_start(text[0]) and all(is_ident_continue(ch) for ch in text[1:]):
         return TokenKind.KEYWORD if is_keyword(text, lang) else TokenKind.IDENTIFIER
     if text[:1].isdigit():
         return TokenKind.NUMBER
@@ -77,10 +128,30 @@ def _spelling_kind(text: str, lang: str) -> TokenKind:
 
 
 def prefix_start(source: bytes, cursor: int) -> int:
-    """Byte where the identifier being typed at `cursor` starts (== cursor when none is being typed)."""
+    """Byte where the identifier being typed at `cursor` starts (== cursor when none is being typed).
+
+    Non-ASCII identifier characters count (JavaScript `𝒳va`, C++ `größe`): a UTF-8 character is decoded
+    and checked with the Unicode identifier rules.  A run of digits comes back whole (`core` reports it as a
+    number).
+    """
     i = cursor
-    while i > 0 and source[i - 1] in _IDENT_CHAR:
-        i -= 1
+    while i > 0:
+        b = source[i - 1]
+        if b < 0x80:
+            if b not in _IDENT_CHAR:
+                break
+            i -= 1
+            continue
+        j = i - 1
+        while j > 0 and i - j < 4 and 0x80 <= source[j] < 0xC0:
+            j -= 1  # back to the lead byte of the character
+        try:
+            ch = source[j:i].decode("utf-8")
+        except UnicodeDecodeError:
+            break
+        if len(ch) != 1 or not is_ident_continue(ch):
+            break
+        i = j
     return i
 
 
@@ -153,3 +224,15 @@ def _open_quote(line: bytes, lang: str) -> bool:
             return False  # the rest is a comment
         i += 1
     return quote != 0
+
+
+def is_identifier(text: str) -> bool:
+    """Whether `text` is one whole identifier by the rules above (`$`, `_`, Unicode letters and digits)."""
+    if not text:
+        return False
+    if text.isascii():
+        return _ASCII_IDENT.fullmatch(text) is not None
+    return is_ident_start(text[0]) and all(is_ident_continue(ch) for ch in text[1:])
+
+
+_ASCII_IDENT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")

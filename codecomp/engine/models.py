@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 from codecomp.artifact import Artifact, ArtifactError
 from codecomp.syntax import Token, TokenKind
 from codecomp.engine.session import CHECKPOINT, ContextCache
+from codecomp.engine.types import Cancelled
 
 SPECIALS = ("<pad>", "<unk>", "<bos>", "<eos>", "<str>", "<num>")
 
@@ -120,8 +122,12 @@ class TokenModel:
         return self.unk
 
     # -- cached context ------------------------------------------------------------------------------------------
-    def context(self, ctx: ContextCache, tokens: list[Token]) -> int:
-        """Bring `ctx` up to date with `tokens` (the code tokens after the anchor); returns the steps run."""
+    def context(self, ctx: ContextCache, tokens: list[Token], should_stop: Callable[[], bool] | None = None) -> int:
+        """Bring `ctx` up to date with `tokens` (the code tokens after the anchor); returns the steps run.
+
+        `should_stop` is asked between steps; when it says yes, the work done so far is kept (a later request
+        continues from there) and `Cancelled` is raised.
+        """
         ids = [self.bos]
         ids.extend(self.token_id(t) for t in tokens)
         have = ctx.ids
@@ -155,6 +161,12 @@ class TokenModel:
         out = ctx.last
         steps = 0
         while len(have) < len(ids):
+            if should_stop is not None and should_stop():
+                # a consistent, shorter context: the next request resumes from this step
+                ctx.last = out
+                ctx.last_steps = steps
+                ctx.texts = ["<bos>"] + [t.text for t in tokens[:max(len(have) - 1, 0)]]
+                raise Cancelled(f"the request was cancelled after {steps} model steps")
             n = len(have)
             # read up to the next checkpoint boundary in one call when the chunk graph is there
             end = min(len(ids), (n // CHECKPOINT + 1) * CHECKPOINT)

@@ -16,6 +16,7 @@ cursor, and the context never grows past `MAX_CONTEXT` tokens before the anchor 
 """
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ import numpy as np
 
 from codecomp.syntax import Token, TokenKind, get_parser
 from codecomp.syntax.parsed import changed_span, edit_tree
-from codecomp.engine.lexing import IDENT_BYTES, tokens_in_range
+from codecomp.engine.lexing import find_identifiers, tokens_in_range
 
 WINDOW = 256          # tokens encoded on the first request at a position
 MAX_CONTEXT = 1024    # tokens after the anchor before the anchor is moved forward
@@ -108,6 +109,25 @@ class LineTable:
         return line, len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """The single edit between two versions: bytes [start, old_end) of the old text became [start, new_end)."""
+
+    old_version: int
+    new_version: int
+    start: int
+    old_end: int
+    new_end: int
+    word_only: bool  # both the removed and the inserted bytes are identifier characters
+
+
+_IDENT_ONLY = re.compile(rb"[A-Za-z0-9_$\x80-\xff]*")
+
+
+def _ident_only(data: bytes) -> bool:
+    return _IDENT_ONLY.fullmatch(data) is not None
+
+
 def _line_bounds(data: bytes, start: int, end: int) -> tuple[int, int]:
     """Widen [start, end) to whole lines, so identifiers cut by the edit are recounted whole."""
     lo = data.rfind(b"\n", 0, start) + 1
@@ -164,7 +184,7 @@ class Document:
         self.dirty = False              # the tree has pending edits and must be re-parsed before use
         self._pending: list[tuple[int, int, int]] = []
         self._index: LineTable | None = None
-        self.idents: Counter[bytes] = Counter(IDENT_BYTES.findall(self.source))
+        self.idents: Counter[bytes] = Counter(find_identifiers(self.source))
         self.context = ContextCache()
         self.scope_info: Any = None     # ScopeInfo of an earlier version (names and kinds only change slowly)
         self.scope_version = -1
@@ -172,6 +192,7 @@ class Document:
         self._scope_future = None       # background analysis of a long file, if one is running
         self.last_used = time.monotonic()
         self.extra: dict[str, Any] = {}  # per-document data of other components (e.g. the naming model)
+        self.last_edit: Edit | None = None
 
     # -- text ----------------------------------------------------------------------------------------------------
     @property
@@ -196,9 +217,9 @@ class Document:
         start, old_end, new_end = changed_span(old, new)
         lo_old, hi_old = _line_bounds(old, start, old_end)
         lo_new, hi_new = _line_bounds(new, start, new_end)
-        removed = IDENT_BYTES.findall(old, lo_old, hi_old)
+        removed = find_identifiers(old, lo_old, hi_old)
         self.idents.subtract(removed)
-        self.idents.update(IDENT_BYTES.findall(new, lo_new, hi_new))
+        self.idents.update(find_identifiers(new, lo_new, hi_new))
         for word in set(removed):  # drop the words that no longer occur (only those touched can be at zero)
             if self.idents[word] <= 0:
                 del self.idents[word]
@@ -213,11 +234,15 @@ class Document:
             self._pending.append((start, old_end, new_end))
             self.dirty = True
         self.context.invalidate_from(start)
+        old_version = self.version
         self.text, self.source, self._index = text, new, None
         if version is not None:
             self.version = version
         else:
             self.version += 1
+        # what the edit did, for caches that survive edits inside one word (typing a name)
+        self.last_edit = Edit(old_version, self.version, start, old_end, new_end,
+                              _ident_only(old[start:old_end]) and _ident_only(new[start:new_end]))
 
     def ensure_parsed(self):
         """The up-to-date tree (re-parsed incrementally if edits are pending); None for oversized documents."""

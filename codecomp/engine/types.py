@@ -15,6 +15,10 @@ Position = tuple[int, int]          # (line, utf16_col), both 0-based
 Range = tuple[Position, Position]   # [start, end)
 
 
+class Cancelled(Exception):
+    """Raised inside the engine when the caller's `should_stop` asked it to stop (the request was cancelled)."""
+
+
 @dataclass(slots=True)
 class Candidate:
     """One ranked completion.

@@ -15,13 +15,13 @@ predict the next token.  They are:
 """
 from __future__ import annotations
 
-import heapq
 from collections import Counter
 from typing import Protocol, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
+from codecomp.engine.ngram import FileCache  # the per-file cache is shared with the engine
 from codecomp.eval.documents import EOL, IDENTIFIER, FileDoc, Query, is_word
 
 BOS = "<bos>"
@@ -292,99 +292,6 @@ def _modified_kn_discounts(n1: int, n2: int, n3: int, n4: int) -> tuple[float, f
     return (min(max(d1, 0.05), 1.0), min(max(d2, 0.05), 2.0), min(max(d3, 0.05), 3.0))
 
 
-# ---------------------------------------------------------------------------------------------- the cache
-class FileCache:
-    """A Witten-Bell interpolated n-gram model of one file's own tokens, updatable in both directions.
-
-    ``add`` / ``remove`` change the counts of the n-grams ending at one stream position, so the harness can
-    hide the blanked position (remove, query, add back) or grow the cache as the user types.
-    """
-
-    def __init__(self, order: int = 3) -> None:
-        self.order = order
-        self.counts: dict[tuple[str, ...], dict[str, int]] = {}
-        self.totals: dict[tuple[str, ...], int] = {}
-        self.stream: list[str] = []
-
-    def _change(self, pos: int, delta: int) -> None:
-        w = self.stream[pos]
-        for m in range(self.order):
-            if pos - m < 0:
-                break
-            ctx = tuple(self.stream[pos - m:pos])
-            d = self.counts.setdefault(ctx, {})
-            c = d.get(w, 0) + delta
-            if c > 0:
-                d[w] = c
-            else:
-                d.pop(w, None)
-            self.totals[ctx] = self.totals.get(ctx, 0) + delta
-
-    def build(self, stream: Sequence[str], upto: int | None = None) -> None:
-        """Reset the cache to ``stream`` with the n-grams ending before position ``upto`` counted."""
-        self.counts, self.totals, self.stream = {}, {}, list(stream)
-        for pos in range(len(self.stream) if upto is None else upto):
-            self._change(pos, +1)
-
-    def add(self, pos: int) -> None:
-        """Count the n-grams ending at stream position ``pos``."""
-        self._change(pos, +1)
-
-    def remove(self, pos: int) -> None:
-        """Uncount the n-grams ending at ``pos`` and those reaching across it (its word is unseen)."""
-        for p in range(pos, min(pos + self.order, len(self.stream))):
-            self._change(p, -1)
-
-    def restore(self, pos: int) -> None:
-        """Undo :meth:`remove`."""
-        for p in range(pos, min(pos + self.order, len(self.stream))):
-            self._change(p, +1)
-
-    def size(self) -> int:
-        """Number of tokens counted."""
-        return self.totals.get((), 0)
-
-    def prob(self, context: Sequence[str], word: str) -> float:
-        """Witten-Bell interpolated P(word | context) from the file's counts (0 for a word not in the file)."""
-        total = self.totals.get((), 0)
-        if total <= 0:
-            return 0.0
-        p = self.counts.get((), {}).get(word, 0) / total
-        for m in range(1, self.order):
-            if len(context) < m:
-                break
-            ctx = tuple(context[-m:])
-            n = self.totals.get(ctx, 0)
-            if n <= 0:
-                break
-            d = self.counts.get(ctx, {})
-            types = len(d)
-            p = (d.get(word, 0) + types * p) / (n + types)
-        return p
-
-    def words(self) -> list[str]:
-        """Distinct tokens counted."""
-        return list(self.counts.get((), {}).keys())
-
-    def candidates(self, context: Sequence[str], prefix: str, words_only: bool, n: int) -> set[str]:
-        """Tokens seen after a suffix of the context, plus the ``n`` most frequent tokens of the file,
-        restricted to those starting with ``prefix`` (and word-like ones when ``words_only``)."""
-        def ok(w: str) -> bool:
-            return w.startswith(prefix) and (not words_only or is_word(w))
-
-        out: set[str] = set()
-        for m in range(1, self.order):
-            if len(context) < m:
-                break
-            d = self.counts.get(tuple(context[-m:]))
-            if not d:
-                break
-            out.update(w for w in d if ok(w))
-        uni = self.counts.get((), {})
-        out.update(heapq.nlargest(n, (w for w in uni if ok(w)), key=uni.__getitem__))
-        return out
-
-
 # ---------------------------------------------------------------------------------------------- systems
 class NGramSystem:
     """4-gram Kneser-Ney completion, optionally mixed with the per-file cache.
@@ -401,7 +308,7 @@ class NGramSystem:
         self.use_cache = cache
         self.name = f"ngram{model.order}-kn" + ("+cache" if cache else "")
         self.tasks = frozenset({"tokens", "identifiers", "lines", "keystrokes"})
-        self.cache = FileCache(cache_order)
+        self.cache = FileCache(cache_order, is_word=is_word)
         self.cache_beta = cache_beta
         self.cache_max = cache_max
         self._doc: FileDoc | None = None
