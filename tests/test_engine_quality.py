@@ -252,3 +252,22 @@ def test_a_request_cancelled_before_any_step_reads_nothing(artifact: Path) -> No
     fresh.open(uri, JS, "javascript", 1)
     assert ([c.label for c in eng.complete(uri, *end_of(JS)).items]
             == [c.label for c in fresh.complete(uri, *end_of(JS)).items])
+
+
+def test_fragment_start_is_never_a_special_token() -> None:
+    """When <unk> (an out-of-vocabulary identifier) is the vocabulary's argmax, the fragment starts with the best
+    spelling that can be shown: a vocabulary word or a word of the copy memory."""
+    import numpy as np
+
+    from codecomp.engine.fragments import _best_token
+    from codecomp.engine.models import Distribution
+
+    class Vocab:  # the two attributes _best_token reads from a TokenModel
+        vocab = ["<pad>", "<unk>", "<bos>", "<eos>", "<str>", "<num>", "items", "name"]
+        index = {w: i for i, w in enumerate(vocab)}
+
+    dist = Distribution(p_vocab=np.array([0, .6, 0, 0, .1, 0, .2, .1]), copy={"<unk>": .5, "total": .3}, gate=.5)
+    best, p = _best_token(Vocab, dist)
+    assert best == "total" and abs(p - .15) < 1e-9
+    dist = Distribution(p_vocab=np.array([0, .6, 0, 0, .1, 0, .3, .0]), copy={}, gate=.5)
+    assert _best_token(Vocab, dist)[0] == "items"

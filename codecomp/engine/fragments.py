@@ -158,8 +158,14 @@ def _best_token(model, dist) -> tuple[str, float]:
     A word outside the copy memory scores (1 - gate) * p_vocab, so the best one is the vocabulary's argmax; the
     only other contenders are the words in the memory.
     """
-    options = {model.vocab[int(np.argmax(dist.p_vocab))]}
-    options.update(dist.copy)
+    # Special tokens (<unk>, <str>, ...) cannot be shown as text: the best spelling is the best renderable one.
+    p_vocab = dist.p_vocab
+    banned = [model.index[w] for w in UNRENDERABLE if w in model.index]
+    if banned:
+        p_vocab = p_vocab.copy()
+        p_vocab[banned] = -1.0
+    options = {model.vocab[int(np.argmax(p_vocab))]}
+    options.update(w for w in dist.copy if w not in UNRENDERABLE)
     best, best_p = "", 0.0
     for word in options:
         p = dist.prob(word, model.index.get(word))
