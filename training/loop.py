@@ -422,6 +422,7 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
 
     step, epoch, batch_idx, best, bad_evals, elapsed_before = 0, 0, 0, math.inf, 0, 0.0
+    last_loss = math.nan   # kept in checkpoints: a run killed after its last step still reports it on resume
     task_info = task.describe()
     if resume:
         ck = load_checkpoint(last_path)
@@ -440,6 +441,7 @@ def train(
         scheduler.load_state_dict(ck["scheduler"])
         step, epoch, batch_idx = ck["step"], ck["epoch"], ck["batch"]
         best, bad_evals, elapsed_before = ck["best"], ck["bad_evals"], ck.get("elapsed_s", 0.0)
+        last_loss = float(ck.get("last_loss", math.nan))
         ranks = ck["ranks"]
         if len(ranks) != info.world_size:
             # A different process count shards the data differently, so the data position would be meaningless.
@@ -479,7 +481,7 @@ def train(
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "step": step, "epoch": epoch, "batch": batch_idx,
                 "best": best, "bad_evals": bad_evals, "task_info": task_info, "ranks": states,
-                "elapsed_s": elapsed_before + time.monotonic() - start_time,
+                "elapsed_s": elapsed_before + time.monotonic() - start_time, "last_loss": last_loss,
             }, path)
 
     def validate() -> tuple[dict[str, float], bool]:
@@ -510,7 +512,6 @@ def train(
 
     model.train()
     stopped = "finished"
-    last_loss = math.nan
     last_valid: dict[str, float] = {}
     deadline = None if not max_minutes else start_time + max_minutes * 60.0
     done = step >= total_steps

@@ -638,7 +638,10 @@ def run_evaluation(engine: Any, engine_name: str, corpus: Path, options: EvalOpt
         windows = sample_keystroke_windows(docs, max(2, n // 15), options.keystroke_lines, options.seed)
         result.tasks["keystrokes"] = eval_keystrokes(systems, docs, windows, p)
     if "char" in options.tasks:
-        result.tasks["char"] = eval_char(artifact_path, docs, options.char_bytes, options.seed)
+        # The char model of what the engine serves: none for an engine without an artifact (the fallback).
+        served = artifact_path if artifact_path is not None else getattr(getattr(engine, "artifact", None), "path", None)
+        result.tasks["char"] = (eval_char(served, docs, options.char_bytes, options.seed) if served is not None
+                                else {"skipped": "the engine has no model artifact, so there is no char model to read"})
     if "naming" in options.tasks:
         result.tasks["naming"] = eval_naming(eng, docs, train, corpus, options.split, artifact_path, n,
                                               options.seed, p)
