@@ -72,8 +72,10 @@ def demo_command(
 
     t0 = time.perf_counter()
     engine = Engine.load(model)
-    typer.echo(f"model: {getattr(engine, 'description', type(engine).__name__)} "
-               f"(loaded in {(time.perf_counter() - t0) * 1000:.0f} ms)")
+    artifact = getattr(engine, "artifact", None)
+    described = (f"{artifact.path} ({', '.join(sorted(artifact.models))})" if artifact is not None
+                 else "none (completions from the words of the file)")
+    typer.echo(f"model: {described}, loaded in {(time.perf_counter() - t0) * 1000:.0f} ms")
     if engine.problem:
         typer.echo(f"note: {engine.problem}")
     hits = total = 0
@@ -131,7 +133,6 @@ def demo_command(
         engine.close(uri)
 
     typer.echo(f"\nexpected identifier in the top {top}: {hits} of {total}")
-    artifact = getattr(engine, "artifact", None)
     if artifact is not None and artifact.has("char"):
         char = CharModel(artifact)
         prefix = "int main(int argc, char** argv) {\n"
