@@ -99,6 +99,27 @@ def check_languages(languages: Any) -> None:
                           f"not {languages!r}")
 
 
+@dataclass
+class SequenceDataConfig:
+    """The `[data]` table of a sequence model (items are bytes for the char model, tokens for the token model);
+    each model's subclass only changes the defaults."""
+
+    batch_size: int = 32
+    seq_len: int = 64
+    eval_batch_size: int = 16
+    eval_max_items: int = 100_000   # items of the valid split scored per validation (0: all)
+    max_train_items: int = 0        # cap on training items (a seeded random subset of files); 0: all
+    eval_max_doc_items: int = 2048  # validation scores the first N items of each file (0: whole files)
+    languages: list = None          # None: all languages in the corpus
+
+    def validate(self) -> None:
+        from training.loop import ConfigError
+
+        if self.batch_size <= 0 or self.seq_len <= 1 or self.eval_batch_size <= 0:
+            raise ConfigError("[data] batch_size, eval_batch_size must be positive and seq_len at least 2")
+        check_languages(self.languages)
+
+
 def load_corpus(path: Path | str, languages: Sequence[str] | None = None) -> Corpus:
     """Open a corpus folder written by `codecomp corpus build`, or explain why it cannot be used."""
     path = Path(path)

@@ -132,15 +132,15 @@ def _wrappers():
     import torch
     from torch import nn
 
-    class TokenStep(nn.Module):
-        """token int64 [B], h, c -> logits, h_out, c_out, key, query, gate (the design's step graph)."""
+    class Step(nn.Module):
+        """A model's `step` as the graph: token/byte int64 [B], h, c -> the step outputs (design section 4)."""
 
         def __init__(self, model) -> None:
             super().__init__()
             self.model = model
 
-        def forward(self, token, h, c):
-            return self.model.step(token, h, c)
+        def forward(self, ids, h, c):
+            return self.model.step(ids, h, c)
 
     class TokenEncode(nn.Module):
         """tokens int64 [B, T], h, c -> h_out, c_out, keys [B, T, K], and the step outputs of the last position.
@@ -160,17 +160,7 @@ def _wrappers():
             logits, _key, query, gate_logit = m._heads(y[:, -1], e[:, -1])
             return h2, c2, keys, logits, query, torch.sigmoid(gate_logit)
 
-    class CharStep(nn.Module):
-        """byte int64 [B], h, c -> logits [B, 259], h_out, c_out."""
-
-        def __init__(self, model) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, byte, h, c):
-            return self.model.step(byte, h, c)
-
-    return TokenStep, TokenEncode, CharStep
+    return Step, TokenEncode
 
 
 def _onnx_export(module, args: tuple, path: Path, input_names: list[str], output_names: list[str],
@@ -286,13 +276,13 @@ def export_token(run_dir: Path, out: Path, config: dict[str, Any], real_ids: lis
     import torch
 
     model, vocab = load_token_model(run_dir, config, which)
-    TokenStep, TokenEncode, _ = _wrappers()
+    Step, TokenEncode = _wrappers()
     cfg = model.config
     L, H = cfg.layers, cfg.hidden
     h = torch.zeros(L, 2, H)
     c = torch.zeros(L, 2, H)
     step_path = out / "token.onnx"
-    _onnx_export(TokenStep(model), (torch.tensor([2, 3]), h, c), step_path, ["token", "h", "c"], TOKEN_OUTPUTS,
+    _onnx_export(Step(model), (torch.tensor([2, 3]), h, c), step_path, ["token", "h", "c"], TOKEN_OUTPUTS,
                  {"token": {0: "batch"}, "h": {1: "batch"}, "c": {1: "batch"}, "logits": {0: "batch"},
                   "h_out": {1: "batch"}, "c_out": {1: "batch"}, "key": {0: "batch"}, "query": {0: "batch"},
                   "gate": {0: "batch"}})
@@ -357,11 +347,11 @@ def export_char(run_dir: Path, out: Path, config: dict[str, Any], samples: list[
     import torch
 
     model = load_char_model(run_dir, config, which)
-    _, _, CharStep = _wrappers()
+    Step, _ = _wrappers()
     cfg = model.config
     L, H = cfg.layers, cfg.hidden
     path = out / "char.onnx"
-    _onnx_export(CharStep(model), (torch.tensor([65, 66]), torch.zeros(L, 2, H), torch.zeros(L, 2, H)), path,
+    _onnx_export(Step(model), (torch.tensor([65, 66]), torch.zeros(L, 2, H), torch.zeros(L, 2, H)), path,
                  ["byte", "h", "c"], ["logits", "h_out", "c_out"],
                  {"byte": {0: "batch"}, "h": {1: "batch"}, "c": {1: "batch"}, "logits": {0: "batch"},
                   "h_out": {1: "batch"}, "c_out": {1: "batch"}})

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.data import (DocBatcher, Field, bits, check_languages, eval_rows, load_corpus, text_bytes,
+from training.data import (DocBatcher, Field, SequenceDataConfig, bits, eval_rows, load_corpus, text_bytes,
                            truncate_docs)
 from training.loop import ConfigError, dataclass_from_dict
 
@@ -77,21 +77,12 @@ class CharLSTM(nn.Module):
 
 
 @dataclass
-class CharDataConfig:
-    """The `[data]` table of a char config."""
+class CharDataConfig(SequenceDataConfig):
+    """The `[data]` table of a char config (items are bytes)."""
 
-    batch_size: int = 32
     seq_len: int = 128
-    eval_batch_size: int = 16
-    eval_max_items: int = 200_000   # bytes of the valid split scored per validation (0: all)
-    max_train_items: int = 0        # cap on training bytes (a seeded random subset of files); 0: all
-    eval_max_doc_items: int = 8192  # validation scores the first N bytes of each file (0: whole files)
-    languages: list = None          # None: all languages in the corpus
-
-    def validate(self) -> None:
-        if self.batch_size <= 0 or self.seq_len <= 1 or self.eval_batch_size <= 0:
-            raise ConfigError("[data] batch_size, eval_batch_size must be positive and seq_len at least 2")
-        check_languages(self.languages)
+    eval_max_items: int = 200_000
+    eval_max_doc_items: int = 8192
 
 
 class CharTask:

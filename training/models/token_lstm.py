@@ -43,7 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.data import DocBatcher, Field, bits, check_languages, eval_rows, load_corpus, truncate_docs
+from training.data import (DocBatcher, Field, SequenceDataConfig, bits, eval_rows, load_corpus,
+                           truncate_docs)
 from training.loop import ConfigError, TrainingError, dataclass_from_dict
 from training.vocab import (BOS_ID, EOS_ID, KIND_IDENTIFIER, NUM_ID, PAD_ID, SPECIALS, STR_ID, UNK_ID, Vocab,
                             VocabError, build_vocab)
@@ -243,21 +244,8 @@ def mixture_ranks(logits: torch.Tensor, gate_logit: torch.Tensor, attn: torch.Te
 
 
 @dataclass
-class TokenDataConfig:
-    """The `[data]` table of a token config."""
-
-    batch_size: int = 32
-    seq_len: int = 64
-    eval_batch_size: int = 16
-    eval_max_items: int = 100_000   # tokens of the valid split scored per validation (0: all)
-    max_train_items: int = 0        # cap on training tokens (a seeded random subset of files); 0: all
-    eval_max_doc_items: int = 2048  # validation scores the first N tokens of each file (0: whole files)
-    languages: list = None          # None: all languages in the corpus
-
-    def validate(self) -> None:
-        if self.batch_size <= 0 or self.seq_len <= 1 or self.eval_batch_size <= 0:
-            raise ConfigError("[data] batch_size, eval_batch_size must be positive and seq_len at least 2")
-        check_languages(self.languages)
+class TokenDataConfig(SequenceDataConfig):
+    """The `[data]` table of a token config (items are tokens; the base's defaults)."""
 
 
 def local_text_ids(tokens: list[str]) -> np.ndarray:
