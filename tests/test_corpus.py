@@ -143,3 +143,46 @@ def test_cli_reports_bad_recipes_and_folders_in_words(tmp_path: Path) -> None:
     res = _cli("stats", str(tmp_path))
     assert res.returncode == 2 and "no stats.json" in res.stderr
     assert not (tmp_path / "out").exists()
+
+
+def _pinned_recipe(tmp_path: Path, split_table: str) -> Path:
+    text = (REPO / "corpora" / "fixtures.toml").read_text()
+    text = text.replace('path = "fixtures"', f'path = "{(REPO / "corpora" / "fixtures").as_posix()}"')
+    recipe = tmp_path / "pinned.toml"
+    recipe.write_text(text.replace("[[source]]", split_table + "\n\n[[source]]", 1))
+    return recipe
+
+
+def test_pinned_projects_go_to_their_split_and_the_rest_to_train(tmp_path: Path) -> None:
+    recipe = _pinned_recipe(tmp_path, '[split]\nvalid = ["geometry"]\ntest = ["router", "wordfreq"]')
+    stats = build_corpus(recipe, tmp_path / "out", workers=1, progress=False)
+    projects = {name: sorted(s["projects"]) for name, s in stats["splits"].items()}
+    assert projects["valid"] == ["geometry"]
+    assert projects["test"] == ["router", "wordfreq"]
+    assert projects["train"] == ["colorkit", "inifile", "ringbuffer", "tasklist", "textstats"]
+
+
+def test_pinning_errors_are_clear(tmp_path: Path) -> None:
+    from codecomp.corpus.build import CorpusBuildError
+    from codecomp.corpus.recipe import RecipeError, load_recipe
+
+    with pytest.raises(RecipeError, match="pinned twice"):
+        load_recipe(_pinned_recipe(tmp_path, '[split]\nvalid = ["geometry"]\ntest = ["geometry"]'))
+    with pytest.raises(RecipeError, match="unknown key"):
+        load_recipe(_pinned_recipe(tmp_path, '[split]\ntrain = ["geometry"]'))
+    with pytest.raises(CorpusBuildError, match="no-such-project"):
+        build_corpus(_pinned_recipe(tmp_path, '[split]\ntest = ["no-such-project"]'), tmp_path / "o",
+                     workers=1, progress=False)
+
+
+def test_shipped_recipes_hold_out_the_same_projects() -> None:
+    """The default recipe's held-out projects are exactly those of the two per-language recipes, and none of
+    them is also a training package elsewhere in the recipes (a test project must never be trained on)."""
+    from codecomp.corpus.recipe import load_recipe
+
+    default = load_recipe(REPO / "corpora" / "default.toml").pinned
+    js = load_recipe(REPO / "corpora" / "js-npm.toml").pinned
+    cpp = load_recipe(REPO / "corpora" / "cpp-debian.toml").pinned
+    assert default == {**js, **cpp}
+    assert sum(1 for s in js.values() if s == "test") >= 5
+    assert sum(1 for s in cpp.values() if s == "test") >= 5

@@ -363,7 +363,14 @@ def _build_into(recipe: Recipe, tmp: Path, workers: int, keep_going: bool, cache
         lang_tokens[c.project][c.language] += res.tokens
     project_lang = {p: max(sorted(cnt), key=lambda lang: cnt[lang]) for p, cnt in lang_tokens.items()}
     project_tokens = {p: float(sum(cnt.values())) for p, cnt in lang_tokens.items()}
-    split_of = assign_splits(project_lang, limits.split, limits.seed, project_tokens)
+    if recipe.pinned:
+        missing = sorted(set(recipe.pinned) - set(project_lang))
+        if missing and not keep_going:
+            raise CorpusBuildError(f"the recipe's [split] table names project(s) that contributed no file: "
+                             f"{', '.join(missing)} (check the names against the sources, or use --keep-going)")
+        split_of = {p: recipe.pinned.get(p, "train") for p in project_lang}
+    else:
+        split_of = assign_splits(project_lang, limits.split, limits.seed, project_tokens)
 
     # Pass 2: rows, streamed to Arrow files per split.
     features = corpus_features()

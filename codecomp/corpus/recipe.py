@@ -17,6 +17,10 @@ Example::
     kind = "folder"
     path = "fixtures"          # relative to the recipe file
     per_subfolder = true       # one project per top-level subfolder
+
+An optional `[split]` table pins projects to the held-out splits by name (`valid = [...]`, `test = [...]`);
+every other project then goes to train.  Pinning keeps the held-out projects fixed while a recipe grows (the
+seeded assignment of `limits.split` would otherwise deal them anew whenever a project is added).
 """
 from __future__ import annotations
 
@@ -92,6 +96,8 @@ class Recipe:
     sources: tuple[SourceSpec, ...]
     base_dir: Path
     text: str = field(repr=False, default="")
+    # project name -> "valid" | "test", from the [split] table; empty: the seeded assignment of limits.split.
+    pinned: dict[str, str] = field(default_factory=dict)
 
 
 _KIND_KEYS: dict[str, set[str]] = {
@@ -231,7 +237,7 @@ def parse_recipe(text: str, base_dir: Path, where: str = "recipe") -> Recipe:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(f"{where} is not valid TOML: {exc}") from None
-    known = {"name", "languages", "limits", "source", "description"}
+    known = {"name", "languages", "limits", "source", "description", "split"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise RecipeError(f"{where}: unknown top-level key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
@@ -250,7 +256,27 @@ def parse_recipe(text: str, base_dir: Path, where: str = "recipe") -> Recipe:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise RecipeError(f"{where}: source names must be unique; repeated: {', '.join(dupes)} (set `name = ...`)")
-    return Recipe(name=name, languages=languages, limits=limits, sources=sources, base_dir=base_dir, text=text)
+    pinned = _parse_split(data.get("split"), where)
+    return Recipe(name=name, languages=languages, limits=limits, sources=sources, base_dir=base_dir, text=text,
+                  pinned=pinned)
+
+
+def _parse_split(table: Any, where: str) -> dict[str, str]:
+    """The [split] table: project names pinned to valid and test; a project may appear once."""
+    if table is None:
+        return {}
+    _want(table, dict, where, "[split]")
+    unknown = sorted(set(table) - {"valid", "test"})
+    if unknown:
+        raise RecipeError(f"{where}: unknown key(s) in [split]: {', '.join(unknown)} (known: test, valid; "
+                          f"every project not named there goes to train)")
+    pinned: dict[str, str] = {}
+    for split in ("valid", "test"):
+        for project in _str_list(table.get(split, []), where, f"split.{split}"):
+            if project in pinned:
+                raise RecipeError(f"{where}: project {project!r} is pinned twice in [split]")
+            pinned[project] = split
+    return pinned
 
 
 def load_recipe(path: str | Path) -> Recipe:
