@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from pathlib import Path
@@ -80,7 +81,23 @@ def test_combine_prefers_the_document_when_the_model_is_unsure() -> None:
     assert combine(seen, 500, True) > combine(unseen, 500, True)
     # an empty file says nothing about itself: the model decides
     assert combine(seen, 0, True) < combine(unseen, 0, True)
-    assert WEIGHTS.doc_max < 1.0
+    # however long the file, the model keeps a share: a word only the model knows is never scored as impossible
+    model_only = (0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    assert combine(model_only, 10**9, True) > math.log(0.5 * (1.0 - WEIGHTS.doc_max) * 0.99) > math.log(1e-6)
+
+
+def test_a_local_used_in_a_repeated_pattern_ranks_first() -> None:
+    text = ("function total(list) {\n  let acc = 0;\n  let extra = 1;\n  for (const v of list) {\n"
+            "    acc += v;\n    acc += extra;\n    acc += 2 * v;\n    |\n  }\n  return acc;\n}\n")
+    cut = text.index("|")
+    eng = FallbackEngine()
+    eng.open("file:///acc.js", text.replace("|", ""), "javascript", 1)
+    line = text[:cut].count("\n")
+    res = eng.complete("file:///acc.js", line, cut - text.rfind("\n", 0, cut) - 1)
+    assert res.items[0].label == "acc", [c.label for c in res.items[:5]]
+    # and after typing its first letter, against `abs`-like keywords and the other locals
+    eng.change("file:///acc.js", text.replace("|", "a"), 2)
+    assert eng.complete("file:///acc.js", line, 5).items[0].label == "acc"
 
 
 def test_member_access_ranks_the_receivers_members_first() -> None:
@@ -210,6 +227,10 @@ def test_naming_only_artifact_serves_names_in_the_fallback(naming_artifact: Path
     res = eng.suggest_names("file:///n.cpp", 1, 6)
     assert res.symbol == "total" and len(res.occurrences) == 3
     assert res.names, res.reason
+    names = [n for n, _ in res.names]
+    scores = [sc for _, sc in res.names]
+    assert len(names) == len(set(names)) <= 5 and all(is_identifier(n) for n in names), res.names
+    assert scores == sorted(scores, reverse=True)
     # completion still works, from the words of the file
     assert eng.complete("file:///n.cpp", 2, 4).items[0].label == "total"
 

@@ -152,6 +152,36 @@ async def test_incremental_changes_are_applied(client: LanguageClient) -> None:
     assert all(i.text_edit.range.start == types.Position(line=4, character=0) for i in res.items if i.kind != types.CompletionItemKind.Snippet)
 
 
+async def test_a_deleted_name_is_not_suggested_after_did_change(client: LanguageClient) -> None:
+    """didOpen, a completion that shows a local and a member, a didChange that deletes their only
+    occurrences, and at once (no waiting) completions that no longer show them."""
+    uri = "file:///project/demo/fresh.js"
+    text = ("function work(input) {\n  let zqxStale = input;\n  const box = {};\n  box.qzOldMember = 1;\n"
+            "  box.qzKept = 2;\n  return zq\n}\n")
+    open_doc(client, uri, text, "javascript")
+    at_return = types.Position(line=5, character=11)
+    assert "zqxStale" in [i.label for i in (await complete(client, uri, at_return)).items]
+    member_text = text.replace("return zq", "return box.q")
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+        content_changes=[types.TextDocumentContentChangeWholeDocument(text=member_text)]))
+    at_member = types.Position(line=5, character=14)
+    assert "qzOldMember" in [i.label for i in (await complete(client, uri, at_member)).items]
+    # delete both lines in one edit (lines 1 and 3 of the text: the declaration and the member use)
+    deleted = member_text.replace("  let zqxStale = input;\n", "").replace("  box.qzOldMember = 1;\n", "")
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=3),
+        content_changes=[types.TextDocumentContentChangeWholeDocument(text=deleted)]))
+    got = [i.label for i in (await complete(client, uri, types.Position(line=3, character=14))).items]
+    assert "qzOldMember" not in got and "qzKept" in got
+    back = deleted.replace("return box.q", "return zq")
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=4),
+        content_changes=[types.TextDocumentContentChangeWholeDocument(text=back)]))
+    got = [i.label for i in (await complete(client, uri, types.Position(line=3, character=11))).items]
+    assert "zqxStale" not in got
+
+
 async def test_inline_completion_continues_the_prefix(client: LanguageClient) -> None:
     caps = client.init_result.capabilities  # type: ignore[attr-defined]
     assert caps.inline_completion_provider is not None

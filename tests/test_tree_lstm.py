@@ -185,21 +185,86 @@ def test_training_steps_lower_the_loss(repo_root):
     assert set(metrics) >= {"name_loss", "style_loss", "subtoken_loss", "name_acc"}
 
 
-def test_bf16_autocast_step_is_finite():
-    """The loop trains with bf16 autocast on CUDA; the same dtype mix on CPU must give finite loss and grads."""
-    rng = np.random.default_rng(3)
-    model = small_model().train()
+def _tiny_vocab():
     from codecomp.engine.naming import NamingVocab
 
-    vocab = NamingVocab({"cpp": (1, NUM_TYPES - 1)}, ["<pad>", "<unk>", "<mask>"] + [f"t{i}" for i in range(27)],
-                        ["<other>", "x", "y", "n", "i", "k"], ["<pad>", "<unk>", "<bos>", "<eos>"] + list("xynikabc"))
+    return NamingVocab({"cpp": (1, NUM_TYPES - 1)}, ["<pad>", "<unk>", "<mask>"] + [f"t{i}" for i in range(27)],
+                       ["<other>", "x", "y", "n", "i", "k"], ["<pad>", "<unk>", "<bos>", "<eos>"] + list("xynikabc"))
+
+
+# the parameters of each part of the encoder: a gradient must reach every one of them
+ENCODER_PARTS = {
+    "upward pass": ["up.w.weight", "up.w.bias", "up.u_iou.weight", "up.u_f.weight"],
+    "downward pass": ["down.w.weight", "down.w.bias", "down.u.weight"],
+    "node embeddings": ["embed.type_emb.weight", "embed.token_emb.weight"],
+}
+
+
+def _assert_gradients_reach_every_part(model: BiTreeLSTM, exs: list[NamingExample]) -> None:
+    grads = {k: p.grad for k, p in model.named_parameters()}
+    for part, names in ENCODER_PARTS.items():
+        for name in names:
+            g = grads[name]
+            assert g is not None, f"no gradient reaches {name} ({part})"
+            assert torch.isfinite(g).all(), name
+            assert float(g.float().abs().sum()) > 0.0, f"zero gradient for {name} ({part})"
+    # the leaf token embeddings: every token that occurs at a (non-hidden) leaf gets a gradient
+    tok_grad = grads["embed.token_emb.weight"].float().abs().sum(dim=1)
+    used = {int(t) for ex in exs for t in ex.token} - {0}
+    assert used and all(float(tok_grad[t]) > 0.0 for t in used), sorted(t for t in used if tok_grad[t] == 0)
+
+
+def test_naming_loss_sends_gradients_through_both_passes_and_the_leaf_embeddings():
+    rng = np.random.default_rng(4)
+    model = small_model().train()
+    exs = [random_example(rng, n) for n in (30, 12, 45)]
+    loss, _, _ = naming_loss(model, make_batch(_tiny_vocab(), exs))
+    loss.backward()
+    assert torch.isfinite(loss) and float(loss.detach()) > 0.0
+    _assert_gradients_reach_every_part(model, exs)
+
+
+def test_downward_pass_reaches_the_embeddings_of_other_leaves():
+    """A loss on the downward state of one leaf alone depends on the rest of the tree (through the root)."""
+    rng = np.random.default_rng(9)
+    model = small_model().train()
+    ex = random_example(rng, 25)
+    _, h_dn = model.encode(batch_to_tensors(batch_examples([ex])))
+    leaf = int(ex.occ[0])
+    h_dn[leaf].sum().backward()
+    tok_grad = model.embed.token_emb.weight.grad.abs().sum(dim=1)
+    others = {int(ex.token[i]) for i in range(len(ex.parent)) if i != leaf} - {0, int(ex.token[leaf])}
+    assert others and any(float(tok_grad[t]) > 0.0 for t in others)
+    assert float(model.down.u.weight.grad.abs().sum()) > 0.0  # the parent chain is used
+
+
+def test_a_few_steps_on_a_tiny_batch_lower_the_loss():
+    rng = np.random.default_rng(6)
+    model = small_model().train()
+    batch = make_batch(_tiny_vocab(), [random_example(rng, 20) for _ in range(4)])
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(8):
+        loss, _, _ = naming_loss(model, batch)
+        losses.append(float(loss.detach()))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_bf16_autocast_step_is_finite():
+    """The loop trains with bf16 autocast on CUDA; the same dtype mix on CPU must give a finite loss and finite,
+    non-zero gradients in both passes and the embeddings."""
+    rng = np.random.default_rng(3)
+    model = small_model().train()
     exs = [random_example(rng, 30) for _ in range(4)]
-    batch = make_batch(vocab, exs)
+    batch = make_batch(_tiny_vocab(), exs)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         loss, _, _ = naming_loss(model, batch)
     loss.backward()
     assert torch.isfinite(loss)
-    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
+    _assert_gradients_reach_every_part(model, exs)
 
 
 @pytest.mark.parametrize("name", ["tiny-tree.toml", "cpu-default-tree.toml", "gpu-tree.toml"])

@@ -9,7 +9,6 @@ editor's icon.
 from __future__ import annotations
 
 import re
-import time
 from collections import Counter
 from dataclasses import dataclass
 
@@ -19,16 +18,17 @@ from codecomp.engine.session import Document
 
 # identifier bytes: ASCII word characters and `$`, and any non-ASCII byte (see `lexing.IDENT_BYTES`)
 _W = rb"[A-Za-z_$\x80-\xff][A-Za-z0-9_$\x80-\xff]*"
-_MEMBER_USE = re.compile(rb"(" + _W + rb")?[ \t]*(?:\?\.|->|\.)[ \t]*(" + _W + rb")")
-_QUALIFIED_USE = re.compile(rb"(" + _W + rb")?[ \t]*::[ \t]*(" + _W + rb")")
+# A receiver starts at a word boundary (the look-behind): without it the regular-expression engine retries every
+# position inside every word, which made a scan of a long file several times slower.
+_RECV = rb"(?:(?<![A-Za-z0-9_$\x80-\xff])(" + _W + rb")[ \t]*)?"
+_MEMBER_USE = re.compile(_RECV + rb"(?:\?\.|->|\.)[ \t]*(" + _W + rb")")
+_QUALIFIED_USE = re.compile(_RECV + rb"::[ \t]*(" + _W + rb")")
 _RECEIVER = re.compile(rb"(" + _W + rb")[ \t]*(?:\?\.|->|\.|::)[ \t]*\Z")
 _SYMBOL_KINDS = {"variable": "variable", "parameter": "variable", "function": "function", "method": "function",
                  "class": "class", "field": "field"}
 # Source priority: a candidate found by several sources keeps the first of these.
 SOURCE_ORDER = ("scope", "member", "file", "documents", "model", "copy", "keyword")
 MAX_WORDS = 300  # with no typed prefix, at most this many frequent identifiers per document are scored
-MEMBER_SCAN_BYTES = 50_000  # files above this size rescan member uses at most every MEMBER_MAX_AGE_S
-MEMBER_MAX_AGE_S = 1.5
 
 
 @dataclass(slots=True)
@@ -46,31 +46,31 @@ class Pool:
     receiver_count: int = 0  # ... on the same receiver as at the cursor (`item.` -> names seen after `item.`)
 
 
-def member_names(doc: Document, op: str) -> tuple[Counter[str], dict[str, Counter[str]]]:
+def member_names(doc: Document, op: str, cursor: int) -> tuple[Counter[str], dict[str, Counter[str]]]:
     """Identifiers used after `op`'s family anywhere in the document, overall and per receiver (`item` in
-    `item.name`), cached per version.
+    `item.name`), the word at the cursor left out.
 
     Object members (after `.`, `->`, `?.`) and qualified names (after `::`) are separate families: `std::string`
-    says nothing about what follows `items.`.
+    says nothing about what follows `items.`.  The scan reads `Document.analysis_text(cursor)` (the text without
+    the word being typed) and is cached under exactly that text, so it is a function of the text and the cursor:
+    typing a member name reuses it, and any other edit, a deletion above all, is rescanned before it is used.
     """
     family = "qualified" if op == "::" else "members"
+    base, _cut, _end = doc.analysis_text(cursor)
     cached = doc.extra.get(family)
-    now = time.monotonic()
-    if cached is not None and (cached[0] == doc.version
-                               or (len(doc.source) > MEMBER_SCAN_BYTES and now - cached[3] < MEMBER_MAX_AGE_S)):
-        # in a long file the counts of a second ago are good enough: a rescan per keystroke is not
+    if cached is not None and cached[0] == base:
         return cached[1], cached[2]
     pattern = _QUALIFIED_USE if family == "qualified" else _MEMBER_USE
     names: Counter[str] = Counter()
     by_receiver: dict[str, Counter[str]] = {}
-    for receiver, member in pattern.findall(doc.source):
+    for receiver, member in pattern.findall(base):
         name = member.decode("utf-8", "replace")
         if not member.isascii() and not is_identifier(name):
             continue  # a non-ASCII symbol such as `→` that the byte pattern let through
         names[name] += 1
         if receiver:
             by_receiver.setdefault(receiver.decode("utf-8", "replace"), Counter())[name] += 1
-    doc.extra[family] = (doc.version, names, by_receiver, now)
+    doc.extra[family] = (base, names, by_receiver)
     return names, by_receiver
 
 
@@ -81,21 +81,26 @@ def receiver_before(doc: Document, start: int) -> str | None:
 
 
 def scope_hints(doc: Document, cursor: int) -> tuple[set[str], dict[str, str]]:
-    """(names visible at the cursor, kind of each declared name) from the (possibly slightly stale) scopes."""
-    info = doc.scopes()
-    if info is None:
+    """(names visible at the cursor, kind of each declared name) from the scope analysis for this request.
+
+    An analysis of the current text (`exact`) is used as it is.  One of an earlier text (a long file whose
+    analysis is still running in the background) only contributes names that occur in the current text: it
+    must never bring back a name that was deleted since.
+    """
+    view = doc.scopes(cursor)
+    if view is None:
         return set(), {}
-    scopes, _tokens, size = info
+    info = view.analysis.info
+    present = (lambda name: True) if view.exact else (
+        lambda name: doc.idents.get(name.encode("utf-8", "surrogatepass"), 0) > 0)
     kinds: dict[str, str] = {}
-    for sym in scopes.symbols:
-        kinds.setdefault(sym.name, _SYMBOL_KINDS.get(sym.kind, "identifier"))
-    # positions of a stale analysis are only trusted when the document length has not changed much
-    visible: set[str] = set()
-    if abs(size - len(doc.source)) < 256:
-        try:
-            visible = {s.name for s in scopes.visible_at(min(cursor, size))}
-        except Exception:  # a hint only
-            visible = set()
+    for sym in info.symbols:
+        if sym.name not in kinds and present(sym.name):
+            kinds[sym.name] = _SYMBOL_KINDS.get(sym.kind, "identifier")
+    try:
+        visible = {s.name for s in info.visible_at(view.position) if s.name in kinds}
+    except Exception:  # a hint only
+        visible = set()
     return visible, kinds
 
 
@@ -123,7 +128,8 @@ def gather(doc: Document, others: list[Document], cursor: int, prefix: str, memb
     pool: dict[str, Pool] = {}
     keywords = KEYWORDS.get(doc.lang, frozenset())
     visible, kinds = scope_hints(doc, cursor)
-    members, by_receiver = member_names(doc, member_op) if member_op else (Counter(), {})
+    # members are counted without the word at the cursor: the occurrence being typed is not evidence for itself
+    members, by_receiver = member_names(doc, member_op, cursor) if member_op else (Counter(), {})
     pstart = cursor - len(prefix.encode("utf-8"))
     same_receiver = by_receiver.get(receiver_before(doc, pstart) or "", Counter()) if member_op else Counter()
 
@@ -158,13 +164,12 @@ def gather(doc: Document, others: list[Document], cursor: int, prefix: str, memb
             add(name, "scope").in_scope = True
     if member_op:
         for name, count in members.items():
-            if name != prefix or count > 1:
-                entry = add(name, "member", kinds.get(name, "field"))
-                entry.member = True
-                entry.member_count = count - (1 if name == prefix else 0)
-                entry.receiver_count = same_receiver.get(name, 0) - (1 if name == prefix else 0)
-                if entry.kind == "identifier":
-                    entry.kind = "field"
+            entry = add(name, "member", kinds.get(name, "field"))
+            entry.member = True
+            entry.member_count = count
+            entry.receiver_count = same_receiver.get(name, 0)
+            if entry.kind == "identifier":
+                entry.kind = "field"
     for word in model_words or ():
         if is_identifier(word) and word not in keywords:
             add(word, "model")

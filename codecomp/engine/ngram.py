@@ -34,8 +34,9 @@ def witten_bell(p_lower: float, count: int, total: int, types: int) -> float:
 class FileCache:
     """A Witten-Bell interpolated n-gram model of one file's own tokens, updatable in both directions.
 
-    ``add`` / ``remove`` change the counts of the n-grams ending at one stream position, so the harness can
-    hide the blanked position (remove, query, add back) or grow the cache as the user types.
+    ``add`` counts the n-grams ending at one stream position (the harness grows the cache as the user types);
+    ``remove`` / ``restore`` uncount and recount exactly the n-grams that contain one position, so the harness
+    can hide the blanked token (remove, query, restore) as if no n-gram through it had ever been counted.
     """
 
     def __init__(self, order: int = 3, is_word: Callable[[str], bool] = is_identifier) -> None:
@@ -45,9 +46,12 @@ class FileCache:
         self.totals: dict[tuple[str, ...], int] = {}
         self.stream: list[str] = []
 
-    def _change(self, pos: int, delta: int) -> None:
+    def _change(self, pos: int, delta: int, first: int = 0) -> None:
+        """Add `delta` to the n-grams ending at stream position `pos` whose context is at least `first` tokens
+        long (orders `first + 1` .. `order`); counts and totals that drop to zero are deleted, so a cache that
+        removed an n-gram is identical to one that never counted it."""
         w = self.stream[pos]
-        for m in range(self.order):
+        for m in range(first, self.order):
             if pos - m < 0:
                 break
             ctx = tuple(self.stream[pos - m:pos])
@@ -57,7 +61,13 @@ class FileCache:
                 d[w] = c
             else:
                 d.pop(w, None)
-            self.totals[ctx] = self.totals.get(ctx, 0) + delta
+            if not d:
+                del self.counts[ctx]
+            t = self.totals.get(ctx, 0) + delta
+            if t > 0:
+                self.totals[ctx] = t
+            else:
+                self.totals.pop(ctx, None)
 
     def build(self, stream: Sequence[str], upto: int | None = None) -> None:
         """Reset the cache to ``stream`` with the n-grams ending before position ``upto`` counted."""
@@ -69,15 +79,20 @@ class FileCache:
         """Count the n-grams ending at stream position ``pos``."""
         self._change(pos, +1)
 
-    def remove(self, pos: int) -> None:
-        """Uncount the n-grams ending at ``pos`` and those reaching across it (its word is unseen)."""
+    def _hole(self, pos: int, delta: int) -> None:
+        """Change exactly the counted n-grams that contain position ``pos``: those ending at ``p`` in
+        ``pos .. pos + order - 1`` that reach back to ``pos`` (context length at least ``p - pos``).  The shorter
+        n-grams ending after the hole do not contain it and stay counted."""
         for p in range(pos, min(pos + self.order, len(self.stream))):
-            self._change(p, -1)
+            self._change(p, delta, first=p - pos)
+
+    def remove(self, pos: int) -> None:
+        """Uncount every n-gram that contains position ``pos`` (its word is unseen, before and as context)."""
+        self._hole(pos, -1)
 
     def restore(self, pos: int) -> None:
-        """Undo :meth:`remove`."""
-        for p in range(pos, min(pos + self.order, len(self.stream))):
-            self._change(p, +1)
+        """Undo :meth:`remove`: count again exactly the n-grams it uncounted."""
+        self._hole(pos, +1)
 
     def size(self) -> int:
         """Number of tokens counted."""
@@ -104,9 +119,12 @@ class FileCache:
         """Distinct tokens counted."""
         return list(self.counts.get((), {}).keys())
 
-    def candidates(self, context: Sequence[str], prefix: str, words_only: bool, n: int) -> set[str]:
+    def candidates(self, context: Sequence[str], prefix: str, words_only: bool, n: int) -> list[str]:
         """Tokens seen after a suffix of the context, plus the ``n`` most frequent tokens of the file,
-        restricted to those starting with ``prefix`` (and word-like ones when ``words_only``)."""
+        restricted to those starting with ``prefix`` (and word-like ones when ``words_only``), in sorted order.
+
+        Ties among the most frequent are broken by the token itself, and the result is sorted, so it never
+        depends on set or hash order (``PYTHONHASHSEED``)."""
         def ok(w: str) -> bool:
             return w.startswith(prefix) and (not words_only or self.is_word(w))
 
@@ -119,8 +137,8 @@ class FileCache:
                 break
             out.update(w for w in d if ok(w))
         uni = self.counts.get((), {})
-        out.update(heapq.nlargest(n, (w for w in uni if ok(w)), key=uni.__getitem__))
-        return out
+        out.update(heapq.nsmallest(n, (w for w in uni if ok(w)), key=lambda w: (-uni[w], w)))
+        return sorted(out)
 
 
 # ----------------------------------------------------------------------------------------- engine form

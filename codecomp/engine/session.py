@@ -26,7 +26,7 @@ import numpy as np
 
 from codecomp.syntax import Token, TokenKind, get_parser
 from codecomp.syntax.parsed import changed_span, edit_tree
-from codecomp.engine.lexing import find_identifiers, tokens_in_range
+from codecomp.engine.lexing import find_identifiers, prefix_start, tokens_in_range
 
 WINDOW = 256          # tokens encoded on the first request at a position
 MAX_CONTEXT = 1024    # tokens after the anchor before the anchor is moved forward
@@ -186,10 +186,11 @@ class Document:
         self._index: LineTable | None = None
         self.idents: Counter[bytes] = Counter(find_identifiers(self.source))
         self.context = ContextCache()
-        self.scope_info: Any = None     # ScopeInfo of an earlier version (names and kinds only change slowly)
-        self.scope_version = -1
-        self.scope_time = 0.0
+        # scope analyses are keyed by the text they analysed, never by their age (see `scopes`)
+        self.analysis: ScopeAnalysis | None = None  # the latest finished analysis (of this or an earlier text)
         self._scope_future = None       # background analysis of a long file, if one is running
+        self._future_base: bytes | None = None
+        self.background_analysis = True  # False: every analysis runs inline (deterministic, for evaluation)
         self.last_used = time.monotonic()
         self.extra: dict[str, Any] = {}  # per-document data of other components (e.g. the naming model)
         self.last_edit: Edit | None = None
@@ -315,40 +316,101 @@ class Document:
         ctx.tokens = toks
         ctx.covered = end
 
-    def scopes(self, max_age_s: float = 2.0, max_bytes: int = 400_000, sync_bytes: int = SYNC_SCOPE_BYTES):
-        """Scope information, possibly of an older version (it is only used for ranking hints), or None.
+    def analysis_text(self, cursor: int) -> tuple[bytes, int, int]:
+        """(base, cut, cut_end): the text a scope analysis at `cursor` reads, and the word it leaves out.
 
-        A full scope analysis is linear in the file, so it is refreshed at most every `max_age_s` seconds; files
-        over `sync_bytes` are analysed on a background thread (a snapshot: bytes and a copy of the tree) and the
-        result is picked up by a later request, so the first request on a long file does not wait for it.
+        The base is the document without the identifier the cursor is in or at the end of (bytes [cut, cut_end)
+        of the current text), so it is a function of the text and the cursor only, and it stays the same while
+        that word is being typed: one analysis serves every keystroke of a word.  Removing a maximal word joins
+        two non-word characters, so every identifier of the base is an identifier of the current text.
+        """
+        cursor = min(max(cursor, 0), len(self.source))
+        cut = prefix_start(self.source, cursor)
+        m = _WORD_TAIL.match(self.source, cursor)
+        cut_end = m.end() if m else cursor
+        if cut == cut_end:
+            return self.source, cut, cut_end
+        return self.source[:cut] + self.source[cut_end:], cut, cut_end
+
+    def scopes(self, cursor: int, max_bytes: int = 400_000, sync_bytes: int = SYNC_SCOPE_BYTES
+               ) -> ScopeView | None:
+        """The scope analysis for a request at `cursor`, or None (see docs/design.md, "Freshness").
+
+        Freshness rule: an analysis is used as current only when the text it analysed is byte for byte the
+        current `analysis_text(cursor)`; no analysis is ever reused because it is recent.  When there is none:
+
+        * with `background_analysis` off (evaluation), or for files up to `sync_bytes`, it is computed inline, so
+          the answer is a function of the text and the cursor alone;
+        * otherwise (a long file in the editor) it is started on the background thread and this request gets the
+          latest finished analysis of an earlier text with `exact=False`: its callers must offer only names that
+          still occur in the current text (`Document.idents`), never the earlier text's.
+
         Files over `max_bytes` are not analysed at all.
         """
         if self.too_large or len(self.source) > max_bytes:
             return None
         fut = self._scope_future
         if fut is not None and fut.done():
-            self._scope_future = None
+            self._scope_future, base_done = None, self._future_base
+            self._future_base = None
             try:
                 result = fut.result()
             except Exception:  # a hint only: a failed analysis must not cost the user the completion list
                 result = None
-            if result is not None:
-                self.scope_info = result
-        now = time.monotonic()
-        stale = self.scope_info is None or (self.scope_version != self.version and now - self.scope_time > max_age_s)
-        if stale and self._scope_future is None and not (self.scope_info is None and self.scope_version == self.version):
-            tree = self.ensure_parsed()
-            self.scope_version, self.scope_time = self.version, now
-            # only the first analysis of a small file runs inline; refreshes never make a keystroke wait
-            if len(self.source) <= sync_bytes and self.scope_info is None:
-                try:
-                    self.scope_info = analyse_scopes(self.source, tree, self.lang) or self.scope_info
-                except Exception:
-                    pass
-            else:
-                self._scope_future = _scope_pool().submit(analyse_scopes, self.source, tree.copy(), self.lang,
-                                                          BACKGROUND_DELAY_S)
-        return self.scope_info
+            if result is not None and base_done is not None:
+                self.analysis = ScopeAnalysis(base_done, *result)
+        base, cut, cut_end = self.analysis_text(cursor)
+        current = self.analysis
+        if current is not None and current.base == base:
+            return ScopeView(current, cut, True)
+        if not self.background_analysis or len(base) <= sync_bytes:
+            tree = self._tree_for(base, cut, cut_end, copy=False)
+            try:
+                info, tokens = analyse_scopes(base, tree, self.lang)
+            except Exception:  # a hint only, as above
+                return None
+            self.analysis = ScopeAnalysis(base, info, tokens)
+            return ScopeView(self.analysis, cut, True)
+        if self._scope_future is None:
+            self._future_base = base
+            self._scope_future = _scope_pool().submit(analyse_scopes, base, self._tree_for(base, cut, cut_end, True),
+                                                      self.lang, BACKGROUND_DELAY_S)
+        if current is None:
+            return None
+        # where the cursor is in the earlier text: the single edit between the two texts shifts what follows it
+        start, old_end, new_end = changed_span(current.base, base)
+        pos = cut if cut <= start else (start if cut < new_end else cut - new_end + old_end)
+        return ScopeView(current, pos, False)
+
+    def _tree_for(self, base: bytes, cut: int, cut_end: int, copy: bool):
+        """A tree of `base` (the current text with [cut, cut_end) removed), re-parsed incrementally."""
+        tree = self.ensure_parsed()
+        if cut == cut_end:
+            return tree.copy() if copy else tree
+        edited = tree.copy()  # the document's own tree must keep describing the current text
+        edit_tree(edited, self.source, base, cut, cut_end, cut)
+        return get_parser(self.lang).parse(base, edited)
+
+
+_WORD_TAIL = re.compile(rb"[A-Za-z0-9_$\x80-\xff]+")
+
+
+@dataclass(slots=True)
+class ScopeAnalysis:
+    """A scope analysis and the exact text it analysed (the key it is found by)."""
+
+    base: bytes
+    info: Any          # codecomp.syntax.ScopeInfo
+    tokens: list[Token]
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeView:
+    """What `Document.scopes` answers: an analysis, the cursor's byte in its text, and whether it is current."""
+
+    analysis: ScopeAnalysis
+    position: int
+    exact: bool
 
 
 _POOL = None
@@ -365,7 +427,7 @@ def _scope_pool():
 
 
 def analyse_scopes(source: bytes, tree, lang: str, delay_s: float = 0.0):
-    """(ScopeInfo, tokens, source length) of a snapshot; runs on the caller's or the background thread.
+    """(ScopeInfo, tokens) of a snapshot; runs on the caller's or the background thread.
 
     `delay_s` lets the request that asked for it finish first (the analysis holds the GIL while it runs).
     """
@@ -375,7 +437,7 @@ def analyse_scopes(source: bytes, tree, lang: str, delay_s: float = 0.0):
     from codecomp.syntax.tokens import tokenize
 
     parsed = ParsedFile(lang, source, tree, tokenize(tree, source, lang))
-    return parsed.scopes(), parsed.tokens, len(source)
+    return parsed.scopes(), parsed.tokens
 
 
 class DocumentStore:
@@ -384,10 +446,14 @@ class DocumentStore:
     def __init__(self, max_contexts: int = 16) -> None:
         self.docs: OrderedDict[str, Document] = OrderedDict()
         self.max_contexts = max_contexts
+        # False: scope analyses of long files run inline too, so that answers never depend on whether a
+        # background job has finished (the evaluation sets this; an editor keeps keystrokes fast instead)
+        self.background_analysis = True
 
     def open(self, uri: str, text: str, lang: str, version: int = 0) -> Document:
         """Open (or re-open) a document."""
         doc = Document(uri, text, lang, version)
+        doc.background_analysis = self.background_analysis
         self.docs[uri] = doc
         self.touch(uri)
         return doc

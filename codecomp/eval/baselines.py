@@ -87,7 +87,9 @@ class KneserNeyModel:
             freq.update(s)
         for sp in _SPECIALS:
             freq.pop(sp, None)
-        words = [w for w, c in freq.most_common(self.max_vocab) if c >= self.min_count]
+        # most frequent first, ties by the word itself: ids never depend on the order files were counted in
+        ranked = sorted(freq.items(), key=lambda wc: (-wc[1], wc[0]))[:self.max_vocab]
+        words = [w for w, c in ranked if c >= self.min_count]
         self.vocab = list(_SPECIALS) + words
         self.index = {w: i for i, w in enumerate(self.vocab)}
         V = self.V = len(self.vocab)
@@ -150,13 +152,21 @@ class KneserNeyModel:
             if i is not None:
                 self.raw_freq[i] = c
         self.p_unigram = self._p1(np.arange(V))
-        self._unigram_order = np.argsort(-self.p_unigram, kind="stable")
+        self._sorted_words = sorted(range(V), key=lambda i: self.vocab[i])
+        self._sorted_strings = [self.vocab[i] for i in self._sorted_words]
+        # rank of each id in string order: the explicit tie-break of every ranking (higher score, then the string)
+        self.string_rank = np.empty(V, dtype=np.int64)
+        self.string_rank[self._sorted_words] = np.arange(V)
+        self._unigram_order = self.ranked(np.arange(V), self.p_unigram)
         self.word_mask = np.array([is_word(w) and w not in _SPECIALS for w in self.vocab], dtype=bool)
         self.candidate_mask = np.ones(V, dtype=bool)
         self.candidate_mask[[bos, unk]] = False
-        self._sorted_words = sorted(range(V), key=lambda i: self.vocab[i])
-        self._sorted_strings = [self.vocab[i] for i in self._sorted_words]
         return self
+
+    def ranked(self, ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """``ids`` ordered by score (highest first), equal scores by the token's string."""
+        ids = np.asarray(ids, dtype=np.int64)
+        return ids[np.lexsort((self.string_rank[ids], -np.asarray(scores)))]
 
     # ------------------------------------------------------------------------------------------ scoring
     def _discount(self, k: int, a: np.ndarray) -> np.ndarray:
@@ -266,7 +276,7 @@ class KneserNeyModel:
         if len(cand) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         p = self.probs(context, cand)
-        order = np.argsort(-p, kind="stable")[:want]
+        order = np.lexsort((self.string_rank[cand], -p))[:want]  # ties by string, as everywhere
         return cand[order], p[order]
 
 
@@ -349,7 +359,7 @@ class NGramSystem:
             n = self.cache.size()
             lam = self.cache_max * n / (n + self.cache_beta)
         if lam <= 0:
-            return sorted(global_p.items(), key=lambda kv: -kv[1])[:k]
+            return _best(global_p, k)
         cands = self.cache.candidates(context, prefix, words_only, k + 10)
         missing = [w for w in cands if w not in global_p]
         if missing:
@@ -357,7 +367,7 @@ class NGramSystem:
             for w, i, p in zip(missing, mids.tolist(), self.model.probs(context, mids).tolist()):
                 global_p[w] = p if i != 1 else 0.0  # a word the n-gram never saw gets only cache mass
         scores = {w: (1 - lam) * p + lam * self.cache.prob(context, w) for w, p in global_p.items()}
-        return sorted(scores.items(), key=lambda kv: -kv[1])[:k]
+        return _best(scores, k)
 
     def rank(self, q: Query, k: int = 10) -> list[str]:
         """Words completing the typed prefix, by mixed n-gram probability."""
@@ -412,7 +422,7 @@ class UnigramSystem:
 
     def __init__(self, model: KneserNeyModel) -> None:
         self.model = model
-        order = np.argsort(-model.raw_freq, kind="stable")
+        order = model.ranked(np.arange(model.V), model.raw_freq)  # most frequent first, ties by string
         self._words = [model.vocab[i] for i in order if model.word_mask[i] and model.raw_freq[i] > 0]
         self._tokens = [model.vocab[i] for i in order if model.candidate_mask[i] and model.raw_freq[i] > 0
                         and model.vocab[i] != EOL]
@@ -486,6 +496,8 @@ class FileFrequencySystem:
     def __init__(self) -> None:
         self._doc: FileDoc | None = None
         self._counts: dict[str, int] = {}
+        self._first_doc: FileDoc | None = None
+        self._first: dict[str, int] = {}
 
     def start_file(self, doc: FileDoc) -> None:
         """Counts are computed on the first query of a file."""
@@ -504,9 +516,19 @@ class FileFrequencySystem:
             for i in range(q.index):
                 if d.kinds[i] == IDENTIFIER:
                     counts[d.tokens[i]] = counts.get(d.tokens[i], 0) + 1
-        ranked = sorted(((w, c) for w, c in counts.items() if c > 0 and w.startswith(q.typed)),
-                        key=lambda kv: -kv[1])  # stable: ties keep first-use order
-        return [w for w, _ in ranked[:k]]
+        first = self._first_use(d)
+        ranked = sorted((w for w, c in counts.items() if c > 0 and w.startswith(q.typed)),
+                        key=lambda w: (-counts[w], first[w], w))  # ties: the word used first in the file
+        return ranked[:k]
+
+    def _first_use(self, d: FileDoc) -> dict[str, int]:
+        """Token index of each identifier's first occurrence in the file (the documented tie-break)."""
+        if self._first_doc is not d:
+            self._first_doc, self._first = d, {}
+            for i, (tok, kind) in enumerate(zip(d.tokens, d.kinds)):
+                if kind == IDENTIFIER:
+                    self._first.setdefault(tok, i)
+        return self._first
 
     def next_token(self, q: Query) -> str | None:
         """Not a next-token model: the file's most frequent identifier."""
@@ -517,6 +539,12 @@ class FileFrequencySystem:
         """Completes only the typed word."""
         r = self.rank(q, 1)
         return r[0][len(q.typed):] if r else ""
+
+
+def _best(scores: dict[str, float], k: int) -> list[tuple[str, float]]:
+    """The ``k`` best (token, score) pairs: highest score first, equal scores by the token's string, so the
+    ranking never depends on the order the candidates were collected in (set order, ``PYTHONHASHSEED``)."""
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
 
 
 def train_baselines(streams: Sequence[Sequence[str]], order: int = 4, progress: bool = True,

@@ -4,6 +4,8 @@ The engine is called exactly as the language server calls it: the document the s
 (or changed) under one URI per file, and ``complete(uri, line, utf16_col, max_items=...)`` is asked at the
 cursor.  Ranked labels, the inline fragment and the first token of the fragment are read from the
 :class:`~codecomp.engine.types.Completion` it serves; the wall time of every call is recorded for latency.
+One difference from the server, for determinism: scope analyses of long files run inline instead of on the
+background thread, so latencies of the first request at a new position in a long file are pessimistic.
 """
 from __future__ import annotations
 
@@ -55,6 +57,11 @@ class EngineSystem:
         self.engine = engine
         self.name = name
         self.max_items = max_items
+        store = getattr(engine, "store", None)
+        if store is not None:
+            # every scope analysis inline: a score must be a function of the text and the cursor, never of
+            # whether a background analysis happened to finish before the request (docs/design.md, Freshness)
+            store.background_analysis = False
         self.latencies_ms: dict[str, list[float]] = {}
         self.task = "other"
         self._open: dict[str, str] = {}   # uri -> text currently held by the engine

@@ -1,0 +1,169 @@
+"""Freshness of the engine's analyses: what a request offers comes from the document as it is now.
+
+Scope analyses and member scans are keyed by the exact text they read (the document without the word at the
+cursor), never by their age, so a name deleted by an edit is gone from the very next request, whatever the
+clock says; and with background analysis off (as in the evaluation) an answer is a function of the text and
+the cursor alone.
+"""
+from __future__ import annotations
+
+import itertools
+import time
+
+import pytest
+
+from codecomp.engine import FallbackEngine
+from codecomp.engine.session import SYNC_SCOPE_BYTES
+
+URI = "file:///fresh.js"
+# long enough for the background scope analysis and (in the old design) the time-based member-scan reuse
+FILLER = "".join(f"function filler{i}(a, b) {{ const s{i} = a.left + b.right; return s{i}; }}\n"
+                 for i in range(900))
+assert len(FILLER) > max(SYNC_SCOPE_BYTES, 50_000)
+
+
+def end_of(text: str) -> tuple[int, int]:
+    """LSP position of the cursor: at the `|` marker when there is one (stripped by `clean`), else at the end
+    (ASCII texts here)."""
+    cut = text.index("|") if "|" in text else len(text)
+    lines = text[:cut].split("\n")
+    return len(lines) - 1, len(lines[-1])
+
+
+def clean(text: str) -> str:
+    return text.replace("|", "")
+
+
+def labels(eng: FallbackEngine, text: str) -> list[str]:
+    return [c.label for c in eng.complete(URI, *end_of(text), max_items=500).items]
+
+
+def scope_doc(filler: str) -> tuple[str, str]:
+    """(text with a local `zqxStale`, the same text with its only occurrence deleted); cursor after `return zq`."""
+    before = filler + "function work(input) {\n  let zqxStale = input;\n  let zqKeep = 2;\n  return zq|;\n}\n"
+    after = before.replace("  let zqxStale = input;\n", "")
+    return before, after
+
+
+@pytest.mark.parametrize("filler", ["", FILLER], ids=["short-file", "long-file"])
+def test_a_deleted_local_is_not_offered_by_the_next_request(filler: str) -> None:
+    eng = FallbackEngine()
+    before, after = scope_doc(filler)
+    eng.open(URI, clean(before), "javascript", 1)
+    first = eng.complete(URI, *end_of(before), max_items=500).items
+    doc = eng.document(URI)
+    if doc._scope_future is not None:  # a long file: let its first analysis finish, so it could go stale
+        doc._scope_future.result()
+        first = eng.complete(URI, *end_of(before), max_items=500).items
+    found = {c.label: c for c in first}
+    assert found["zqxStale"].source == "scope" and found["zqxStale"].kind == "variable"
+    eng.change(URI, clean(after), 2)
+    assert "zqxStale" not in labels(eng, after)  # at once: no sleep, no clock
+    assert "zqKeep" in labels(eng, after)
+
+
+@pytest.mark.parametrize("filler", ["", FILLER], ids=["short-file", "long-file"])
+def test_a_deleted_member_is_not_offered_after_the_dot(filler: str) -> None:
+    eng = FallbackEngine()
+    before = filler + "const obj = make();\nobj.oldMember = 1;\nobj.kept = 2;\nobj."
+    after = before.replace("obj.oldMember = 1;\n", "")
+    eng.open(URI, clean(before), "javascript", 1)
+    found = {c.label: c for c in eng.complete(URI, *end_of(before), max_items=500).items}
+    assert found["oldMember"].source == "member"
+    eng.change(URI, clean(after), 2)
+    got = labels(eng, after)
+    assert "oldMember" not in got and "kept" in got
+
+
+def test_typing_a_word_reuses_the_analysis_and_never_offers_the_shorter_word() -> None:
+    """`foo` grown to `foob` is no longer in the document as `foo`: the analysis that served `foo` must not
+    bring it back, and one analysis serves every keystroke of the word."""
+    eng = FallbackEngine()
+    head = "function work(input) {\n  let total = input;\n  let foo"
+    eng.open(URI, head, "javascript", 1)
+    eng.complete(URI, *end_of(head))
+    doc = eng.document(URI)
+    analysis = doc.analysis
+    assert analysis is not None and b"foo" not in analysis.base  # the word at the cursor is left out
+    for version, text in enumerate([head + "b", head + "ba", head + "bar = 1;\n  return fo"], start=2):
+        eng.change(URI, text, version)
+        got = labels(eng, text)
+        assert "foo" not in got and "foob" not in got and "fooba" not in got
+    assert doc.analysis is not analysis  # `= 1;` is more than typing the word: analysed afresh
+    assert "foobar" in labels(eng, head + "bar = 1;\n  return fo")
+    eng.change(URI, head + "bar = 1;\n  return fob", 9)
+    kept = doc.analysis
+    eng.complete(URI, *end_of(head + "bar = 1;\n  return fob"))
+    assert doc.analysis is kept  # typing inside the returned word: same analysed text, nothing recomputed
+
+
+def _requests(eng: FallbackEngine, texts: list[str]) -> list[list[tuple]]:
+    out = []
+    for version, text in enumerate(texts, start=1):
+        if version == 1:
+            eng.open(URI, clean(text), "javascript", version)
+        else:
+            eng.change(URI, clean(text), version)
+        for _ in range(2):  # the same request twice in a row
+            res = eng.complete(URI, *end_of(text), max_items=100)
+            out.append([(c.label, c.kind, c.score, c.source) for c in res.items])
+    return out
+
+
+EDITS = [
+    "function work(input) {\n  let zqxStale = input;\n  let zqKeep = 2;\n  return zq|;\n}\n",
+    "function work(input) {\n  let zqxStale = input;\n  let zqKeep = 2;\n  return zqx|;\n}\n",
+    "function work(input) {\n  let zqKeep = 2;\n  return zqx|;\n}\n",
+    "function work(input) {\n  let zqKeep = 2;\n  const obj = {};\n  obj.size = 1;\n  return obj.|;\n}\n",
+    "function work(input) {\n  let zqKeep = 2;\n  const obj = {};\n  return obj.|;\n}\n",
+    "function work(input) {\n  let zqKeep = 2;\n  const obj = {};\n  return |;\n}\n",
+]
+
+
+def test_results_do_not_depend_on_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = _requests(FallbackEngine(), EDITS)
+    jumps = itertools.count()
+    real_monotonic, real_perf = time.monotonic, time.perf_counter
+    # every reading of either clock is hours after the previous one
+    monkeypatch.setattr(time, "monotonic", lambda: real_monotonic() + 7200.0 * next(jumps))
+    monkeypatch.setattr(time, "perf_counter", lambda: real_perf() + 7200.0 * next(jumps))
+    assert _requests(FallbackEngine(), EDITS) == expected
+    long_texts = [FILLER + t for t in EDITS]
+    monkeypatch.undo()
+    reference = _requests(_synchronous(), long_texts)
+    monkeypatch.setattr(time, "monotonic", lambda: real_monotonic() + 7200.0 * next(jumps))
+    monkeypatch.setattr(time, "perf_counter", lambda: real_perf() + 7200.0 * next(jumps))
+    assert _requests(_synchronous(), long_texts) == reference
+
+
+def _synchronous() -> FallbackEngine:
+    """An engine that analyses inline whatever the file size, as the evaluation drives it."""
+    eng = FallbackEngine()
+    eng.store.background_analysis = False
+    return eng
+
+
+def test_without_background_analysis_an_answer_is_a_function_of_text_and_cursor() -> None:
+    """After any history of edits, a request answers exactly what a fresh engine opened on the same text does."""
+    texts = [FILLER + t for t in EDITS] + [FILLER + EDITS[0].replace("input", "inp").replace("zq|", "z|q")]
+    eng = _synchronous()
+    for version, text in enumerate(texts, start=1):
+        if version == 1:
+            eng.open(URI, clean(text), "javascript", version)
+        else:
+            eng.change(URI, clean(text), version)
+        got = [(c.label, c.kind, c.score, c.source) for c in eng.complete(URI, *end_of(text), max_items=100).items]
+        fresh = _synchronous()
+        fresh.open(URI, clean(text), "javascript", 1)
+        want = [(c.label, c.kind, c.score, c.source) for c in fresh.complete(URI, *end_of(text), max_items=100).items]
+        assert got == want, version
+        assert eng.document(URI)._scope_future is None  # nothing left running in the background
+
+
+def test_the_evaluation_adapter_turns_background_analysis_off() -> None:
+    from codecomp.eval.engine_system import EngineSystem
+
+    eng = FallbackEngine()
+    EngineSystem(eng)
+    eng.open(URI, clean(FILLER + EDITS[0]), "javascript", 1)
+    assert eng.document(URI).background_analysis is False
