@@ -12,6 +12,7 @@ from codecomp.corpus.cli import app as corpus_app
 from codecomp.engine.cli import complete_command
 from codecomp.engine.naming_cli import name_command
 from codecomp.eval.cli import eval_command
+from codecomp.eval.tune import tune_command
 from codecomp.demo import demo_command
 from lsp_server.cli import serve_command
 from training.cli import sample_command, train_command
@@ -33,6 +34,7 @@ app.command("export", help="Export trained models to an ONNX artifact the engine
 app.command("complete", help="Print ranked completions and a fragment at FILE:LINE:COL.")(complete_command)
 app.command("name", help="Suggest names for the symbol at FILE:LINE:COL.")(name_command)
 app.command("eval", help="Evaluate a model and baselines on held-out projects and write a report.")(eval_command)
+app.command("tune", help="Tune the engine's ranking weights on the valid split (never test).")(tune_command)
 app.command("serve", help="Run the language server (stdio by default).")(serve_command)
 
 

@@ -12,6 +12,7 @@ open documents in a `DocumentStore` and answer `complete` with the same pipeline
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -21,12 +22,41 @@ from codecomp.engine import candidates as cand_mod
 from codecomp.engine.fragments import decode
 from codecomp.engine.lexing import inside_comment_or_string, member_operator_before, prefix_start, tokens_in_range
 from codecomp.engine.ranking import match_tier, order_key
-from codecomp.engine.scoring import document_ngrams, near_counts, score_pool
+from codecomp.engine.scoring import candidate_features, document_ngrams, near_counts, score_pool
 from codecomp.engine.session import Document, DocumentStore
 from codecomp.engine.types import Cancelled, Candidate, Completion, NameSuggestions
 
 MAX_DOCUMENTS = 64  # open documents kept; the least recently used beyond this are dropped
 MODEL_WORDS = 200   # the most probable vocabulary words offered as candidates
+
+
+@dataclass
+class Gathered:
+    """One request after candidate generation, before scoring (see `BaseEngine._gather`)."""
+
+    doc: Document
+    cursor: int                                         # byte offset of the cursor
+    prefix: str                                         # the typed part of the word
+    replace_start: tuple[int, int]                      # LSP position where the prefix starts
+    member_op: str | None                               # ".", "->", "::" or None
+    state: object | None                                # the model's distribution at the prefix start
+    matching: dict[str, tuple[int, cand_mod.Pool]]      # label -> (match tier, candidate)
+    near: object
+    ngrams: object
+    note: str | None
+    timings: dict[str, float]
+    t_start: float
+
+
+@dataclass
+class CandidateFeatures:
+    """The scoring signals at one position: label -> (match tier, feature tuple in `scoring.F_*` order)."""
+
+    prefix: str
+    member_op: str | None
+    n_idents: int                                       # identifiers of the document (the mix's size term)
+    neural: bool                                        # whether the model's column is filled
+    candidates: dict[str, tuple[int, tuple[float, ...]]]
 
 
 def _ms(t0: float) -> float:
@@ -111,8 +141,12 @@ class BaseEngine:
         except Cancelled as exc:
             return Completion([], "", (max(line, 0), max(utf16_col, 0)), None, {}, note=f"cancelled: {exc}")
 
-    def _complete(self, uri: str, line: int, utf16_col: int, max_items: int, fragment: bool,
-                  stop: Callable[[], bool] | None) -> Completion:
+    def _gather(self, uri: str, line: int, utf16_col: int, stop: Callable[[], bool] | None
+                ) -> "Gathered | Completion":
+        """Everything a completion knows before it ranks: the candidates that match the typed prefix and the
+        evidence to score them.  A `Completion` instead when there is nothing to rank (not open, inside a
+        comment, string or number, file too large).  Completion and feature extraction (tuning, the learned
+        ranker) both start here, so they see exactly the same candidates."""
         t_start = time.perf_counter()
         timings: dict[str, float] = {}
         doc = self.store.get(uri)
@@ -158,33 +192,51 @@ class BaseEngine:
         wanted = {w.encode("utf-8", "surrogatepass") for w in near}
         wanted.update(w.encode("utf-8", "surrogatepass") for w in ngrams.words())
         pool = cand_mod.gather(doc, others, cursor, prefix, member_op, model_words, copy_words, near=wanted)
-        timings["candidates"] = _ms(t0)
-        t0 = time.perf_counter()
-        ranked: list[tuple[tuple, cand_mod.Pool]] = []
-        matching = {}
+        matching: dict[str, tuple[int, cand_mod.Pool]] = {}
         for label, entry in pool.items():
             tier = match_tier(label, prefix)
             if tier is not None:
                 matching[label] = (tier, entry)
-        scores = self._score({k: v[1] for k, v in matching.items()}, doc, cursor, prefix, member_op, state, near,
-                             ngrams)
-        for label, (tier, entry) in matching.items():
-            ranked.append((order_key(tier, scores[label], label), entry))
-        ranked.sort(key=lambda pair: pair[0])
+        timings["candidates"] = _ms(t0)
+        return Gathered(doc, cursor, prefix, replace_start, member_op, state, matching, near, ngrams, note,
+                        timings, t_start)
+
+    def _complete(self, uri: str, line: int, utf16_col: int, max_items: int, fragment: bool,
+                  stop: Callable[[], bool] | None) -> Completion:
+        g = self._gather(uri, line, utf16_col, stop)
+        if isinstance(g, Completion):
+            return g
+        doc, cursor, prefix, note, timings = g.doc, g.cursor, g.prefix, g.note, g.timings
+        t0 = time.perf_counter()
+        scores = self._score({k: v[1] for k, v in g.matching.items()}, doc, cursor, prefix, g.member_op, g.state,
+                             g.near, g.ngrams)
+        ranked = sorted(((order_key(tier, scores[label], label), entry) for label, (tier, entry) in g.matching.items()),
+                        key=lambda pair: pair[0])
         items = [Candidate(e.label, e.kind, round(scores[e.label], 4), e.source) for _, e in ranked[:max(0, max_items)]]
         timings["rank"] = _ms(t0)
         frag = None
         if fragment:
             t0 = time.perf_counter()
             try:
-                frag = self._fragment(doc, state, items, prefix, cursor, stop)
+                frag = self._fragment(doc, g.state, items, prefix, cursor, stop)
             except Cancelled:  # the list is ready: it goes out without the fragment
                 note = note or "the fragment was cancelled"
             except Exception as exc:  # same as above: the list still goes out
                 note = note or f"the fragment could not be decoded ({type(exc).__name__}: {exc})"
             timings["fragment"] = _ms(t0)
-        timings["total"] = _ms(t_start)
-        return Completion(items, prefix, replace_start, frag, timings, note=note)
+        timings["total"] = _ms(g.t_start)
+        return Completion(items, prefix, g.replace_start, frag, timings, note=note)
+
+    def candidate_features(self, uri: str, line: int, utf16_col: int) -> CandidateFeatures | None:
+        """The raw scoring signals of every candidate at a position, as the ranking of `complete` sees them
+        (None where `complete` would return no list).  For tuning the weights and training rankers."""
+        g = self._gather(uri, line, utf16_col, None)
+        if isinstance(g, Completion):
+            return None
+        feats = self._features({k: v[1] for k, v in g.matching.items()}, g.doc, g.cursor, g.prefix, g.member_op,
+                               g.state, g.near, g.ngrams)
+        return CandidateFeatures(g.prefix, g.member_op, g.doc.ident_total, g.state is not None,
+                                 {label: (tier, feats[label]) for label, (tier, _) in g.matching.items()})
 
     # hooks the neural engine overrides
     def _model_state(self, doc: Document, pstart: int, stop: Callable[[], bool] | None = None):
@@ -196,6 +248,10 @@ class BaseEngine:
     def _score(self, pool, doc: Document, cursor: int, prefix: str, member_op: str | None, state,
                near=None, ngrams=None) -> dict[str, float]:
         return score_pool(pool, doc, cursor, prefix, member_op, near=near, ngrams=ngrams)
+
+    def _features(self, pool, doc: Document, cursor: int, prefix: str, member_op: str | None, state,
+                  near=None, ngrams=None) -> dict[str, tuple[float, ...]]:
+        return candidate_features(pool, doc, cursor, prefix, member_op, near=near, ngrams=ngrams)
 
     def _fragment(self, doc: Document, state, items: list[Candidate], prefix: str, cursor: int,
                   stop: Callable[[], bool] | None = None):
@@ -364,6 +420,11 @@ class Engine(BaseEngine):
                near=None, ngrams=None) -> dict[str, float]:
         return score_pool(pool, doc, cursor, prefix, member_op, dist=state, model=self.model if state else None,
                           near=near, ngrams=ngrams)
+
+    def _features(self, pool, doc: Document, cursor: int, prefix: str, member_op: str | None, state,
+                  near=None, ngrams=None) -> dict[str, tuple[float, ...]]:
+        return candidate_features(pool, doc, cursor, prefix, member_op, dist=state,
+                                  model=self.model if state else None, near=near, ngrams=ngrams)
 
     def _fragment(self, doc: Document, state, items: list[Candidate], prefix: str, cursor: int,
                   stop: Callable[[], bool] | None = None):

@@ -11,8 +11,9 @@ Probabilities (mixed linearly, then put in log space):
 
 Hints are additive in log space: names visible in the scope at the cursor, members at a member-access
 position, names seen after the same receiver, words used close to the cursor, and (with nothing typed) a
-penalty for keywords.  The weights (`Weights`) were tuned by coordinate search on sampled identifier positions
-of the valid splits of the npm and Debian corpora (never on test), top-5 with nothing typed as the objective.
+penalty for keywords.  The weights (`Weights`) are tuned by coordinate search on identifier positions of the
+valid splits (never on test), top-5 with nothing typed as the objective: `codecomp tune` (codecomp/eval/tune.py)
+is that search, and MODEL_CARD.md gives the command and what it found.
 """
 from __future__ import annotations
 
@@ -61,30 +62,20 @@ def near_counts(doc: Document, cursor: int) -> Counter[str]:
 def document_ngrams(doc: Document, pstart: int, prefix: str) -> IdentifierNgrams:
     """The document's identifier n-grams at a position.
 
-    The regular-expression scans are cached per position, and the cache survives edits that only change the
-    word being typed (every keystroke of a name): the other words of the file, and so the counts, are the same,
-    and the occurrence being typed is never counted.  Any other edit starts a new cache.
+    They are read from `Document.analysis_text` (the document without the word at the cursor), so they are a
+    function of the text and the cursor alone: the word being typed is never evidence, and no earlier version of
+    the document can leak in.  The regular-expression scans are cached under that text and the prefix start, so
+    the cache survives every keystroke of a name (the analysed text does not change while one word is typed) and
+    nothing else.
     """
-    cache = doc.extra.get("ngram_cache")  # (version, prefix start, {key: counts})
-    if cache is not None and cache[0] != doc.version:
-        edit = doc.last_edit
-        typing = (edit is not None and edit.word_only and edit.old_version == cache[0]
-                  and edit.new_version == doc.version and cache[1] == pstart and edit.start >= pstart
-                  and _ident_only_between(doc.source, pstart, edit.start))
-        cache = (doc.version, pstart, cache[2]) if typing else None
-    if cache is None or cache[1] != pstart:
-        cache = (doc.version, pstart, {})
-    doc.extra["ngram_cache"] = cache
-    return IdentifierNgrams(doc.source, pstart, prefix, doc.idents, doc.ident_total, order=NGRAM_ORDER,
+    cursor = pstart + len(prefix.encode("utf-8", "surrogatepass"))
+    base, cut, _ = doc.analysis_text(cursor)
+    cache = doc.extra.get("ngram_cache")  # (analysed text, prefix start, {key: counts})
+    if cache is None or cache[1] != cut or (cache[0] is not base and cache[0] != base):
+        cache = (base, cut, {})
+        doc.extra["ngram_cache"] = cache
+    return IdentifierNgrams(base, cut, prefix, doc.idents, doc.ident_total, order=NGRAM_ORDER,
                             cache=cache[2], version=0)
-
-
-def _ident_only_between(source: bytes, start: int, end: int) -> bool:
-    """Whether [start, end) holds identifier bytes only (the edit is inside the word that starts at `start`)."""
-    return all(b in _WORD_BYTES for b in source[start:end])
-
-
-_WORD_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$") | frozenset(range(0x80, 0x100))
 
 
 def candidate_features(pool: dict[str, Pool], doc: Document, cursor: int, prefix: str, member_op: str | None,
@@ -124,6 +115,25 @@ def combine(f: tuple[float, ...], n_idents: int, neural: bool, w: Weights = WEIG
     p += w.other * f[F_OTHER]
     return (math.log(p + 1e-9) + w.scope * f[F_SCOPE] + w.member * f[F_MEMBER] - w.non_member * f[F_NONMEMBER]
             + w.receiver * f[F_RECEIVER] + w.near * f[F_NEAR] - w.keyword * f[F_KEYWORD])
+
+
+def combine_matrix(f, n_idents: int, neural: bool, w: Weights = WEIGHTS):
+    """`combine` for many candidates at once: `f` is a float array of shape (candidates, len(F_*)).
+
+    The same formula as `combine` (a test holds them equal); the tuning search evaluates thousands of weight
+    settings over the same cached features, which is only practical vectorised."""
+    import numpy as np
+
+    f = np.asarray(f, dtype=np.float64)
+    if neural:
+        lam = w.doc_max * n_idents / (n_idents + w.doc_beta)
+        p = (1.0 - lam) * f[:, F_MODEL] + lam * f[:, F_DOC]
+    else:
+        p = f[:, F_DOC].copy()
+    p = p + w.other * f[:, F_OTHER]
+    return (np.log(p + 1e-9) + w.scope * f[:, F_SCOPE] + w.member * f[:, F_MEMBER]
+            - w.non_member * f[:, F_NONMEMBER] + w.receiver * f[:, F_RECEIVER] + w.near * f[:, F_NEAR]
+            - w.keyword * f[:, F_KEYWORD])
 
 
 def score_pool(pool: dict[str, Pool], doc: Document, cursor: int, prefix: str, member_op: str | None,
