@@ -2,8 +2,9 @@
 
 pygls' own read loop trusts its peer: a request whose parameters do not match the LSP types is logged but
 never answered (the client waits forever), a huge Content-Length is believed, and messages that are not
-JSON objects end in an exception.  This module reads frames itself, bounds them, and answers every request
-it cannot dispatch with a JSON-RPC error, so that no input can make the server hang or exit.
+JSON objects (or nest too deeply for a recursive decoder) end in an exception.  This module reads frames
+itself, bounds their length and nesting, and answers every request it cannot dispatch with a JSON-RPC error,
+so that no input can make the server hang or exit.
 
 It also replaces pygls' built-in text synchronisation handlers: documents are kept by `documents.py`
 (LSP line-break rules, incremental line table) instead of pygls' workspace, which would also read files
@@ -19,6 +20,7 @@ import re
 import threading
 from typing import Any, Awaitable, Callable, Protocol
 
+import attrs
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.protocol import LanguageServerProtocol
@@ -28,6 +30,11 @@ log = logging.getLogger(__name__)
 
 MAX_HEADER_LINE = 8 * 1024
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# No LSP message nests anywhere near this deep; the bound keeps deeply nested input away from the recursive
+# code downstream (lsprotocol's converters, pygls' logging, our own JSON encoding of replies).
+MAX_JSON_DEPTH = 128
+# Bytes of a dropped over-long line kept to find a Content-Length header that straddles two reads.
+_CARRY = 64
 
 _HEADER_NAME = re.compile(rb"[A-Za-z0-9-]+")
 
@@ -107,9 +114,10 @@ class StreamReaderAdapter:
         except asyncio.IncompleteReadError as exc:
             return exc.partial
         except asyncio.LimitOverrunError as exc:
-            # An over-long header line: drop it, it cannot be a valid header.
-            await self._reader.readexactly(exc.consumed)
-            return b"X-Dropped: overlong\r\n"
+            # An over-long line cannot be a header: drop it, but hand back its last MAX_HEADER_LINE bytes
+            # (no line break) so that the read loop skips it and can still find a header that began in it.
+            dropped = await self._reader.readexactly(exc.consumed)
+            return dropped[-MAX_HEADER_LINE:].rjust(MAX_HEADER_LINE, b" ")
 
     async def readexactly(self, n: int) -> bytes:
         try:
@@ -134,6 +142,14 @@ class CodecompProtocol(LanguageServerProtocol):
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):
+        # A range that ends before it starts is applied with its ends swapped, as the reference text
+        # document of the LSP libraries does, so that the server's text stays the editor's text; ignoring the
+        # change while taking the new version would let the two differ silently from then on.
+        changes = [normalize_change(change) for change in params.content_changes]
+        if any(new is not old for new, old in zip(changes, params.content_changes)):
+            log.warning("didChange %s v%s: a change range ends before it starts; applying it with its ends "
+                        "swapped", params.text_document.uri, params.text_document.version)
+            params = attrs.evolve(params, content_changes=changes)
         if (handler := self._user(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
             yield handler, (params,), None
 
@@ -151,8 +167,19 @@ class CodecompProtocol(LanguageServerProtocol):
         """Decode, validate and dispatch one message body.  Never raises except SystemExit (exit)."""
         try:
             data = json.loads(body)
+        except RecursionError:
+            # The decoder recurses once per level: deep nesting must be an error answer, not a crash.
+            self.send_error(None, PARSE_ERROR, f"the message nests JSON deeper than {MAX_JSON_DEPTH} levels")
+            return
         except (ValueError, UnicodeDecodeError) as exc:
             self.send_error(None, PARSE_ERROR, f"the message is not valid JSON: {exc}")
+            return
+        if json_depth(data) > MAX_JSON_DEPTH:
+            # Parsed, but too deep for the recursive code after this point; answer the request if it is one.
+            msg_id = data.get("id") if isinstance(data, dict) else None
+            if isinstance(msg_id, bool) or not isinstance(msg_id, (int, str)):
+                msg_id = None
+            self.send_error(msg_id, PARSE_ERROR, f"the message nests JSON deeper than {MAX_JSON_DEPTH} levels")
             return
         if not isinstance(data, dict):
             self.send_error(None, INVALID_REQUEST, "a message must be a JSON object (batches are not supported)")
@@ -204,12 +231,48 @@ class CodecompProtocol(LanguageServerProtocol):
                 self.send_error(msg_id, -32603, f"internal error while handling {method}")
 
 
+def json_depth(value: Any) -> int:
+    """Nesting depth of decoded JSON (a scalar is 0, `[]` is 1), computed without recursion."""
+    depth = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        depth = max(depth, level)
+        if depth > MAX_JSON_DEPTH:
+            return depth  # deep enough to refuse; no need to walk the rest
+        stack.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
+    return depth
+
+
+def normalize_change(change: Any) -> Any:
+    """`change` with its range ends swapped when the range ends before it starts, else `change` itself.
+
+    Positions compare as (line, character): clamping a position into the document keeps that order, so the
+    swapped range never ends before it starts once converted to offsets.
+    """
+    rng = getattr(change, "range", None)
+    if rng is None:
+        return change
+    start, end = rng.start, rng.end
+    if (end.line, end.character) >= (start.line, start.character):
+        return change
+    return types.TextDocumentContentChangePartial(
+        range=types.Range(start=end, end=start), text=change.text, range_length=change.range_length
+    )
+
+
 def _parse_length(value: bytes) -> int | None:
-    try:
-        length = int(value.strip())
-    except ValueError:
+    """A Content-Length value: plain ASCII digits only (int() would also take "1_000" or "+5")."""
+    digits = value.strip()
+    if not digits or len(digits) > 20 or not digits.isdigit():
         return None
-    return length if length >= 0 else None
+    return int(digits)
 
 
 def _find_length(line: bytes) -> int | None:
@@ -222,6 +285,7 @@ def _find_length(line: bytes) -> int | None:
 
 async def read_loop(reader: AsyncReader, protocol: CodecompProtocol, stopped: Callable[[], bool]) -> None:
     """Read Content-Length framed messages until EOF (or exit) and dispatch them."""
+    carry = b""  # the tail of a dropped over-long line: a header may have started in it
     while not stopped():
         length: int | None = None
         bad_header = False
@@ -231,7 +295,10 @@ async def read_loop(reader: AsyncReader, protocol: CodecompProtocol, stopped: Ca
                 return  # EOF: the client is gone
             if len(line) >= MAX_HEADER_LINE and not line.endswith(b"\n"):
                 bad_header = True  # an over-long line cannot be a header; skip the rest of it
+                carry = line[-_CARRY:]
                 continue
+            if carry:
+                line, carry = carry + line, b""
             stripped = line.strip()
             if not stripped:
                 if length is not None or bad_header:
@@ -254,13 +321,10 @@ async def read_loop(reader: AsyncReader, protocol: CodecompProtocol, stopped: Ca
             protocol.send_error(None, INVALID_REQUEST, "a message needs a valid Content-Length header")
             continue
         if length > MAX_MESSAGE_BYTES:
-            log.warning("dropping a %d-byte message (limit %d)", length, MAX_MESSAGE_BYTES)
-            remaining = length
-            while remaining > 0:
-                chunk = await reader.readexactly(min(remaining, 1 << 20))
-                if not chunk:
-                    return
-                remaining -= len(chunk)
+            # Refuse at once: reading (or skipping) a body of a length this large could take forever
+            # (a length of 2**64 is never reached).  Whatever body follows is read as header lines that are
+            # dropped until the next Content-Length header, where the framing resynchronises.
+            log.warning("dropping a message announced as %d bytes (limit %d)", length, MAX_MESSAGE_BYTES)
             protocol.send_error(None, INVALID_REQUEST, f"messages are limited to {MAX_MESSAGE_BYTES} bytes")
             continue
         body = await reader.readexactly(length)

@@ -311,8 +311,17 @@ class CodecompServer(LanguageServer):
 
         async def main() -> None:
             done = asyncio.Event()
+            taken = False
 
             async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                nonlocal taken
+                if taken:
+                    # One editor per server: a second connection would take over the output channel (and
+                    # receive the first editor's replies, its code included), so it is closed unanswered.
+                    log.warning("refusing a second connection from %s", writer.get_extra_info("peername"))
+                    writer.close()
+                    return
+                taken = True
                 self.protocol.set_writer(writer)  # type: ignore[arg-type]
                 try:
                     await self._serve(StreamReaderAdapter(reader))

@@ -187,3 +187,179 @@ def test_default_path_is_inside_the_package() -> None:
     assert path.name == "default_model" and path.parent.name == "codecomp"
     if (path / "manifest.json").is_file():  # shipped in this build: it must be valid
         assert load(path).has("token")
+
+
+# -- model folders from elsewhere: the manifest is untrusted input ------------------------------------------------
+FOREIGN = "FOREIGN_secret"
+
+
+def _foreign(tmp_path: Path, data: bytes = b"private data\n") -> Path:
+    """A file outside the model folder (but inside the test's own temporary folder)."""
+    path = tmp_path / f"{FOREIGN}.bin"
+    path.write_bytes(data)
+    return path
+
+
+def _list_file(folder: Path, rel: str, target: Path | None = None) -> None:
+    """Add `rel` to the manifest with the real checksum and size of `target` (default: the file it names)."""
+    from codecomp.artifact import sha256_file
+
+    target = target if target is not None else folder / rel
+    doc = _manifest(folder)
+    doc["files"][rel] = sha256_file(target)
+    doc["sizes"][rel] = target.stat().st_size
+    (folder / "manifest.json").write_text(json.dumps(doc))
+
+
+def _refused(folder: Path, match: str) -> str:
+    with pytest.raises(ArtifactError, match=match) as info:
+        load(folder)
+    text = str(info.value)
+    assert FOREIGN not in text and "/etc" not in text, f"the message names an outside file: {text}"
+    return text
+
+
+@pytest.mark.parametrize("entry", ["../{name}", "{abs}", "sub/../../{name}", "..\\{name}", "C:/{name}", "//host/{name}"])
+def test_manifest_names_outside_the_folder_are_refused(art: Path, tmp_path: Path, entry: str) -> None:
+    foreign = _foreign(tmp_path)
+    rel = entry.format(name=foreign.name, abs=str(foreign))
+    _list_file(art, rel, foreign)
+    _refused(art, "outside the model folder")
+
+
+def test_a_graph_outside_the_folder_is_not_loaded(art: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(art / "token.onnx", elsewhere / f"{FOREIGN}.onnx")
+    rel = f"../elsewhere/{FOREIGN}.onnx"
+    doc = _manifest(art)
+    doc["models"]["token"]["file"] = rel
+    (art / "manifest.json").write_text(json.dumps(doc))
+    _list_file(art, rel, elsewhere / f"{FOREIGN}.onnx")
+    _refused(art, "outside the model folder")
+    with pytest.raises(ArtifactError, match="outside the model folder"):
+        load(art.parent / "art" / ".." / "art", verify_checksums=False)
+
+
+@pytest.mark.parametrize("which", ["token_vocab.json", "token.onnx", "manifest.json", "extra.bin"])
+def test_links_that_lead_outside_the_folder_are_refused(art: Path, tmp_path: Path, which: str) -> None:
+    if which == "manifest.json":
+        foreign = tmp_path / f"{FOREIGN}.json"
+        foreign.write_text((art / "manifest.json").read_text())
+        (art / "manifest.json").unlink()
+        (art / "manifest.json").symlink_to(foreign)
+    elif which == "extra.bin":
+        foreign = _foreign(tmp_path)
+        (art / which).symlink_to(foreign)
+        _list_file(art, which, foreign)
+    else:
+        foreign = tmp_path / f"{FOREIGN}{Path(which).suffix}"
+        shutil.move(art / which, foreign)
+        (art / which).symlink_to(foreign)
+    text = _refused(art, "outside the model folder")
+    assert which in text  # the name in the folder is given, where it leads is not
+
+
+def test_links_inside_the_folder_are_fine(art: Path) -> None:
+    (art / "real").mkdir()
+    shutil.move(art / "token.onnx", art / "real" / "token.onnx")
+    (art / "token.onnx").symlink_to(art / "real" / "token.onnx")
+    assert load(art).has("token")
+
+
+@pytest.mark.timeout(60)
+def test_a_pipe_in_the_folder_is_refused_without_reading_it(art: Path) -> None:
+    os = pytest.importorskip("os")
+    os.mkfifo(art / "pipe.bin")  # opening it to hash it would wait for a writer forever
+    doc = _manifest(art)
+    doc["files"]["pipe.bin"] = "sha256:" + "0" * 64
+    (art / "manifest.json").write_text(json.dumps(doc))
+    _refused(art, "not a regular file")
+
+
+def test_files_are_sized_before_they_are_hashed(art: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import codecomp.artifact as artifact_mod
+
+    def no_hashing(*args: object, **kwargs: object) -> str:
+        raise AssertionError("a file was hashed before its size was checked")
+
+    with open(art / "huge.bin", "wb") as handle:
+        handle.truncate(3 << 20)  # sparse: costs no disk
+    _list_file(art, "huge.bin")
+    monkeypatch.setattr(artifact_mod, "MAX_FILE_BYTES", 2 << 20)
+    monkeypatch.setattr(artifact_mod, "sha256_file", no_hashing)
+    _refused(art, "more than a model file may be")
+    monkeypatch.setattr(artifact_mod, "MAX_FILE_BYTES", 1 << 30)
+    doc = _manifest(art)
+    doc["sizes"]["huge.bin"] = 10
+    (art / "manifest.json").write_text(json.dumps(doc))
+    _refused(art, "larger than the manifest says")
+
+
+@pytest.mark.parametrize("sizes", [{"token.onnx": "12"}, {"token.onnx": -1}, {"token.onnx": True}, {"token.onnx": 1e3}])
+def test_invalid_sizes_are_explained(art: Path, sizes: dict) -> None:
+    doc = _manifest(art)
+    doc["sizes"].update(sizes)
+    (art / "manifest.json").write_text(json.dumps(doc))
+    _refused(art, "not a valid byte count")
+
+
+@pytest.mark.parametrize("key, value", [("hidden", 10**12), ("memory", 0), ("layers", "2"), ("vocab_size", 10**9),
+                                        ("vocab_size", 7.0)])
+def test_model_dimensions_are_bounded(art: Path, key: str, value: object) -> None:
+    _rewrite(art, models={"token": dict(TOKEN_SECTION, **{key: value})})
+    _refused(art, f"invalid '{key}'")
+
+
+def test_deeply_nested_manifest_is_an_error(art: Path) -> None:
+    (art / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
+    _refused(art, "nested too deeply")
+
+
+@pytest.mark.parametrize("vocab, size, message", [
+    ({"a": 0, "b": 300_000_000}, 2, "number its 2 words 0 to 1"),
+    ({"a": 0, "b": 0}, 2, "each once"),
+    ({"a": 0, "b": "1"}, 2, "number its 2 words"),
+    ({"a": 0, "b": True}, 2, "number its 2 words"),
+    ({"a": 0, "b": -1}, 2, "number its 2 words"),
+    ({"a": 0, "b": 1, "c": 2}, 2, "manifest says 2"),
+])
+def test_vocabularies_are_checked_before_anything_is_allocated(art: Path, vocab: dict, size: int, message: str) -> None:
+    import tracemalloc
+
+    (art / "token_vocab.json").write_text(json.dumps({"model": {"type": "WordLevel", "vocab": vocab}}))
+    write_manifest(art, {"token": dict(TOKEN_SECTION, vocab_size=size)}, ["cpp"])
+    tracemalloc.start()
+    try:
+        _refused(art, message)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"refusing a tiny vocabulary took {peak} bytes"
+
+
+def test_vocabularies_have_a_byte_cap(art: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import codecomp.artifact as artifact_mod
+
+    monkeypatch.setattr(artifact_mod, "MAX_VOCAB_BYTES", 64)
+    _refused(art, "more than a model file may be")
+    with pytest.raises(ArtifactError, match="more than a vocabulary may be"):
+        read_vocab(art / "token_vocab.json", max_bytes=64)
+
+
+def test_artifact_file_names_stay_inside(art: Path, tmp_path: Path) -> None:
+    a = load(art)
+    assert a.file("token.onnx") == (art / "token.onnx").resolve()
+    for name in ("../x.onnx", str(_foreign(tmp_path)), ""):
+        with pytest.raises(ArtifactError, match="outside the model folder|not a file name"):
+            a.file(name)
+
+
+def test_the_engine_falls_back_with_a_message_that_names_no_outside_file(art: Path, tmp_path: Path) -> None:
+    from codecomp.engine import Engine
+
+    foreign = _foreign(tmp_path)
+    _list_file(art, str(foreign), foreign)
+    engine = Engine.load(art)
+    assert type(engine).__name__ == "FallbackEngine"
+    assert "outside the model folder" in engine.problem and FOREIGN not in engine.problem

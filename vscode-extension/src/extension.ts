@@ -1,5 +1,5 @@
 /**
- * VS Code entry point of codecomp: starts the codecomp language server (`python -m lsp_server`) over
+ * VS Code entry point of codecomp: starts the codecomp language server (`python -P -m lsp_server`) over
  * stdio, keeps its settings in sync, shows the model and completion latency in the status bar, and adds
  * commands to restart the server, show its output and ask for name suggestions.
  */
@@ -17,7 +17,7 @@ import {
   CloseAction,
   ErrorAction,
 } from "vscode-languageclient/node";
-import { checkServer, choosePython, DEFAULT_PYTHON, OutputTail, expandPath, installCommand, PythonChoice, SERVER_MODULE } from "./python";
+import { checkServer, choosePython, DEFAULT_PYTHON, OutputTail, expandPath, installCommand, PythonChoice, safeCwd, serverLaunch } from "./python";
 import { buildServerSettings, modelDisplayName, ServerSettings, VSCODE_LANGUAGE_MAP } from "./settings";
 import { LatencyTracker, ServerState, statusText } from "./status";
 import { namePicks, REQUEST_KIND } from "./names";
@@ -186,7 +186,7 @@ class Codecomp implements vscode.Disposable {
     const python = await this.resolvePython();
     this.python = python;
     this.output.info(`Using Python ${python.command} (from ${python.source}).`);
-    const check = await checkServer(python.command);
+    const check = await checkServer(python.command, undefined, undefined, safeCwd(this.context.extensionPath));
     if (!check.ok) {
       this.output.error(check.detail);
       this.setState("failed");
@@ -203,9 +203,11 @@ class Codecomp implements vscode.Disposable {
     // The extension spawns the server itself so that it keeps the server's last stderr lines for its reports
     // (the client still copies stderr into the output channel).
     const tail = new OutputTail();
+    // Never started in the workspace: see serverLaunch (a workspace must not be able to shadow its modules).
+    const launch = serverLaunch(python.command, this.context.extensionPath);
     const serverOptions: ServerOptions = async () => {
-      const child = spawn(python.command, ["-m", SERVER_MODULE], {
-        cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
+      const child = spawn(launch.command, launch.args, {
+        cwd: launch.cwd,
         env: { ...process.env, PYTHONUNBUFFERED: "1" },
         stdio: "pipe",
         windowsHide: true,

@@ -18,8 +18,38 @@ export interface PythonChoice {
 /** The interpreter named in install advice when the configured one does not exist. */
 export const DEFAULT_PYTHON = process.platform === "win32" ? "python" : "python3";
 
-/** The module the server is started from (`python -m lsp_server`). */
+/** The module the server is started from (`python -P -m lsp_server`). */
 export const SERVER_MODULE = "lsp_server";
+
+/**
+ * Interpreter flags for every Python the extension runs. `-P` (Python 3.11+, which codecomp requires) keeps
+ * the working directory and the script's folder off the module search path: with plain `-m` or `-c`, a
+ * `typer.py` or `lsp_server/` in an untrusted workspace would be imported instead of the real module.
+ * Unlike `-I` it keeps PYTHONPATH and the user's site-packages, where `pip install --user` puts codecomp.
+ */
+export const SAFE_PYTHON_FLAGS: readonly string[] = ["-P"];
+
+/** How to start the server process: what `spawn` receives. */
+export interface ServerLaunch {
+  command: string;
+  args: string[];
+  /** Never a workspace folder: the extension's own folder, else the OS temporary folder. */
+  cwd: string;
+}
+
+/**
+ * The command line that starts the server. The working directory is chosen by the extension, not by the
+ * workspace, as a second guard besides `-P` (the server reads no files relative to it: paths in settings are
+ * made absolute before they are sent).
+ */
+export function serverLaunch(python: string, extensionDir: string | undefined, module: string = SERVER_MODULE): ServerLaunch {
+  return { command: python, args: [...SAFE_PYTHON_FLAGS, "-m", module], cwd: safeCwd(extensionDir) };
+}
+
+/** A working directory that no workspace controls: the extension's folder when known, else the temp folder. */
+export function safeCwd(extensionDir: string | undefined): string {
+  return extensionDir !== undefined && extensionDir !== "" ? extensionDir : os.tmpdir();
+}
 
 /** How to install the server into an interpreter; shown verbatim in notifications. */
 export function installCommand(python: string): string {
@@ -74,10 +104,10 @@ export type ServerCheck =
   | { ok: true; version: string; defaultModel: string | null }
   | { ok: false; reason: "python-missing" | "package-missing" | "broken"; message: string; detail: string };
 
-/** Runs a program and collects its output; never rejects. */
-function run(command: string, args: string[], timeoutMs: number): Promise<{ code: number | null; errno?: string; stdout: string; stderr: string }> {
+/** Runs a program in `cwd` and collects its output; never rejects. */
+function run(command: string, args: string[], timeoutMs: number, cwd: string): Promise<{ code: number | null; errno?: string; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(command, args, { timeout: timeoutMs, windowsHide: true, encoding: "utf8" }, (error, stdout, stderr) => {
+    execFile(command, args, { cwd, timeout: timeoutMs, windowsHide: true, encoding: "utf8" }, (error, stdout, stderr) => {
       if (error) {
         const errno = (error as NodeJS.ErrnoException).code;
         resolve({
@@ -132,11 +162,12 @@ export function parseCheckOutput(stdout: string): { version: string; defaultMode
 /**
  * Checks before starting the server that `python` exists and can import the server, so that a missing
  * interpreter or package is reported with the command that fixes it rather than as a dead connection.
- * `module` is only changed by the tests.
+ * It runs with the same guards as the server (`-P`, a working directory outside the workspace), since it
+ * imports the same modules. `module` and `cwd` are only changed by the tests.
  */
-export async function checkServer(python: string, timeoutMs = 20000, module: string = SERVER_MODULE): Promise<ServerCheck> {
+export async function checkServer(python: string, timeoutMs = 20000, module: string = SERVER_MODULE, cwd: string = safeCwd(undefined)): Promise<ServerCheck> {
   const script = module === SERVER_MODULE ? CHECK_SCRIPT : CHECK_SCRIPT.replace(JSON.stringify(SERVER_MODULE), JSON.stringify(module));
-  const r = await run(python, ["-c", script], timeoutMs);
+  const r = await run(python, [...SAFE_PYTHON_FLAGS, "-c", script], timeoutMs, cwd);
   if (r.code === 0) {
     return { ok: true, ...parseCheckOutput(r.stdout) };
   }
@@ -145,6 +176,15 @@ export async function checkServer(python: string, timeoutMs = 20000, module: str
       ok: false,
       reason: "python-missing",
       message: `codecomp: cannot run the Python interpreter "${python}". Install Python 3.10 or newer with the codecomp package (${installCommand(DEFAULT_PYTHON)}), or set "codecomp.pythonPath" to an interpreter that has it.`,
+      detail: r.stderr,
+    };
+  }
+  if (/[Uu]nknown option:? -P/.test(r.stderr)) {
+    // Interpreters before 3.11 lack -P; codecomp needs 3.11 anyway, so say that rather than "broken".
+    return {
+      ok: false,
+      reason: "python-missing",
+      message: `codecomp: ${python} is older than Python 3.11, which codecomp needs. Set "codecomp.pythonPath" to Python 3.11 or newer with the codecomp package (${installCommand(DEFAULT_PYTHON)}).`,
       detail: r.stderr,
     };
   }

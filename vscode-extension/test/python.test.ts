@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { checkServer, choosePython, expandPath, installCommand, OutputTail, parseCheckOutput, quoteForShell } from "../src/python";
+import { spawn } from "node:child_process";
+import { checkServer, choosePython, expandPath, installCommand, OutputTail, parseCheckOutput, quoteForShell, safeCwd, serverLaunch, SERVER_MODULE } from "../src/python";
 
 const PYTHON = process.env.CODECOMP_TEST_PYTHON ?? "python3";
 
@@ -112,4 +113,60 @@ test("the output tail keeps the server's last words across chunk boundaries", ()
   tail.push("INFO shutting down\n");
   assert.equal(tail.lastLine(), "INFO shutting down");
   assert.equal(tail.lastError(), "RuntimeError: the model folder is unreadable");
+});
+
+/**
+ * A workspace that tries to shadow modules: `typer.py`, `lsp_server/` and a module named like the one the check
+ * imports, each writing a marker file when imported. Markers go to a folder of their own.
+ */
+function hostileWorkspace(t: { after: (fn: () => void) => void }): { dir: string; markers: string } {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "codecomp-hostile-"));
+  t.after(() => fs.rmSync(root, { recursive: true, force: true }));
+  const dir = path.join(root, "workspace");
+  const markers = path.join(root, "markers");
+  fs.mkdirSync(path.join(dir, "lsp_server"), { recursive: true });
+  fs.mkdirSync(markers);
+  const payload = (name: string): string => `open(${JSON.stringify(path.join(markers, name))}, "w").write("ran")\n`;
+  fs.writeFileSync(path.join(dir, "typer.py"), payload("typer"));
+  fs.writeFileSync(path.join(dir, "codecomp.py"), payload("codecomp"));
+  fs.writeFileSync(path.join(dir, "json.py"), payload("json"));
+  fs.writeFileSync(path.join(dir, "lsp_server", "__init__.py"), payload("lsp_server"));
+  fs.writeFileSync(path.join(dir, "lsp_server", "__main__.py"), payload("lsp_server_main"));
+  fs.writeFileSync(path.join(dir, "codecomp_hostile_mod.py"), payload("check_module"));
+  return { dir, markers };
+}
+
+test("the server is launched with -P, outside any workspace", () => {
+  const launch = serverLaunch("/venv/bin/python", "/ext/codecomp");
+  assert.deepEqual(launch, { command: "/venv/bin/python", args: ["-P", "-m", SERVER_MODULE], cwd: "/ext/codecomp" });
+  assert.equal(serverLaunch("python3", undefined).cwd, os.tmpdir());
+  assert.equal(safeCwd(""), os.tmpdir());
+});
+
+test("a workspace cannot shadow the server's modules, even as its working directory", async (t) => {
+  const { dir, markers } = hostileWorkspace(t);
+  // The worst case: the launch command run with the workspace as working directory (the extension never
+  // does that, but the flags alone must already be enough).
+  const launch = serverLaunch(PYTHON, dir);
+  const child = spawn(launch.command, launch.args, { cwd: launch.cwd, stdio: ["pipe", "ignore", "ignore"] });
+  child.stdin?.end(); // EOF: a real server leaves at once; without codecomp the interpreter fails to import it
+  const code = await new Promise<number | null>((resolve) => {
+    const timer = setTimeout(() => child.kill(), 60000);
+    child.on("exit", (c) => {
+      clearTimeout(timer);
+      resolve(c);
+    });
+  });
+  assert.notEqual(code, null, "the server did not leave on EOF");
+  assert.deepEqual(fs.readdirSync(markers), [], "a module from the workspace was imported");
+});
+
+test("the pre-start check does not import from the workspace either", async (t) => {
+  const { dir, markers } = hostileWorkspace(t);
+  const r = await checkServer(PYTHON, 20000, "codecomp_hostile_mod", dir);
+  assert.equal(r.ok, false);
+  if (!r.ok) {
+    assert.equal(r.reason, "package-missing");
+  }
+  assert.deepEqual(fs.readdirSync(markers), []);
 });
