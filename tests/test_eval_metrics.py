@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from codecomp.eval import metrics as M
@@ -112,3 +113,78 @@ def test_percentiles() -> None:
     assert lat["p50"] == pytest.approx(2.5) and lat["max"] == 4.0 and lat["n"] == 4
     with pytest.raises(ValueError):
         M.percentile([], 50)
+
+
+def test_grouped_ratios_and_macro_average() -> None:
+    # project a: positions 1, 0 (weights 1, 1) -> 50 %; project b: 1 of 1 -> 100 %; the 0-weight position of b
+    # is not scored, so b has n = 1 whatever its numerator says
+    got = M.grouped_ratios([1, 0, 1, 1], [1, 1, 1, 0], ["a", "a", "b", "b"], scale=100.0)
+    assert got == {"a": (2, 50.0), "b": (1, 100.0)}
+    assert M.macro_average({k: v for k, (_, v) in got.items()}) == pytest.approx(75.0)   # pooled would be 66.7
+    # a ratio metric: keystrokes saved / characters to type, per project
+    assert M.grouped_ratios([3, 1], [10, 30], ["p", "p"], 100.0) == {"p": (2, 10.0)}
+    with pytest.raises(ValueError):
+        M.macro_average({})
+
+
+def test_bootstrap_of_identical_systems_is_exactly_zero() -> None:
+    a = [1, 0, 1, 1, 0, 0.5]
+    ci = M.paired_cluster_bootstrap(a, list(a), [1] * 6, [0, 0, 1, 1, 2, 2], n_resamples=200, seed=3)
+    assert (ci.diff, ci.low, ci.high) == (0.0, 0.0, 0.0)
+    assert not ci.excludes_zero and ci.clusters == 3 and ci.resamples == 200
+
+
+def test_bootstrap_of_a_system_better_on_every_file_excludes_zero() -> None:
+    # A is right on 2 of 3 positions of every file, B on 1 of 3 (different files, different sizes)
+    clusters = [0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 2]
+    a = [1, 1, 0, 1, 0, 1, 1, 1, 0, 1, 1, 0]
+    b = [1, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0]
+    ci = M.paired_cluster_bootstrap(a, b, [1] * 12, clusters, scale=100.0)
+    assert ci.diff == pytest.approx(100 * 4 / 12)
+    assert ci.excludes_zero and ci.low > 0 and ci.high >= ci.diff >= ci.low
+    assert ci.as_dict()["excludes_zero"] is True
+    # swapping the systems mirrors the interval
+    rev = M.paired_cluster_bootstrap(b, a, [1] * 12, clusters, scale=100.0)
+    assert (rev.diff, rev.low, rev.high) == pytest.approx((-ci.diff, -ci.high, -ci.low))
+
+
+def test_bootstrap_on_every_enumerated_resample() -> None:
+    # file 0: one position, A right and B wrong (delta +1, weight 1);
+    # file 1: three positions, A right once and B twice (delta -1, weight 3).
+    a, b, den, files = [1, 1, 0, 0], [0, 1, 1, 0], [1, 1, 1, 1], [7, 9, 9, 9]
+    every = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    ci = M.paired_cluster_bootstrap(a, b, den, files, scale=100.0, resamples=every)
+    # resampled differences: {0,0}: 2/2, {0,1} and {1,0}: 0/4, {1,1}: -2/6  -> sorted -33.3, 0, 0, 100
+    assert ci.diff == 0.0 and ci.clusters == 2 and ci.resamples == 4
+    # numpy's linear percentile: 2.5 % sits at 0.075 of the way from the 1st to the 2nd value, 97.5 % at 0.925
+    # of the way from the 3rd to the 4th
+    assert ci.low == pytest.approx(-100 / 3 + 0.075 * 100 / 3)
+    assert ci.high == pytest.approx(0.925 * 100)
+    assert not ci.excludes_zero
+
+
+def test_bootstrap_resamples_files_not_positions() -> None:
+    # A wins all 50 positions of one file, B all 50 of the other: resampling positions would give a narrow
+    # interval around 0, resampling files gives [-100, +100] (a quarter of the resamples draw one file twice).
+    a = [1] * 50 + [0] * 50
+    b = [0] * 50 + [1] * 50
+    ci = M.paired_cluster_bootstrap(a, b, [1] * 100, [0] * 50 + [1] * 50, scale=100.0, seed=0)
+    assert ci.diff == 0.0 and ci.low == -100.0 and ci.high == 100.0
+    # the same seed gives the same interval; unscored positions (weight 0) take no part
+    again = M.paired_cluster_bootstrap(a + [1], b + [0], [1] * 100 + [0], [0] * 50 + [1] * 50 + [2], scale=100.0)
+    assert (again.low, again.high, again.clusters) == (ci.low, ci.high, 2)
+    with pytest.raises(ValueError):
+        M.paired_cluster_bootstrap([1], [1, 0], [1, 1], [0, 0])
+    with pytest.raises(ValueError):
+        M.paired_cluster_bootstrap([1], [0], [0], [0])
+
+
+def test_bootstrap_is_fast_enough_for_a_full_report() -> None:
+    import time
+
+    rng = np.random.default_rng(0)
+    files = np.repeat(np.arange(300), 10)
+    a, b = rng.integers(0, 2, 3000), rng.integers(0, 2, 3000)
+    t0 = time.perf_counter()
+    M.paired_cluster_bootstrap(a, b, np.ones(3000), files, n_resamples=1000)
+    assert time.perf_counter() - t0 < 1.0

@@ -4,13 +4,18 @@ Tasks (names used by ``--tasks`` and in report.json):
 
 * ``identifiers``: identifier completion with 0..3 characters typed; the document is the whole file with the
   one occurrence blanked (text after the cursor stays); top-1, top-5, MRR@10, split in / out of vocabulary;
-* ``tokens``: next-token top-1 accuracy over consecutive tokens of sampled files (left context only);
+* ``tokens``: next-token top-1 accuracy at sampled token positions (left context only);
 * ``lines``: rest-of-line prediction at sampled token positions (left context only);
 * ``keystrokes``: a simulated user types sampled windows of lines, accepting the top suggestion or the
   inline fragment whenever it is exactly what comes next;
 * ``char``: bits per character of the artifact's char model on held-out text;
 * ``naming``: name suggestions for declared symbols, with the most-frequent-name baseline;
 * ``latency``: percentiles of the engine's ``complete`` calls made by the other tasks.
+
+Positions are drawn by the rule of :mod:`codecomp.eval.sampling` (an equal share per project, at most a cap
+per file), so that a figure describes the split's projects rather than its largest one.  Every task keeps
+per-position records (:mod:`codecomp.eval.records`), from which the report gives per-project rows, the macro
+average over projects, and paired file-bootstrap intervals for the engine against every other system.
 
 Reading a corpus needs the ``datasets`` package (the ``train`` extra); nothing here imports torch.
 """
@@ -29,6 +34,8 @@ from tqdm import tqdm
 from codecomp.eval import metrics as M
 from codecomp.eval.baselines import train_baselines
 from codecomp.eval.documents import IDENTIFIER, FileDoc, Query, token_class
+from codecomp.eval.records import BOOTSTRAP_LEVEL, BOOTSTRAP_RESAMPLES, TaskRecords
+from codecomp.eval.sampling import RULE, Sample, rng_for, stratified_files, stratified_sample
 
 ALL_TASKS = ("tokens", "identifiers", "lines", "keystrokes", "char", "naming", "latency")
 TYPED_LENGTHS = (0, 1, 2, 3)
@@ -96,24 +103,38 @@ def open_split(corpus: Path, split: str) -> Any:
     return ds.select_columns([c for c in _ROW_COLUMNS if c in ds.column_names])
 
 
+def split_file_indices(ds: Any, limit: int | None, seed: int) -> list[int]:
+    """Row indices of the files to evaluate: all of them, or ``limit`` drawn with an equal number per project
+    (see :func:`codecomp.eval.sampling.stratified_files`), so a large project cannot crowd out small ones."""
+    if limit is None or len(ds) <= limit:
+        return list(range(len(ds)))
+    cols = ds.select_columns([c for c in ("project", "path") if c in ds.column_names])
+    projects = cols["project"] if "project" in cols.column_names else [""] * len(ds)
+    paths = cols["path"] if "path" in cols.column_names else [str(i) for i in range(len(ds))]
+    return stratified_files(projects, paths, limit, seed)
+
+
 def load_split(corpus: Path, split: str, limit: int | None = None, seed: int = 0) -> list[Any]:
-    """Rows of one split (at most ``limit``, drawn with ``seed``)."""
+    """Rows of one split (at most ``limit`` files, stratified by project and drawn with ``seed``)."""
     ds = open_split(corpus, split)
-    idx = list(range(len(ds)))
-    if limit is not None and len(idx) > limit:
-        idx = sorted(random.Random(seed).sample(idx, limit))
+    idx = split_file_indices(ds, limit, seed)
+    if len(idx) < len(ds):
         ds = ds.select(idx)
     return list(ds)
 
 
 def docs_of(rows: Iterable[Any], progress: bool = False, desc: str = "files") -> list[FileDoc]:
-    """FileDocs of corpus rows (files without any token are skipped)."""
+    """FileDocs of corpus rows in (project, path) order (files without any token are skipped).
+
+    The order is canonical so that what the systems are asked, and in which order, does not depend on the
+    order the rows came in.
+    """
     out = []
     for row in tqdm(list(rows), desc=desc, disable=not progress, leave=False):
         d = FileDoc.from_row(row)
         if d.tokens:
             out.append(d)
-    return out
+    return sorted(out, key=lambda d: (d.project, d.path))
 
 
 @dataclass
@@ -185,48 +206,40 @@ def load_train_data(corpus: Path, max_tokens: int, max_files: int | None, seed: 
 
 
 # ------------------------------------------------------------------------------------------- positions
-def sample_identifier_positions(docs: Sequence[FileDoc], n: int, seed: int) -> list[tuple[int, int]]:
-    """``n`` (doc, token) identifier occurrences drawn uniformly without replacement, in file order."""
-    all_pos = [(d, i) for d, doc in enumerate(docs) for i, k in enumerate(doc.kinds) if k == IDENTIFIER]
-    rng = random.Random(seed)
-    chosen = all_pos if len(all_pos) <= n else rng.sample(all_pos, n)
-    return sorted(chosen)
+# Every sampler below draws by the rule of codecomp.eval.sampling: an equal share of positions per project
+# (water-filled when a project runs short), at most max(5, share // 4) per file, deterministic for a seed.
+def _eligible(docs: Sequence[FileDoc], keep: Callable[[FileDoc, int], bool]) -> list[tuple[str, str, list[int]]]:
+    """``(project, path, eligible token indices)`` of every document, for :func:`stratified_sample`."""
+    return [(doc.project, doc.path, [i for i in range(len(doc.tokens)) if keep(doc, i)]) for doc in docs]
 
 
-def sample_line_positions(docs: Sequence[FileDoc], n: int, seed: int) -> list[tuple[int, int]]:
-    """Token positions inside a line (not its first token) with at least one code token from there on."""
-    pos = []
-    for d, doc in enumerate(docs):
-        for i in range(1, len(doc.tokens)):
-            if doc.lines[i] == doc.lines[i - 1]:
-                pos.append((d, i))
-    rng = random.Random(seed + 1)
-    return sorted(pos if len(pos) <= n else rng.sample(pos, n))
+def sample_identifier_positions(docs: Sequence[FileDoc], n: int, seed: int, stream: str = "identifiers") -> Sample:
+    """``n`` identifier occurrences (doc, token), stratified by project and capped per file."""
+    return stratified_sample(_eligible(docs, lambda doc, i: doc.kinds[i] == IDENTIFIER), n, seed, stream)
 
 
-def sample_token_runs(docs: Sequence[FileDoc], n: int, seed: int) -> list[tuple[int, int, int]]:
-    """(doc, first, end) runs of consecutive tokens from the start of shuffled files, ``n`` tokens in all."""
-    order = list(range(len(docs)))
-    random.Random(seed + 2).shuffle(order)
-    runs, left = [], n
-    for d in order:
-        if left <= 0:
-            break
-        take = min(left, len(docs[d].tokens))
-        runs.append((d, 0, take))
-        left -= take
-    return sorted(runs)
+def sample_line_positions(docs: Sequence[FileDoc], n: int, seed: int) -> Sample:
+    """Token positions inside a line (not its first token), stratified by project and capped per file."""
+    return stratified_sample(_eligible(docs, lambda doc, i: i > 0 and doc.lines[i] == doc.lines[i - 1]),
+                             n, seed, "lines")
+
+
+def sample_token_positions(docs: Sequence[FileDoc], n: int, seed: int) -> Sample:
+    """Token positions for next-token accuracy, stratified by project and capped per file."""
+    return stratified_sample(_eligible(docs, lambda doc, i: True), n, seed, "tokens")
 
 
 def sample_keystroke_windows(docs: Sequence[FileDoc], n_windows: int, lines: int, seed: int
-                             ) -> list[tuple[int, int, int]]:
-    """(doc, first token, end token) windows covering ``lines`` consecutive code lines."""
-    rng = random.Random(seed + 3)
-    starts = [(d, i) for d, doc in enumerate(docs) for i in range(len(doc.tokens))
-              if i == 0 or doc.lines[i] != doc.lines[i - 1]]
-    chosen = starts if len(starts) <= n_windows else rng.sample(starts, n_windows)
+                             ) -> tuple[list[tuple[int, int, int]], Sample]:
+    """(doc, first token, end token) windows covering ``lines`` consecutive code lines, and the draw.
+
+    Window starts are line starts, stratified by project; a file gives at most ``max(1, share // 4)`` windows
+    (a minimum cap of 1 rather than 5, since a task has few windows and one file should not give many).
+    """
+    sample = stratified_sample(_eligible(docs, lambda doc, i: i == 0 or doc.lines[i] != doc.lines[i - 1]),
+                               n_windows, seed, "keystrokes", min_cap=1)
     out = []
-    for d, i in sorted(chosen):
+    for d, i in sample.picks:
         doc = docs[d]
         j, seen = i, 0
         while j < len(doc.tokens):
@@ -236,7 +249,7 @@ def sample_keystroke_windows(docs: Sequence[FileDoc], n_windows: int, lines: int
                     break
             j += 1
         out.append((d, i, j))
-    return out
+    return out, sample
 
 
 # ------------------------------------------------------------------------------------------- the tasks
@@ -255,15 +268,36 @@ def _switch_file(system: Any, docs: Sequence[FileDoc], d: int, current: list[int
         current[0] = d
 
 
-def eval_identifiers(systems: Sequence[Any], docs: Sequence[FileDoc], positions: Sequence[tuple[int, int]],
-                     in_vocab: Callable[[str], bool], progress: bool = True) -> dict[str, Any]:
+RANK_SCALES = {"top1": 100.0, "top5": 100.0, "mrr10": 1.0}
+
+
+def _task_output(records: TaskRecords, sample: Sample, primary: str | None, seed: int) -> dict[str, Any]:
+    """The per-project rows, macro averages, comparisons, records and the draw of a task, for report.json."""
+    return {**records.summary(primary, seed), "sampling": sample.summary()}
+
+
+def _primary(systems: Sequence[Any], primary: str | None) -> str | None:
+    """The system the others are compared with: the one named, else the first (the engine)."""
+    return primary if primary is not None else (systems[0].name if systems else None)
+
+
+def eval_identifiers(systems: Sequence[Any], docs: Sequence[FileDoc], sample: Sample,
+                     in_vocab: Callable[[str], bool], progress: bool = True, primary: str | None = None,
+                     seed: int = 0) -> dict[str, Any]:
     """Identifier completion for every system at the same positions and typed lengths."""
+    positions = sample.picks
     out: dict[str, Any] = {"positions": len(positions), "systems": {}}
+    records = TaskRecords.of_docs(docs, positions)
+    for typed_len in TYPED_LENGTHS:
+        # a target no longer than what is typed is not asked: nothing would be left to complete
+        asked = [1 if typed_len == 0 or len(docs[d].tokens[i]) > typed_len else 0 for d, i in positions]
+        records.add_group(f"t{typed_len}", asked, RANK_SCALES)
     for sysm in systems:
         if "identifiers" not in sysm.tasks:
             continue
         _set_task(sysm, "identifiers")
         cases: dict[tuple[int, str, str], list[tuple[list[str], str]]] = {}
+        ranks: dict[int, list[int | None]] = {t: [] for t in TYPED_LENGTHS}
         current = [-1]
         for d, i in _bar(positions, f"identifiers: {sysm.name}", progress):
             _switch_file(sysm, docs, d, current)
@@ -272,9 +306,11 @@ def eval_identifiers(systems: Sequence[Any], docs: Sequence[FileDoc], positions:
             voc = "in_vocab" if in_vocab(target) else "out_vocab"
             for typed_len in TYPED_LENGTHS:
                 if typed_len and len(target) <= typed_len:
+                    ranks[typed_len].append(None)
                     continue  # the whole word typed: nothing left to complete
                 q = Query(doc, i, target[:typed_len], "blank")
                 suggestions = sysm.rank(q, 10)
+                ranks[typed_len].append(M.rank_of(suggestions, target))
                 for lang in ("all", doc.lang):
                     for split in ("all", voc):
                         cases.setdefault((typed_len, lang, split), []).append((suggestions, target))
@@ -282,53 +318,73 @@ def eval_identifiers(systems: Sequence[Any], docs: Sequence[FileDoc], positions:
         for (typed_len, lang, split), cs in sorted(cases.items()):
             res.setdefault(lang, {}).setdefault(split, {})[f"t{typed_len}"] = M.ranking_scores(cs).as_dict()
         out["systems"][sysm.name] = res
+        for typed_len, rs in ranks.items():
+            group = f"t{typed_len}"
+            records.set(sysm.name, group, "top1", [r is not None and r <= 1 for r in rs])
+            records.set(sysm.name, group, "top5", [r is not None and r <= 5 for r in rs])
+            records.set(sysm.name, group, "mrr10", [1.0 / r if r is not None and r <= 10 else 0.0 for r in rs])
+    out.update(_task_output(records, sample, _primary(systems, primary), seed))
     return out
 
 
-def eval_tokens(systems: Sequence[Any], docs: Sequence[FileDoc], runs: Sequence[tuple[int, int, int]],
-                progress: bool = True) -> dict[str, Any]:
-    """Next-token accuracy over runs of consecutive tokens (literals compared as classes)."""
-    n_tokens = sum(e - s for _, s, e in runs)
-    out: dict[str, Any] = {"positions": n_tokens, "systems": {}}
+def eval_tokens(systems: Sequence[Any], docs: Sequence[FileDoc], sample: Sample, progress: bool = True,
+                primary: str | None = None, seed: int = 0) -> dict[str, Any]:
+    """Next-token accuracy at sampled token positions (left context only; literals compared as classes)."""
+    positions = sample.picks
+    out: dict[str, Any] = {"positions": len(positions), "systems": {}}
+    records = TaskRecords.of_docs(docs, positions)
+    targets_all = [token_class(docs[d].tokens[i]) for d, i in positions]
+    records.add_group("token", [t not in M.SENTINELS for t in targets_all], {"accuracy": 100.0})
     for sysm in systems:
         if "tokens" not in sysm.tasks:
             continue
         _set_task(sysm, "tokens")
         preds: dict[str, list[str | None]] = {"all": []}
         targets: dict[str, list[str]] = {"all": []}
+        hits: list[bool] = []
         current = [-1]
-        flat = [(d, i) for d, s, e in runs for i in range(s, e)]
-        for d, i in _bar(flat, f"tokens: {sysm.name}", progress):
+        for (d, i), target in zip(_bar(positions, f"tokens: {sysm.name}", progress), targets_all):
             _switch_file(sysm, docs, d, current)
             doc = docs[d]
             p = sysm.next_token(Query(doc, i, "", "left"))
+            pred = None if p is None else token_class(p)
+            hits.append(pred is not None and pred == target)
             for key in ("all", doc.lang):
-                preds.setdefault(key, []).append(None if p is None else token_class(p))
-                targets.setdefault(key, []).append(token_class(doc.tokens[i]))
+                preds.setdefault(key, []).append(pred)
+                targets.setdefault(key, []).append(target)
         res = {}
         for key in preds:
             acc, n = M.token_accuracy(preds[key], targets[key])
             res[key] = {"n": n, "accuracy": acc}
         out["systems"][sysm.name] = res
+        records.set(sysm.name, "token", "accuracy", hits)
+    out.update(_task_output(records, sample, _primary(systems, primary), seed))
     return out
 
 
-def eval_lines(systems: Sequence[Any], docs: Sequence[FileDoc], positions: Sequence[tuple[int, int]],
-               progress: bool = True) -> dict[str, Any]:
+def eval_lines(systems: Sequence[Any], docs: Sequence[FileDoc], sample: Sample, progress: bool = True,
+               primary: str | None = None, seed: int = 0) -> dict[str, Any]:
     """Rest-of-line prediction: exact match and edit similarity, plus a few examples for the report."""
+    positions = sample.picks
     out: dict[str, Any] = {"positions": len(positions), "systems": {}}
+    records = TaskRecords.of_docs(docs, positions)
+    records.add_group("line", [1] * len(positions), {"exact_match": 100.0, "edit_sim": 1.0})
     for sysm in systems:
         if "lines" not in sysm.tasks:
             continue
         _set_task(sysm, "lines")
         cases: dict[str, list[tuple[str, str]]] = {"all": []}
         examples = []
+        exact: list[bool] = []
+        sims: list[float] = []
         current = [-1]
         for d, i in _bar(positions, f"lines: {sysm.name}", progress):
             _switch_file(sysm, docs, d, current)
             doc = docs[d]
             q = Query(doc, i, "", "left")
             pred, target = sysm.rest_of_line(q), q.line_target()
+            exact.append(M.exact_match(pred, target))
+            sims.append(M.edit_similarity(pred, target))
             for key in ("all", doc.lang):
                 cases.setdefault(key, []).append((pred, target))
             if len(examples) < 5:
@@ -336,6 +392,9 @@ def eval_lines(systems: Sequence[Any], docs: Sequence[FileDoc], positions: Seque
         res = {key: M.line_scores(cs) for key, cs in cases.items()}
         res["examples"] = examples
         out["systems"][sysm.name] = res
+        records.set(sysm.name, "line", "exact_match", exact)
+        records.set(sysm.name, "line", "edit_sim", sims)
+    out.update(_task_output(records, sample, _primary(systems, primary), seed))
     return out
 
 
@@ -352,30 +411,57 @@ def _suggestions(sysm: Any, q: Query) -> tuple[str | None, str | None]:
     return top, frag
 
 
+def layout_mask(text: str) -> list[bool]:
+    """For every character of ``text``: False for each line's leading indentation (editors insert it)."""
+    mask = []
+    line_start = True
+    for ch in text:
+        if ch == "\n":
+            mask.append(True)
+            line_start = True
+        elif line_start and ch in " \t":
+            mask.append(False)
+        else:
+            line_start = False
+            mask.append(True)
+    return mask
+
+
+def typed_mask(doc: FileDoc, first: int, end: int) -> list[bool]:
+    """For every character of the window of tokens ``first..end-1``: whether it counts as a character to type.
+
+    Leading indentation does not (:func:`layout_mask`), nor do comments between the tokens (all their
+    characters but newlines): no system is asked to complete a comment, and a window that crosses a long
+    doc comment would otherwise measure the comment's length rather than the code's.
+    """
+    start_c = doc.start_chars[first]
+    text = doc.text[start_c:doc.end_char(end - 1)]
+    mask = layout_mask(text)
+    for i in range(first, end - 1):
+        a, b = doc.end_char(i) - start_c, doc.start_chars[i + 1] - start_c
+        if text[a:b].strip():  # something that is not a code token between two tokens: a comment
+            for k in range(a, b):
+                mask[k] = mask[k] and text[k] == "\n"
+    return mask
+
+
 def simulate_typing(sysm: Any, doc: FileDoc, first: int, end: int) -> tuple[int, int, int]:
     """Type tokens ``first..end-1`` of ``doc`` as a user accepting only correct suggestions.
 
-    Returns (keystrokes saved, characters to type, system calls).  Characters counted are the window's
-    text minus each line's leading indentation (editors indent for the user); accepting costs one key.
-    A suggestion is asked at every character typed inside or at the start of a token.
+    Returns (keystrokes saved, characters to type, system calls).  Characters to type are the window's text
+    minus each line's leading indentation and minus comments (see :func:`typed_mask`); a suggestion
+    is asked at every character typed inside or at the start of a token, and accepted when what it inserts
+    covers at least two characters the user would have typed.  Accepting costs one key, so the keystrokes
+    saved by an acceptance are the typed characters it covers minus one; indentation it inserts saves nothing,
+    which keeps the saved keystrokes within the characters to type.
     """
     start_c = doc.start_chars[first]
     end_c = doc.end_char(end - 1)
     text = doc.text
-    total = 0
-    p = start_c
-    # characters the user has to type: everything but leading indentation
-    line_start = True
-    for ch in text[start_c:end_c]:
-        if ch == "\n":
-            total += 1
-            line_start = True
-        elif line_start and ch in " \t":
-            continue
-        else:
-            line_start = False
-            total += 1
+    mask = typed_mask(doc, first, end)
+    total = sum(mask)
     saved = calls = 0
+    p = start_c
     i = first
     while p < end_c:
         while i < end and doc.end_char(i) <= p:
@@ -391,28 +477,34 @@ def simulate_typing(sysm: Any, doc: FileDoc, first: int, end: int) -> tuple[int,
                     ins = M.accepted_insertion(s, q.typed, following)
                     if len(ins) > len(best):
                         best = ins
-            if len(best) >= 2:
-                saved += len(best) - 1
-                # the inserted text may cover indentation the user would not have typed
+            covered = sum(mask[p - start_c:p - start_c + len(best)])
+            if covered >= 2:
+                saved += covered - 1
                 p += len(best)
                 continue
         p += 1
-    return min(saved, total), total, calls
+    return saved, total, calls
 
 
 def eval_keystrokes(systems: Sequence[Any], docs: Sequence[FileDoc], windows: Sequence[tuple[int, int, int]],
-                    progress: bool = True) -> dict[str, Any]:
-    """Keystrokes saved on the same windows for every system."""
+                    sample: Sample, progress: bool = True, primary: str | None = None, seed: int = 0
+                    ) -> dict[str, Any]:
+    """Keystrokes saved on the same windows for every system (per window: saved over characters to type)."""
     out: dict[str, Any] = {"windows": len(windows), "systems": {}}
+    records = TaskRecords.of_docs(docs, [(d, s) for d, s, _ in windows])
+    typed = [sum(typed_mask(docs[d], s, e)) for d, s, e in windows]
+    records.add_group("keys", typed, {"saved_percent": 100.0})
     for sysm in systems:
         if "keystrokes" not in sysm.tasks:
             continue
         _set_task(sysm, "keystrokes")
         tot: dict[str, list[int]] = {"all": [0, 0, 0]}
+        saved_per_window: list[int] = []
         current = [-1]
         for d, s, e in _bar(windows, f"keystrokes: {sysm.name}", progress):
             _switch_file(sysm, docs, d, current)
             saved, total, calls = simulate_typing(sysm, docs[d], s, e)
+            saved_per_window.append(saved)
             for key in ("all", docs[d].lang):
                 acc = tot.setdefault(key, [0, 0, 0])
                 acc[0] += saved
@@ -420,6 +512,8 @@ def eval_keystrokes(systems: Sequence[Any], docs: Sequence[FileDoc], windows: Se
                 acc[2] += calls
         out["systems"][sysm.name] = {k: {"saved": v[0], "typed": v[1], "calls": v[2],
                                          "saved_percent": M.keystrokes_saved(v[0], v[1])} for k, v in tot.items()}
+        records.set(sysm.name, "keys", "saved_percent", saved_per_window)
+    out.update(_task_output(records, sample, _primary(systems, primary), seed))
     return out
 
 
@@ -436,6 +530,18 @@ def eval_typing_latency(eng: Any, docs: Sequence[FileDoc], positions: Sequence[t
             eng.complete(Query(docs[d], i, target[:typed_len], "blank"))
 
 
+def interleaved_files(docs: Sequence[FileDoc], seed: int) -> list[int]:
+    """Document indices taking one file of each project in turn (each project's files in a seeded order),
+    so that reading files until a budget is met spreads the budget equally over the projects."""
+    by_project: dict[str, list[int]] = {}
+    for d, doc in enumerate(docs):
+        by_project.setdefault(doc.project, []).append(d)
+    queues = [[ds[j] for j in rng_for(seed, "char", p).permutation(len(ds)).tolist()]
+              for p, ds in sorted(by_project.items())]
+    longest = max((len(q) for q in queues), default=0)
+    return [q[r] for r in range(longest) for q in queues if r < len(q)]
+
+
 def eval_char(artifact_path: Path | None, docs: Sequence[FileDoc], max_bytes: int, seed: int,
               chunk: int = 256) -> dict[str, Any]:
     """Bits per character of the artifact's char model over chunks of held-out files (batched lockstep)."""
@@ -447,15 +553,26 @@ def eval_char(artifact_path: Path | None, docs: Sequence[FileDoc], max_bytes: in
         return {"skipped": f"no usable artifact: {exc}"}
     if not art.has("char"):
         return {"skipped": "the artifact has no char model (train one with `codecomp train char` and export it)"}
-    from codecomp.engine.models import CharModel, softmax
+    from codecomp.engine.models import CharModel
 
-    model = CharModel(art)
+    chunks = char_chunks(docs, max_bytes, seed, chunk)
+    if not chunks:
+        return {"skipped": "no held-out text"}
+    nats = char_model_nats(CharModel(art), chunks)
+    n_chars = sum(len(ch.decode("utf-8")) for ch in chunks)
+    n_bytes = sum(len(ch) for ch in chunks)
+    return {"chunks": len(chunks), "characters": n_chars, "bytes": n_bytes,
+            "bits_per_char": float(nats.sum() / math.log(2) / n_chars),
+            "bits_per_byte": float(nats.sum() / math.log(2) / n_bytes)}
+
+
+def char_chunks(docs: Sequence[FileDoc], max_bytes: int, seed: int, chunk: int = 256) -> list[bytes]:
+    """Chunks of at most ``chunk`` bytes of held-out files, one per file taken a project at a time
+    (:func:`interleaved_files`), until ``max_bytes`` characters are read; each starts on a character boundary."""
     rng = random.Random(seed + 4)
-    order = list(range(len(docs)))
-    rng.shuffle(order)
     chunks: list[bytes] = []
     chars = 0
-    for d in order:
+    for d in interleaved_files(docs, seed):
         if chars >= max_bytes:
             break
         data = docs[d].text.encode("utf-8")
@@ -470,9 +587,17 @@ def eval_char(artifact_path: Path | None, docs: Sequence[FileDoc], max_bytes: in
         if piece:
             chunks.append(piece)
             chars += len(piece.decode("utf-8"))
-    if not chunks:
-        return {"skipped": "no held-out text"}
-    bos = 257
+    return chunks
+
+
+def char_model_nats(model: Any, chunks: Sequence[bytes], bos: int = 257) -> np.ndarray:
+    """Negative log-likelihood (nats) of every chunk under a byte model, all chunks stepped in lockstep.
+
+    ``model`` has ``zero_state(batch)`` and ``step(prev bytes, h, c) -> (logits [B, V], h, c)``; every chunk
+    starts after ``bos``; a chunk that has ended adds nothing (and is fed ``bos`` to keep the batch shape).
+    """
+    from codecomp.engine.models import softmax
+
     B = len(chunks)
     L = max(len(c) for c in chunks)
     h, c = model.zero_state(B)
@@ -485,29 +610,33 @@ def eval_char(artifact_path: Path | None, docs: Sequence[FileDoc], max_bytes: in
         live = np.array([t < len(ch) for ch in chunks])
         nats += np.where(live, -np.log(np.maximum(p[np.arange(B), nxt], 1e-12)), 0.0)
         prev = np.where(live, nxt, bos)
-    n_chars = sum(len(ch.decode("utf-8")) for ch in chunks)
-    n_bytes = sum(len(ch) for ch in chunks)
-    return {"chunks": B, "characters": n_chars, "bytes": n_bytes,
-            "bits_per_char": float(nats.sum() / math.log(2) / n_chars),
-            "bits_per_byte": float(nats.sum() / math.log(2) / n_bytes)}
+    return nats
+
+
+NAMING_SCALES = {"exact": 100.0, "top5": 100.0, "subtoken_f1": 100.0}
+
+
+def naming_records(records: TaskRecords, system: str, cases: Sequence[tuple[Sequence[str], str]]) -> None:
+    """Per-symbol outcomes of one naming system: exact top-1, target in the top 5, sub-token F1 of the top-1."""
+    records.set(system, "name", "exact", [bool(names) and names[0] == t for names, t in cases])
+    records.set(system, "name", "top5", [t in list(names)[:5] for names, t in cases])
+    records.set(system, "name", "subtoken_f1", [M.subtoken_f1(names[0], t) if names else 0.0 for names, t in cases])
 
 
 def eval_naming(engine_sys: Any, docs: Sequence[FileDoc], train: TrainData, corpus: Path, split: str,
-                artifact_path: Path | None, n: int, seed: int, progress: bool = True) -> dict[str, Any]:
+                artifact_path: Path | None, n: int, seed: int, progress: bool = True,
+                rows: Sequence[int] | None = None) -> dict[str, Any]:
     """Names for declared symbols: the artifact's naming model and the most-frequent-name-for-the-declaration-
-    context baseline, on the same examples, through the naming part's own evaluation helpers
-    (training/naming_data.py); without them, the engine's ``suggest_names`` and a simpler context baseline."""
+    context baseline, on the same symbols, drawn by the stratified rule from the evaluated files (``rows``:
+    their row indices in the split; None: all).  The examples and the baseline come from the naming part's own
+    helpers (training/naming_data.py); without them, the engine's ``suggest_names`` and a simpler context
+    baseline (codecomp/eval/naming_eval.py).  Every system is scored by :mod:`codecomp.eval.metrics`."""
     try:
         from training.naming_data import ContextBaseline, NamingDataset
-        from training.naming_data import evaluate_naming as score_naming
     except ImportError:
         from codecomp.eval.naming_eval import evaluate_naming
 
         return evaluate_naming(engine_sys, docs, train.names, n, seed, progress)
-
-    def as_percent(scores: dict[str, float]) -> dict[str, float]:
-        return {"n": int(scores.get("examples", 0)), "exact": 100.0 * scores.get("exact", 0.0),
-                "top5": 100.0 * scores.get("top5", 0.0), "subtoken_f1": 100.0 * scores.get("subtoken_f1", 0.0)}
 
     try:
         test = NamingDataset.from_corpus(corpus, split)
@@ -516,30 +645,54 @@ def eval_naming(engine_sys: Any, docs: Sequence[FileDoc], train: TrainData, corp
         baseline = ContextBaseline.fit(NamingDataset.from_corpus(corpus, "train"), progress=progress)
     except ValueError as exc:  # NamingDataError: the corpus lacks the symbol columns
         return {"skipped": str(exc)}
-    out: dict[str, Any] = {"positions": min(len(test), n), "systems": {}}
+    cols = open_split(corpus, split).select_columns(["project", "path"])
+    labels = list(zip(cols["project"], cols["path"]))
+    allowed = set(range(len(labels))) if rows is None else set(rows)
+    by_file: dict[int, list[int]] = {}
+    for r, ref in enumerate(test.refs):
+        if ref.file in allowed:
+            by_file.setdefault(ref.file, []).append(r)
+    files = sorted(by_file)
+    sample = stratified_sample([(labels[f][0], labels[f][1], by_file[f]) for f in files], n, seed, "naming")
+    picks = [(files[k], r) for k, r in sample.picks]
+    if not picks:
+        return {"skipped": "the evaluated files have no declared variable, parameter or function"}
+    records = TaskRecords.of_positions(labels, picks)
+    records.add_group("name", [1] * len(picks), NAMING_SCALES)
+    out: dict[str, Any] = {"positions": len(picks), "systems": {}}
+    targets = [test.refs[r].name for _, r in picks]
     engine = engine_sys.engine
     naming = engine._naming() if hasattr(engine, "_naming") else None
     if naming is not None:
-        def model_predict(i: int) -> list[str]:
-            return [name for name, _ in naming.predict(test.example(i, naming.vocab), 5)]
-
-        out["systems"][engine_sys.name] = as_percent(score_naming(model_predict, test, 5, n, progress, "naming model"))
+        got = [[name for name, _ in naming.predict(test.example(r, naming.vocab), 5)]
+               for _, r in _bar(picks, "naming model", progress)]
+        cases = list(zip(got, targets))
+        out["systems"][engine_sys.name] = M.naming_scores(cases)
+        naming_records(records, engine_sys.name, cases)
     else:
         problem = engine.naming_problem() if hasattr(engine, "naming_problem") else "the engine has no naming model"
         out["engine_note"] = problem
-    out["systems"]["most-frequent-name"] = as_percent(
-        score_naming(lambda i: baseline.predict(test, i, 5), test, 5, n, progress, "naming baseline"))
+    base = list(zip([baseline.predict(test, r, 5) for _, r in _bar(picks, "naming baseline", progress)], targets))
+    out["systems"]["most-frequent-name"] = M.naming_scores(base)
+    naming_records(records, "most-frequent-name", base)
+    out.update(_task_output(records, sample, engine_sys.name, seed))
     return out
 
 
 # ----------------------------------------------------------------------------------------------- runner
 @dataclass
 class EvalResult:
-    """Everything the report is written from."""
+    """Everything the report is written from.
+
+    ``meta`` and ``tasks`` depend only on the corpus, the model, the options and the seed (two runs give the
+    same values), except ``tasks["latency"]``; wall-clock figures are kept apart in ``seconds`` and
+    ``latencies_ms``, so that two reports can be compared with those keys left out.
+    """
 
     meta: dict[str, Any]
     tasks: dict[str, Any] = field(default_factory=dict)
     latencies_ms: dict[str, list[float]] = field(default_factory=dict)
+    seconds: dict[str, Any] = field(default_factory=dict)
 
 
 class PerLanguage:
@@ -581,7 +734,7 @@ def build_baselines(train: TrainData, progress: bool = True) -> tuple[list[PerLa
         for s in train_baselines(streams, progress=progress):
             systems.setdefault(s.name, {})[lang] = s
         info[lang] = {"files": train.files.get(lang, 0), "tokens": train.tokens.get(lang, 0),
-                      "train_seconds": round(time.perf_counter() - t0, 2)}
+                      "seconds": round(time.perf_counter() - t0, 2)}
     return [PerLanguage(name, m) for name, m in systems.items()], info
 
 
@@ -591,7 +744,9 @@ def run_evaluation(engine: Any, engine_name: str, corpus: Path, options: EvalOpt
     from codecomp.eval.engine_system import EngineSystem, ModelTokenSystem
 
     t_start = time.perf_counter()
-    rows = load_split(corpus, options.split, options.max_eval_files, options.seed)
+    split_ds = open_split(corpus, options.split)
+    rows_kept = split_file_indices(split_ds, options.max_eval_files, options.seed)
+    rows = list(split_ds.select(rows_kept)) if len(rows_kept) < len(split_ds) else list(split_ds)
     docs = docs_of(rows, options.progress, f"{options.split} files")
     if not docs:
         raise EvalError(f"the {options.split!r} split of {corpus} has no file with code tokens")
@@ -611,42 +766,51 @@ def run_evaluation(engine: Any, engine_name: str, corpus: Path, options: EvalOpt
         in_vocab = lambda w: w in train.words  # noqa: E731
         vocab_source = "the tokens of the train split (the engine has no token vocabulary)"
 
-    n = options.max_positions
+    n, seed, p = options.max_positions, options.seed, options.progress
+    files_per_project: dict[str, int] = {}
+    for d in docs:
+        files_per_project[d.project] = files_per_project.get(d.project, 0) + 1
     meta = {
-        "corpus": str(corpus), "split": options.split, "seed": options.seed, "max_positions": n,
+        "corpus": str(corpus), "split": options.split, "seed": seed, "max_positions": n,
         "quick": options.quick, "tasks": list(options.tasks), "engine": engine_name,
         "engine_kind": getattr(engine, "name", type(engine).__name__),
         "engine_problem": getattr(engine, "problem", None),
         "model": str(artifact_path) if artifact_path else "default",
-        "files": len(docs), "languages": sorted({d.lang for d in docs}),
-        "projects": sorted({d.project for d in docs}),
-        "baselines": baseline_info, "vocabulary_split": vocab_source,
+        "files": len(docs), "split_files": len(split_ds), "languages": sorted({d.lang for d in docs}),
+        "projects": sorted(files_per_project), "files_per_project": dict(sorted(files_per_project.items())),
+        "sampling_rule": RULE,
+        "bootstrap": {"resamples": BOOTSTRAP_RESAMPLES, "level": BOOTSTRAP_LEVEL, "seed": seed,
+                      "unit": "file"},
+        "baselines": {k: {"files": v["files"], "tokens": v["tokens"]} for k, v in baseline_info.items()},
+        "vocabulary_split": vocab_source,
     }
     result = EvalResult(meta)
-    p = options.progress
+    result.seconds["train_baselines"] = {k: v["seconds"] for k, v in baseline_info.items()}
     if "identifiers" in options.tasks:
         result.tasks["identifiers"] = eval_identifiers(
-            systems, docs, sample_identifier_positions(docs, n, options.seed), in_vocab, p)
+            systems, docs, sample_identifier_positions(docs, n, seed), in_vocab, p, engine_name, seed)
     if "tokens" in options.tasks:
         token_systems = list(systems)
         if getattr(engine, "model", None) is not None and hasattr(engine.model, "distribution"):
             token_systems.insert(1, ModelTokenSystem(engine.model))
-        result.tasks["tokens"] = eval_tokens(token_systems, docs, sample_token_runs(docs, n, options.seed), p)
+        result.tasks["tokens"] = eval_tokens(token_systems, docs, sample_token_positions(docs, n, seed), p,
+                                             engine_name, seed)
     if "lines" in options.tasks:
-        result.tasks["lines"] = eval_lines(systems, docs, sample_line_positions(docs, n, options.seed), p)
+        result.tasks["lines"] = eval_lines(systems, docs, sample_line_positions(docs, n, seed), p, engine_name, seed)
     if "keystrokes" in options.tasks:
-        windows = sample_keystroke_windows(docs, max(2, n // 15), options.keystroke_lines, options.seed)
-        result.tasks["keystrokes"] = eval_keystrokes(systems, docs, windows, p)
+        windows, drawn = sample_keystroke_windows(docs, max(2, n // 15), options.keystroke_lines, seed)
+        result.tasks["keystrokes"] = eval_keystrokes(systems, docs, windows, drawn, p, engine_name, seed)
     if "char" in options.tasks:
         # The char model of what the engine serves: none for an engine without an artifact (the fallback).
         served = artifact_path if artifact_path is not None else getattr(getattr(engine, "artifact", None), "path", None)
-        result.tasks["char"] = (eval_char(served, docs, options.char_bytes, options.seed) if served is not None
+        result.tasks["char"] = (eval_char(served, docs, options.char_bytes, seed) if served is not None
                                 else {"skipped": "the engine has no model artifact, so there is no char model to read"})
     if "naming" in options.tasks:
-        result.tasks["naming"] = eval_naming(eng, docs, train, corpus, options.split, artifact_path, n,
-                                              options.seed, p)
+        result.tasks["naming"] = eval_naming(eng, docs, train, corpus, options.split, artifact_path, n, seed, p,
+                                             rows=rows_kept)
     if "latency" in options.tasks:
-        eval_typing_latency(eng, docs, sample_identifier_positions(docs, max(1, n // 10), options.seed + 6), p)
+        typing = sample_identifier_positions(docs, max(1, n // 10), seed, stream="typing")
+        eval_typing_latency(eng, docs, typing.picks, p)
     result.latencies_ms = {k: list(v) for k, v in eng.latencies_ms.items()}
     if "latency" in options.tasks:
         every = [x for v in eng.latencies_ms.values() for x in v]
@@ -654,6 +818,6 @@ def run_evaluation(engine: Any, engine_name: str, corpus: Path, options: EvalOpt
         lat.update({k: M.latency_summary(v) for k, v in eng.latencies_ms.items()})
         result.tasks["latency"] = lat
     if eng.errors:
-        meta["engine_errors"] = dict(sorted(eng.errors.items(), key=lambda kv: -kv[1])[:10])
-    meta["seconds"] = round(time.perf_counter() - t_start, 1)
+        meta["engine_errors"] = dict(sorted(eng.errors.items(), key=lambda kv: (-kv[1], kv[0]))[:10])
+    result.seconds["total"] = round(time.perf_counter() - t_start, 1)
     return result

@@ -8,15 +8,18 @@ are scored by exactly the same code.  The definitions follow the benchmarks they
   out-of-vocabulary target counts as wrong unless the system actually produced it;
 * line completion (CodeXGLUE line-level style): exact match after whitespace normalisation and edit
   similarity ``100 * (1 - Levenshtein / max(len))``;
-* keystrokes saved, bits per character, naming scores (exact, top-5, sub-token F1) and latency percentiles.
+* keystrokes saved, bits per character, naming scores (exact, top-5, sub-token F1) and latency percentiles;
+* aggregation of per-position outcomes by group (project) with the macro average over groups, and the paired
+  bootstrap over files (clusters) that puts a confidence interval on the difference between two systems.
 """
 from __future__ import annotations
 
 import math
 import re
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
+import numpy as np
 from rapidfuzz.distance import Levenshtein
 
 # Stream markers that are not code tokens; token accuracy never scores them as targets.
@@ -252,3 +255,89 @@ def latency_summary(values_ms: Sequence[float]) -> dict[str, float]:
         "mean": sum(values_ms) / len(values_ms),
         "max": max(values_ms),
     }
+
+
+# ------------------------------------------------------------------------------- groups and the bootstrap
+def grouped_ratios(num: Sequence[float], den: Sequence[float], groups: Sequence[str], scale: float = 1.0
+                   ) -> dict[str, tuple[int, float]]:
+    """Per group: (positions scored, ``scale * sum(num) / sum(den)``) over the positions of that group.
+
+    A position is scored when its ``den`` is positive (for a mean, ``den`` is 1 where the position was asked
+    and 0 where not); groups without a scored position are left out.  Groups come back sorted by name.
+    """
+    sums: dict[str, list[float]] = {}
+    for x, w, g in zip(num, den, groups):
+        if w > 0:
+            acc = sums.setdefault(g, [0, 0.0, 0.0])
+            acc[0] += 1
+            acc[1] += x
+            acc[2] += w
+    return {g: (int(acc[0]), scale * acc[1] / acc[2]) for g, acc in sorted(sums.items())}
+
+
+def macro_average(per_group: Mapping[str, float]) -> float:
+    """Unweighted mean over groups of each group's figure (every project counts the same, whatever its size)."""
+    if not per_group:
+        raise ValueError("a macro average needs at least one group")
+    return sum(per_group.values()) / len(per_group)
+
+
+@dataclass
+class BootstrapCI:
+    """A difference ``metric(A) - metric(B)`` with its bootstrap percentile interval."""
+
+    diff: float
+    low: float
+    high: float
+    clusters: int
+    resamples: int
+    level: float
+
+    @property
+    def excludes_zero(self) -> bool:
+        """Whether the whole interval lies on one side of 0 (the only case the report calls a difference)."""
+        return self.low > 0.0 or self.high < 0.0
+
+    def as_dict(self) -> dict[str, float | int | bool]:
+        """Plain dict for report.json."""
+        return {"diff": self.diff, "low": self.low, "high": self.high, "excludes_zero": self.excludes_zero,
+                "files": self.clusters, "resamples": self.resamples, "level": self.level}
+
+
+def bootstrap_indices(n_clusters: int, n_resamples: int, seed: int) -> np.ndarray:
+    """``n_resamples`` x ``n_clusters`` cluster indices drawn with replacement (one resample per row)."""
+    return np.random.default_rng(seed).integers(0, n_clusters, size=(n_resamples, n_clusters))
+
+
+def paired_cluster_bootstrap(a: Sequence[float], b: Sequence[float], den: Sequence[float], clusters: Sequence[int],
+                             n_resamples: int = 1000, seed: int = 0, level: float = 0.95, scale: float = 1.0,
+                             resamples: np.ndarray | None = None) -> BootstrapCI:
+    """Paired, clustered bootstrap of ``scale * (sum(a) - sum(b)) / sum(den)``.
+
+    ``a`` and ``b`` are the per-position numerators of two systems scored on the same positions, ``den`` the
+    per-position denominators (1 for a plain mean; 0 for a position that is not scored), ``clusters`` the file
+    of each position.  Files, not positions, are resampled with replacement, and a drawn file brings all its
+    positions for both systems: positions of one file are not independent (one file's style, names and idioms
+    make its positions succeed or fail together), and pairing removes the between-file variance both systems
+    share.  Only files with a scored position take part.  The interval is the ``level`` percentile interval of
+    the resampled differences (numpy's linear interpolation between order statistics).  ``resamples`` (rows of
+    indices into the sorted distinct clusters) replaces the random draw, for tests that enumerate every resample.
+    """
+    a_arr, b_arr = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    d_arr, c_arr = np.asarray(den, dtype=np.float64), np.asarray(clusters)
+    if not len(a_arr) == len(b_arr) == len(d_arr) == len(c_arr):
+        raise ValueError("a paired bootstrap needs one value of each system, a weight and a cluster per position")
+    scored = d_arr > 0
+    if not scored.any():
+        raise ValueError("a paired bootstrap needs at least one scored position")
+    _, inv = np.unique(c_arr[scored], return_inverse=True)
+    n_clusters = int(inv.max()) + 1
+    delta = np.bincount(inv, weights=a_arr[scored] - b_arr[scored], minlength=n_clusters)
+    weight = np.bincount(inv, weights=d_arr[scored], minlength=n_clusters)
+    diff = float(scale * delta.sum() / weight.sum())
+    idx = resamples if resamples is not None else bootstrap_indices(n_clusters, n_resamples, seed)
+    # every drawn file has a positive weight, so no resample divides by zero
+    diffs = scale * delta[idx].sum(axis=1) / weight[idx].sum(axis=1)
+    alpha = (1.0 - level) / 2.0
+    low, high = np.quantile(diffs, [alpha, 1.0 - alpha])
+    return BootstrapCI(diff, float(low), float(high), n_clusters, int(idx.shape[0]), level)

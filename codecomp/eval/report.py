@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
@@ -82,24 +83,120 @@ def _identifier_section(ident: dict[str, Any], lang: str) -> list[str]:
     return lines + [""]
 
 
+# (group, field) -> label of the headline figures shown per project and compared between systems
+HEADLINES: dict[str, list[tuple[str, str, str, int]]] = {
+    "identifiers": [("t0", "top1", "top-1 (0)", 1), ("t0", "top5", "top-5 (0)", 1), ("t0", "mrr10", "MRR@10 (0)", 3),
+                    ("t1", "top1", "top-1 (1)", 1), ("t1", "top5", "top-5 (1)", 1), ("t1", "mrr10", "MRR@10 (1)", 3)],
+    "tokens": [("token", "accuracy", "accuracy %", 1)],
+    "lines": [("line", "exact_match", "exact %", 1), ("line", "edit_sim", "edit sim.", 1)],
+    "keystrokes": [("keys", "saved_percent", "saved %", 1)],
+    "naming": [("name", "exact", "exact %", 1), ("name", "top5", "top-5 %", 1), ("name", "subtoken_f1", "F1", 1)],
+}
+
+
+def _signed(x: float, digits: int) -> str:
+    return f"{x:+.{digits}f}"
+
+
+def _project_tables(task_name: str, task: dict[str, Any]) -> list[str]:
+    """Per-project rows beside the pooled figure and the macro average (mean over projects), per group."""
+    heads = HEADLINES.get(task_name, [])
+    by_project, macro, pooled = task.get("by_project", {}), task.get("macro", {}), task.get("pooled", {})
+    if not heads or not by_project:
+        return []
+    lines = ["By project (pooled: all positions together; macro: mean over projects of each project's figure; "
+             "n: positions scored):", ""]
+    for group in dict.fromkeys(g for g, *_ in heads):
+        fields = [(f, label, d) for g, f, label, d in heads if g == group]
+        projects = sorted({p for rows in by_project.values() for p, r in rows.items() if group in r})
+        if not projects:
+            continue
+        n_of = {p: next(r[p][group]["n"] for r in by_project.values() if group in r.get(p, {})) for p in projects}
+        n_all = next((r[group]["n"] for r in pooled.values() if group in r), sum(n_of.values()))
+        header = ["system (" + " / ".join(label for _, label, _ in fields) + ")", f"pooled (n={n_all})",
+                  f"macro ({len(projects)} projects)"] + [f"{p} (n={n_of[p]})" for p in projects]
+
+        def cell(row: dict[str, Any] | None) -> str:
+            if not row:
+                return "-"
+            return " / ".join(_fmt(row.get(f), d) for f, _, d in fields)
+
+        rows = []
+        for system, per in by_project.items():
+            if not any(group in r for r in per.values()):
+                continue
+            rows.append([system, cell(pooled.get(system, {}).get(group)), cell(macro.get(system, {}).get(group))]
+                        + [cell(per.get(p, {}).get(group)) for p in projects])
+        lines += _table(header, rows) + [""]
+    return lines
+
+
+def _comparison_table(task_name: str, task: dict[str, Any]) -> list[str]:
+    """Engine minus each other system on the headline figures, with 95 % file-bootstrap intervals."""
+    heads = HEADLINES.get(task_name, [])
+    comps = task.get("comparisons", [])
+    if not heads or not comps:
+        return []
+    by = {(c["b"], c["metric"]): c for c in comps}
+    primary = comps[0]["a"]
+    others = list(dict.fromkeys(c["b"] for c in comps))
+    shown = [(f"{g}.{f}", label, d) for g, f, label, d in heads if any((o, f"{g}.{f}") in by for o in others)]
+    rows = []
+    for other in others:
+        cells = []
+        for key, _, d in shown:
+            c = by.get((other, key))
+            if c is None:
+                cells.append("-")
+                continue
+            text = f"{_signed(c['diff'], d)} [{_signed(c['low'], d)}, {_signed(c['high'], d)}]"
+            cells.append(f"**{text}**" if c["excludes_zero"] else text)
+        rows.append([other] + cells)
+    any_c = comps[0]
+    lines = [f"`{primary}` minus each system, with the {round(100 * any_c['level'])} % paired bootstrap interval "
+             f"({any_c['resamples']} resamples of the {any_c['files']} files; the positions of a file stay "
+             "together). **Bold**: the interval excludes 0, so the sign of the difference is supported at this "
+             "sample size; otherwise the two systems are not distinguishable here.", ""]
+    return lines + _table([f"{primary} minus"] + [label for _, label, _ in shown], rows) + [""]
+
+
+def _sampling_lines(task: dict[str, Any]) -> list[str]:
+    """One line on how the positions of a task were drawn."""
+    sm = task.get("sampling")
+    if not sm:
+        return []
+    parts = ", ".join(f"{p} {v['drawn']}" for p, v in sm["projects"].items())
+    return [f"Positions drawn: {sm['positions']} (equal share {sm['share']} per project, at most {sm['cap']} per "
+            f"file): {parts}.", ""]
+
+
+def _task_extras(task_name: str, task: dict[str, Any]) -> list[str]:
+    return _sampling_lines(task) + _project_tables(task_name, task) + _comparison_table(task_name, task)
+
+
 def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
     """The human-readable report."""
     meta, tasks = report["meta"], report["tasks"]
     L: list[str] = ["# codecomp evaluation report", ""]
     L += [f"- corpus: `{meta['corpus']}`, split `{meta['split']}` ({meta['files']} files, "
           f"languages: {', '.join(meta['languages'])})",
-          f"- held-out projects ({len(meta['projects'])}): {', '.join(meta['projects'])}",
+          f"- held-out projects ({len(meta['projects'])}): "
+          + ", ".join(f"{p} ({meta.get('files_per_project', {}).get(p, '?')} files)" for p in meta['projects']),
           f"- engine: `{meta['engine']}` ({meta['engine_kind']}), model `{meta['model']}`"
           + (f" — note: {meta['engine_problem']}" if meta.get("engine_problem") else ""),
           f"- positions per task: {meta['max_positions']}, seed {meta['seed']}"
           + (" (quick mode)" if meta.get("quick") else ""),
           f"- in/out of vocabulary is decided by {meta.get('vocabulary_split', '-')}",
           f"- baselines trained on the train split: "
-          + "; ".join(f"{LANG_NAMES.get(k, k)} {v['files']} files / {v['tokens']:,} tokens in {v['train_seconds']} s"
+          + "; ".join(f"{LANG_NAMES.get(k, k)} {v['files']} files / {v['tokens']:,} tokens"
                       for k, v in meta.get("baselines", {}).items()),
+          *([f"- sampling: {meta['sampling_rule']}"] if meta.get("sampling_rule") else []),
+          *([f"- confidence intervals: paired bootstrap over files, {meta['bootstrap']['resamples']} resamples, "
+             f"{round(100 * meta['bootstrap']['level'])} % percentile interval, seed {meta['bootstrap']['seed']}"]
+            if meta.get("bootstrap") else []),
           *([f"- engine calls that failed (scored as empty answers): "
              + "; ".join(f"{n}x {m}" for m, n in meta["engine_errors"].items())] if meta.get("engine_errors") else []),
-          f"- written {report['written']}, took {meta.get('seconds', '-')} s", ""]
+          f"- written {report.get('written', '-')}, took {report.get('seconds', {}).get('total', '-')} s", ""]
     L += ["Reference rows (*ref.*) come from other setups (see codecomp/eval/reference.py); they are shown only "
           "where the metric definition matches ours.", ""]
 
@@ -110,17 +207,19 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
               "blanked out and is asked at its start (0 characters typed) or after 1-3 typed characters.", ""]
         for lang in ["all", *sorted({k for r in ident["systems"].values() for k in r if k != "all"})]:
             L += _identifier_section(ident, lang)
+        L += _task_extras("identifiers", ident)
         if "identifiers" in plots:
             L += [f"![identifier accuracy by typed prefix]({plots['identifiers']})", ""]
 
     tok = tasks.get("tokens")
     if tok:
         L += ["## Next-token accuracy", "",
-              f"Top-1 next token over {tok['positions']} consecutive tokens of held-out files (left context only; "
-              "string and number literals compared as classes).", ""]
+              f"Top-1 next token at {tok['positions']} sampled token positions of held-out files (left context "
+              "only; string and number literals compared as classes).", ""]
         rows = [[n, _fmt(r["all"]["accuracy"]), _fmt(r["all"]["n"])] for n, r in tok["systems"].items()]
         rows += [r + ["-"] for r in _ref_row(["tokens.accuracy"], None, [2])]
         L += _table(["system", "accuracy %", "n"], rows) + [""]
+        L += _task_extras("tokens", tok)
 
     lines = tasks.get("lines")
     if lines:
@@ -131,6 +230,7 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
                 for n, r in lines["systems"].items()]
         rows += [r + ["-"] for r in _ref_row(["lines.exact_match", "lines.edit_sim"], None, [2, 2])]
         L += _table(["system", "exact match %", "edit similarity", "n"], rows) + [""]
+        L += _task_extras("lines", lines)
         eng = next((r for n, r in lines["systems"].items() if n.startswith("engine")), None)
         if eng and eng.get("examples"):
             L += ["Examples (engine):", ""]
@@ -146,6 +246,7 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
         rows = [[n, _fmt(r["all"]["saved_percent"]), str(r["all"]["saved"]), str(r["all"]["typed"]),
                  str(r["all"]["calls"])] for n, r in ks["systems"].items()]
         L += _table(["system", "saved %", "saved", "characters", "calls"], rows) + [""]
+        L += _task_extras("keystrokes", ks)
 
     ch = tasks.get("char")
     if ch:
@@ -168,6 +269,7 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
                     for n, r in nm["systems"].items()]
             rows += [r + ["-", "-", "-"] for r in _ref_row(["naming.exact"], None, [1])]
             L += _table(["system", "exact %", "top-5 %", "sub-token F1", "n"], rows) + [""]
+            L += _task_extras("naming", nm)
 
     lat = tasks.get("latency")
     if lat:
@@ -329,11 +431,24 @@ def runs_from_manifest(artifact: Path | None) -> list[Path]:
 
 
 # ---------------------------------------------------------------------------------------------- writing
+# A list of numbers as json.dumps(indent=...) lays it out: "[", newline, one number per line, "]".  Only a list
+# opened by a raw newline matches, and a JSON string cannot hold a raw newline, so text inside strings is safe.
+_NUMBER_LIST = re.compile(r"\[\n\s*(-?[0-9][-+.eE0-9,\s]*?)\n\s*\]")
+
+
+def dumps_compact(report: dict[str, Any]) -> str:
+    """JSON indented for reading, except that lists of numbers (the per-position records) stay on one line."""
+    text = json.dumps(report, indent=2)
+    return _NUMBER_LIST.sub(lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text)
+
+
 def write_report(result: Any, out_dir: Path, runs: Sequence[Path] = ()) -> dict[str, Path]:
     """Write report.json, report.md and the plots into ``out_dir``; returns the written paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = {"meta": result.meta, "tasks": result.tasks,
+    # Run-dependent values live only under "seconds", "written" and tasks.latency: two runs of the same
+    # evaluation give identical report.json files once those keys are left out.
+    report = {"meta": result.meta, "tasks": result.tasks, "seconds": dict(getattr(result, "seconds", {})),
               "written": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     written: dict[str, Path] = {}
     plots: dict[str, str] = {}
@@ -348,7 +463,7 @@ def write_report(result: Any, out_dir: Path, runs: Sequence[Path] = ()) -> dict[
         plots["learning_curves"] = "learning_curves.png"
     report["plots"] = plots
     report["runs"] = [str(r) for r in runs]
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    (out_dir / "report.json").write_text(dumps_compact(report), encoding="utf-8")
     (out_dir / "report.md").write_text(render_markdown(report, plots), encoding="utf-8")
     written["json"] = out_dir / "report.json"
     written["md"] = out_dir / "report.md"
