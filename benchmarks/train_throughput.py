@@ -2,13 +2,18 @@
 
 Runs real training steps (forward, copy-mixture loss, backward, clipping, AdamW) of the models described by the
 given configs, on a corpus folder or, without --corpus, on a small synthetic corpus, on the CPU and on CUDA
-when available.  Prints a table and the command that produced it.
+when available, with the config's own [train] threads and CPU bf16 setting unless overridden.  With
+--baseline-token-config / --baseline-char-config it also measures those configs and prints the speed-up of each
+model's config over its baseline (the "before / after" pair).  Each row records the 1-minute load average before
+and after it: on a shared machine, figures taken under load are not comparable.  Prints a table and the
+command that produced it.
 
     python benchmarks/train_throughput.py --help
 """
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import tempfile
@@ -20,16 +25,26 @@ sys.path.insert(0, str(REPO))
 
 
 def measure(kind: str, config: Path, corpus: Path, device: str, steps: int, warmup: int, threads: int,
-            pad_vocab: bool) -> dict:
-    """Items/s and ms/step of `steps` training steps after `warmup` untimed ones."""
+            pad_vocab: bool, max_items: int = 0, cpu_bf16: str | None = None) -> dict:
+    """Items/s and ms/step of `steps` training steps after `warmup` untimed ones.
+
+    `threads` 0 and `cpu_bf16` None take the config's [train] values (threads 0 there: all usable cores), as
+    `codecomp train` would.  `max_items` > 0 caps the training files read ([data] max_train_items).
+    """
     import torch
 
     from training.cli import make_task, read_config
-    from training.loop import move_to
+    from training.loop import LoopConfig, cpu_threads, dataclass_from_dict, move_to, use_cpu_bf16
 
-    torch.set_num_threads(threads)
     doc = read_config(config, kind)
-    task = make_task(kind, corpus, {k: v for k, v in doc.items() if k in ("model", "data")}, 0)
+    loop_cfg: LoopConfig = dataclass_from_dict(LoopConfig, doc.get("train"), "train")
+    n_threads = threads or cpu_threads(loop_cfg.threads, 1)
+    torch.set_num_threads(n_threads)
+    bf16 = device == "cpu" and use_cpu_bf16(cpu_bf16 or loop_cfg.cpu_bf16)
+    sections = {k: dict(v) for k, v in doc.items() if k in ("model", "data")}
+    if max_items:
+        sections.setdefault("data", {})["max_train_items"] = max_items
+    task = make_task(kind, corpus, sections, 0)
     with tempfile.TemporaryDirectory() as run_dir:
         if kind == "token" and pad_vocab:
             # A small corpus has few distinct tokens; pad the vocabulary to the configured size so the output
@@ -42,7 +57,10 @@ def measure(kind: str, config: Path, corpus: Path, device: str, steps: int, warm
             Vocab(vocab.itos + filler).save(Path(run_dir) / "vocab.json")
         model = task.build_model(Path(run_dir)).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else torch.autocast("cpu", enabled=False)
+    if device == "cuda":
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16)
+    else:
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
 
     def batches():
         epoch = 0
@@ -53,6 +71,7 @@ def measure(kind: str, config: Path, corpus: Path, device: str, steps: int, warm
 
     it = batches()
     items, t0 = 0, 0.0
+    load_before = os.getloadavg()[0]
     for i in range(warmup + steps):
         if i == warmup:
             if device == "cuda":
@@ -69,7 +88,8 @@ def measure(kind: str, config: Path, corpus: Path, device: str, steps: int, warm
         torch.cuda.synchronize()
     dt = time.perf_counter() - t0
     params = sum(p.numel() for p in model.parameters())
-    return {"items_s": items / dt, "ms_step": 1000 * dt / steps, "params": params, "unit": task.unit}
+    return {"items_s": items / dt, "ms_step": 1000 * dt / steps, "params": params, "unit": task.unit,
+            "threads": n_threads, "bf16": bf16, "load": (load_before, os.getloadavg()[0])}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -78,11 +98,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--corpus", type=Path, help="corpus folder (default: a synthetic corpus built in a temp dir)")
     parser.add_argument("--char-config", type=Path, default=REPO / "training/configs/cpu-default-char.toml")
     parser.add_argument("--token-config", type=Path, default=REPO / "training/configs/cpu-default-token.toml")
+    parser.add_argument("--baseline-char-config", type=Path, default=None,
+                        help="also measure this char config and print the speed-up over it")
+    parser.add_argument("--baseline-token-config", type=Path, default=None,
+                        help="also measure this token config and print the speed-up over it")
     parser.add_argument("--models", default="char,token", help="comma-separated: char, token")
     parser.add_argument("--devices", default="auto", help="comma-separated cpu,cuda; auto: cpu plus cuda if present")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per model")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads; 0: each config's [train] threads (0 there: all usable cores)")
+    parser.add_argument("--cpu-bf16", choices=["auto", "on", "off"], default=None,
+                        help="bf16 autocast on the CPU (default: each config's [train] cpu_bf16)")
+    parser.add_argument("--max-items", type=int, default=0,
+                        help="read only about this many training items of --corpus (0: all)")
     args = parser.parse_args(argv)
 
     import torch
@@ -99,14 +128,25 @@ def main(argv: list[str] | None = None) -> None:
         rows = []
         for kind in args.models.split(","):
             config = args.char_config if kind == "char" else args.token_config
+            baseline = args.baseline_char_config if kind == "char" else args.baseline_token_config
             for device in devices:
-                r = measure(kind, config, corpus, device, args.steps, args.warmup, args.threads,
-                            pad_vocab=args.corpus is None)
-                rows.append((kind, config.name, device, r))
-    print(f"{'model':6} {'config':24} {'device':6} {'params':>10} {'items/s':>12} {'ms/step':>9}")
-    for kind, cfg, device, r in rows:
-        print(f"{kind:6} {cfg:24} {device:6} {r['params']:>10,} {r['items_s']:>10,.0f} {r['unit'][:1]} "
-              f"{r['ms_step']:>9.1f}")
+                measured = {}
+                for role, cfg in (("baseline", baseline), ("config", config)):
+                    if cfg is None:
+                        continue
+                    r = measure(kind, cfg, corpus, device, args.steps, args.warmup, args.threads,
+                                pad_vocab=args.corpus is None, max_items=args.max_items, cpu_bf16=args.cpu_bf16)
+                    measured[role] = r
+                    speedup = (r["items_s"] / measured["baseline"]["items_s"]
+                               if role == "config" and "baseline" in measured else None)
+                    rows.append((kind, cfg.name, device, r, speedup))
+    print(f"{'model':6} {'config':26} {'device':6} {'params':>10} {'thr':>3} {'bf16':>4} {'items/s':>12} "
+          f"{'ms/step':>9} {'speed-up':>8} {'load 1m before/after':>20}")
+    for kind, cfg, device, r, speedup in rows:
+        up = f"{speedup:7.2f}x" if speedup else f"{'':8}"
+        print(f"{kind:6} {cfg:26} {device:6} {r['params']:>10,} {r['threads']:>3} {'yes' if r['bf16'] else 'no':>4} "
+              f"{r['items_s']:>10,.0f} {r['unit'][:1]} {r['ms_step']:>9.1f} {up} "
+              f"{r['load'][0]:>10.2f} / {r['load'][1]:<7.2f}")
     print("command: " + " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]))
 
 

@@ -190,3 +190,39 @@ def test_step_exports_to_onnx_with_the_documented_io(kind: str, tmp_path) -> Non
         want = wrapper(x, h, c)
     for name, g, w in zip(names_out, got, want):
         np.testing.assert_allclose(g, w.numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_fused_target_log_softmax_matches_autograd(dtype: torch.dtype, with_bias: bool) -> None:
+    """The blocked, hand-fused log-softmax of the training loss equals log_softmax + gather, value and gradient."""
+    from training.models.token_lstm import SOFTMAX_BLOCK, target_log_softmax
+
+    torch.manual_seed(0)
+    n, v = 2 * SOFTMAX_BLOCK + 7, 41       # several blocks and a ragged last one
+    x = torch.randn(n, v).to(dtype).requires_grad_()
+    target = torch.randint(0, v, (n,))
+    bias = None
+    if with_bias:
+        bias = torch.where(torch.rand(n, v) < 0.3, -1e4, 0.0)
+        bias[torch.arange(n), target] = 0.0
+    g = torch.randn(n)
+    got = target_log_softmax(x, target, bias)
+    (got * g).sum().backward()
+    fused_grad, x.grad = x.grad.clone(), None
+    ref = torch.log_softmax(x.float() + (bias if bias is not None else 0.0), -1).gather(-1, target[:, None])[:, 0]
+    (ref * g).sum().backward()
+    assert torch.allclose(got, ref, atol=1e-5)
+    assert fused_grad.dtype == dtype
+    assert torch.allclose(fused_grad.float(), x.grad.float(), atol=1e-5 if dtype == torch.float32 else 1e-2)
+
+
+def test_logits_at_selected_positions_equal_the_full_ones() -> None:
+    """Training computes vocabulary logits only where there is a target; they are the same numbers."""
+    torch.manual_seed(3)
+    model = TokenLSTM(TokenLSTMConfig(vocab_size=50, embed=8, hidden=12, key_dim=4, memory=8, dropout=0.0), 50)
+    x = torch.randint(0, 50, (3, 7))
+    full = model(x)[0].reshape(21, 50)
+    select = torch.tensor([0, 4, 5, 20])
+    part = model(x, None, select)[0]
+    assert torch.allclose(part, full[select], atol=1e-6)

@@ -87,7 +87,7 @@ def test_loss_falls_and_run_folder_is_complete(kind: str, corpus: Path, tmp_path
     sections = TINY if kind == "token" else {"model": {"embed": 16, "hidden": 32},
                                              "data": {"batch_size": 4, "seq_len": 32, "eval_max_items": 3000}}
     task = (TokenTask if kind == "token" else CharTask)(corpus, sections, 0)
-    cfg = LoopConfig(epochs=50, max_steps=40, lr=0.01, warmup_steps=5, eval_every=20, threads=1, log_every=1,
+    cfg = LoopConfig(epochs=50, max_steps=40, lr=0.01, warmup_steps=5, eval_every=10, threads=1, log_every=1,
                      patience=0)
     res = train(task, tmp_path / "run", cfg, progress=False)
     rows = _rows(tmp_path / "run", "train")

@@ -73,7 +73,8 @@ def train_command(
         None, "--config", help="Training config TOML (default: training/configs/cpu-default-MODEL.toml)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its ckpt-last.pt."),
     max_minutes: Optional[float] = typer.Option(
-        None, "--max-minutes", help="Stop cleanly (with a checkpoint) after this many minutes of wall time."),
+        None, "--max-minutes", help="Wall-time budget of this whole command in minutes (setup, vocabulary, "
+                                    "training, final validation and checkpoint); it ends cleanly within it."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (overrides the seed of the config's train table)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if available), cpu or cuda."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
@@ -81,8 +82,11 @@ def train_command(
     """Train a model on a corpus; under torchrun each process trains on its own shard (DDP)."""
     import json
 
-    from training.loop import LoopConfig, TrainingError, dataclass_from_dict, train
+    from training.loop import BudgetClock, LoopConfig, TrainingError, dataclass_from_dict, train
 
+    # The budget clock runs from the start of this process: start-up, reading the config and corpus and
+    # building the vocabulary count too.
+    clock = BudgetClock.since_process_start()
     try:
         if model not in TASKS:
             raise TrainingError(f"unknown model {model!r}; choose one of {', '.join(TASKS)}")
@@ -93,8 +97,10 @@ def train_command(
             loop_cfg.seed = seed
         sections = {k: v for k, v in doc.items() if k in ("model", "data")}
         task = make_task(model, corpus, sections, loop_cfg.seed)
+        if max_minutes is not None and max_minutes < 0:
+            raise TrainingError("--max-minutes must be positive (0: no budget)")
         result = train(task, out, loop_cfg, resume=resume, max_minutes=max_minutes, device=device,
-                       progress=not quiet,
+                       progress=not quiet, clock=clock,
                        extra_config={"config_file": str(cfg_path) if cfg_path else None, "corpus": str(corpus),
                                      "config_doc": doc})
     except TrainingError as exc:

@@ -152,11 +152,15 @@ def load_corpus(path: Path | str, languages: Sequence[str] | None = None) -> Cor
 
 @dataclass(frozen=True)
 class Field:
-    """One per-position array of each document, with the values used at the document's bos/eos and for padding."""
+    """One per-position array of each document, with the values used at the document's bos/eos and for padding.
+
+    A bos/eos of None repeats the document's first/last value there (for per-document constants such as the
+    language of the file).
+    """
 
     name: str
-    bos: int
-    eos: int
+    bos: int | None
+    eos: int | None
     pad: int
 
 
@@ -238,8 +242,9 @@ class DocBatcher:
                 ln = int(self.lengths[d])
                 for f in self.fields:
                     seq = np.empty(ln + 2, dtype=np.int32)
-                    seq[0], seq[-1] = f.bos, f.eos
                     seq[1:-1] = doc[f.name]
+                    seq[0] = f.bos if f.bos is not None else (seq[1] if ln else f.pad)
+                    seq[-1] = f.eos if f.eos is not None else (seq[-2] if ln else f.pad)
                     arrays[f.name][r, pos:pos + ln + 1] = seq[:-1][: width + T - pos]
                     nexts[f.name][r, pos:pos + ln + 1] = seq[1:][: width + T - pos]
                 pos += int(self.chunks[d]) * T

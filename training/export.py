@@ -293,6 +293,7 @@ def export_token(run_dir: Path, out: Path, config: dict[str, Any], real_ids: lis
                   "c_out": {1: "batch"}, "keys": {0: "batch", 1: "time"}, "logits": {0: "batch"},
                   "query": {0: "batch"}, "gate": {0: "batch"}})
     shutil.copyfile(run_dir / "vocab.json", out / "token_vocab.json")
+    masks_section = _export_language_masks(run_dir, out, vocab)
     parity, drift = token_parity(model, step_path, encode_path, sample_sequences(len(vocab), real=real_ids))
     worst = max(parity.values())
     if not worst <= PARITY_TOLERANCE:
@@ -304,7 +305,27 @@ def export_token(run_dir: Path, out: Path, config: dict[str, Any], real_ids: lis
             "vocab_size": len(vocab), "languages": languages or ["cpp", "javascript"], "parity": parity,
             # informational: two float32 recurrences run apart over a whole file
             "drift": drift,
-            "dtype": "float32"}
+            "dtype": "float32", **masks_section}
+
+
+def _export_language_masks(run_dir: Path, out: Path, vocab) -> dict[str, Any]:
+    """Copy the run's per-language masks into the artifact; returns the manifest keys that name them.
+
+    The engine bans, for a document of language L, the words not seen in L's training files (the training
+    loss did the same).  A run without masks (one language, or trained before masks existed) exports none,
+    which the engine reads as "no masking".
+    """
+    from training.vocab import LANGUAGES_FILE, LanguageMasks
+
+    path = run_dir / LANGUAGES_FILE
+    if not path.is_file():
+        return {}
+    masks = LanguageMasks.load(path)
+    if masks.vocab_digest != vocab.digest():
+        raise ExportError(f"{path} was built for another vocabulary than {run_dir / 'vocab.json'}; "
+                          "the run folder is inconsistent")
+    shutil.copyfile(path, out / "token_languages.json")
+    return {"language_masks": "token_languages.json"}
 
 
 # ---------------------------------------------------------------------------------------------------------------

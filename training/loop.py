@@ -3,8 +3,9 @@
 A model plugs in through a *task* object (the `Task` protocol below): the task knows how to read its part of the
 corpus, build batches, compute the loss and evaluate; this loop owns everything else: the device, bf16 autocast
 on CUDA, DDP under torchrun, gradient clipping, the learning-rate schedule, validation, early stopping, atomic
-checkpoints (`ckpt-last.pt`, `ckpt-best.pt`), exact `--resume`, a wall-time limit, tqdm progress and
-`metrics.jsonl`.
+checkpoints (`ckpt-last.pt`, `ckpt-best.pt`), exact `--resume`, a wall-time budget for the whole command
+(recorded in config.json as `budget`), bf16 autocast on CPUs that multiply bf16 natively, tqdm progress and
+`metrics.jsonl` (training rows count the items seen so far, to compare runs per token).
 
 Task construction convention: a task class is built as ``TaskClass(corpus_dir, sections, seed)`` where
 `sections` is the parsed TOML config without its ``[train]`` table (that one becomes `LoopConfig`), e.g.
@@ -93,7 +94,9 @@ class LoopConfig:
     log_every: int = 20             # steps between training rows in metrics.jsonl
     threads: int = 0                # torch CPU threads per process; 0: cores / processes
     max_minutes: float = 0.0        # wall-time budget of a run (the --max-minutes option overrides); 0: none
-    amp: bool = True                # bf16 autocast on CUDA (ignored on CPU)
+    amp: bool = True                # bf16 autocast on CUDA
+    cpu_bf16: str = "auto"          # bf16 autocast of training steps on the CPU: "auto" (when the CPU multiplies
+                                    # bf16 natively: AMX or AVX512-BF16), "on" or "off". Validation stays float32.
     seed: int = 1234
 
 
@@ -209,6 +212,29 @@ def cpu_threads(configured: int, world_size: int) -> int:
     return max(1, cores // world_size)
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (x86 AMX or AVX512-BF16, as Linux reports them).
+
+    Without it, bf16 autocast is emulated and slower than float32, so "auto" leaves it off.
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"amx_bf16", "avx512_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def use_cpu_bf16(setting: str) -> bool:
+    """Resolve the `cpu_bf16` config value."""
+    if setting not in ("auto", "on", "off"):
+        raise ConfigError(f"[train] cpu_bf16 must be \"auto\", \"on\" or \"off\", not {setting!r}")
+    return setting == "on" or (setting == "auto" and cpu_has_native_bf16())
+
+
 def _all_flag(value: bool, info: DistInfo, device: torch.device) -> bool:
     """True if `value` is true on any rank (used so that all ranks stop together)."""
     if not info.active:
@@ -314,6 +340,63 @@ def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
 # --------------------------------------------------------------------------------------------------------------
 
 
+# Seconds kept for what follows the last checkpoint: the interpreter's exit with torch and datasets loaded
+# (about a second on an idle machine, more under load).
+EXIT_RESERVE_S = 1.5
+
+
+@dataclass
+class BudgetClock:
+    """When a command's wall-time budget started: a monotonic instant (for the deadline) and the wall-clock
+    time (for config.json).  `codecomp train` starts it at its process's start, so the budget covers setup too."""
+
+    monotonic: float = field(default_factory=time.monotonic)
+    wall: float = field(default_factory=time.time)
+
+    @classmethod
+    def since_process_start(cls) -> "BudgetClock":
+        """A clock started when this process started (Linux /proc), so the interpreter's start-up and imports
+        count too; elsewhere, now."""
+        try:
+            with open("/proc/self/stat", encoding="ascii") as fh:
+                # the command name (field 2) may contain spaces; the fields after its closing parenthesis don't
+                fields = fh.read().rsplit(")", 1)[1].split()
+            with open("/proc/uptime", encoding="ascii") as fh:
+                uptime = float(fh.read().split()[0])
+            age = uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")   # field 22: start time, in clock ticks
+        except (OSError, ValueError, IndexError):
+            return cls()
+        age = min(max(age, 0.0), 600.0)   # a nonsensical age (clock quirks) must not eat the budget
+        return cls(time.monotonic() - age, time.time() - age)
+
+    def describe(self, max_minutes: float | None, source: str | None) -> dict[str, Any]:
+        """The `budget` entry of config.json."""
+        def iso(t: float) -> str:
+            return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+
+        doc: dict[str, Any] = {"max_minutes": max_minutes, "source": source, "clock_started_at": iso(self.wall),
+                               "clock_started_unix": round(self.wall, 3),
+                               "covers": "the whole command: setup, vocabulary, training, final validation "
+                                         "and final checkpoint"}
+        if max_minutes:
+            doc["deadline_at"] = iso(self.wall + max_minutes * 60.0)
+        return doc
+
+
+def _record_budget(path: Path, budget: dict[str, Any], resume: bool) -> None:
+    """Write the budget in force into config.json (a resumed run keeps the earlier ones in `budget_history`)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return  # a resumed run whose config.json is gone: nothing to annotate
+    if resume and "budget" in doc:
+        doc.setdefault("budget_history", []).append(doc["budget"])
+    doc["budget"] = budget
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
 @dataclass
 class TrainResult:
     """What `train` returns (rank 0 has the authoritative values)."""
@@ -356,14 +439,23 @@ def train(
     device: str = "auto",
     extra_config: dict[str, Any] | None = None,
     progress: bool = True,
+    clock: "BudgetClock | None" = None,
 ) -> TrainResult:
-    """Train `task`'s model into `run_dir`; see the module docstring for what is written there."""
+    """Train `task`'s model into `run_dir`; see the module docstring for what is written there.
+
+    The wall-time budget (`max_minutes`, else the config's) runs on `clock`, which the command line starts at
+    its process's start, so the budget covers the whole command: start-up, setup, vocabulary, training, the
+    final validation and the final checkpoint (training stops early enough for the last two to fit; a budget
+    spent by setup alone leaves only ckpt-last.pt).  Without a clock it starts here.
+    """
     from tqdm.auto import tqdm
 
     run_dir = Path(run_dir)
-    start_time = time.monotonic()
+    source = "--max-minutes"
     if max_minutes is None and cfg.max_minutes > 0:
-        max_minutes = cfg.max_minutes
+        max_minutes, source = cfg.max_minutes, "config [train] max_minutes"
+    clock = clock or BudgetClock()
+    start_time = clock.monotonic
     dev_kind = "cuda" if (device == "cuda" or (device == "auto" and torch.cuda.is_available())) else "cpu"
     info = init_distributed(dev_kind)
     dev = resolve_device(device, info)
@@ -409,13 +501,33 @@ def train(
     if cfg.max_steps:
         total_steps = min(total_steps, cfg.max_steps)
     budget_s = max_minutes * 60.0 if max_minutes else None
+    deadline = None if not budget_s else start_time + budget_s
+    train_t0 = time.monotonic()
+    # What the end of a run costs, measured as the run goes (first estimates before anything is measured):
+    # one more step, the final validation and the final checkpoint must fit before the deadline.
+    costs = {"step_s": 0.0, "valid_s": None, "save_s": 0.0, "train_rate": 0.0}
+
+    def reserve_s() -> float:
+        """Seconds to keep for one more step, the final validation and checkpoint (with a 25 % margin)."""
+        valid = costs["valid_s"]
+        if valid is None:
+            # Not measured yet: validation reads `valid_items` items, forward only, at about the training rate.
+            items = float(getattr(task, "valid_items", 0) or 0)
+            valid = items / costs["train_rate"] if costs["train_rate"] > 0 else 0.0
+        return 1.25 * (costs["step_s"] + valid + costs["save_s"]) + EXIT_RESERVE_S
+
+    def out_of_time() -> bool:
+        """True when another step would not leave room for the final validation and checkpoint."""
+        return deadline is not None and time.monotonic() + reserve_s() > deadline
 
     def schedule(s: int) -> float:
-        """Step-based warmup + cosine; with --max-minutes the cosine also follows the clock, so a run cut by
-        its time budget still ends at the low learning rate (the price: such runs are not bit-reproducible)."""
+        """Step-based warmup + cosine; with --max-minutes the cosine also follows the clock (to the moment the
+        training must stop to fit the budget), so a run cut by its time budget still ends at the low learning
+        rate (the price: such runs are not bit-reproducible)."""
         f = lr_factor(s, cfg.warmup_steps, total_steps, cfg.min_lr_ratio)
-        if budget_s and s >= cfg.warmup_steps:
-            frac = min(1.0, (time.monotonic() - start_time) / budget_s)
+        if deadline is not None and s >= cfg.warmup_steps:
+            span = max(1e-3, deadline - reserve_s() - train_t0)
+            frac = min(1.0, (time.monotonic() - train_t0) / span)
             f = min(f, cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * frac)))
         return f
 
@@ -423,6 +535,7 @@ def train(
 
     step, epoch, batch_idx, best, bad_evals, elapsed_before = 0, 0, 0, math.inf, 0, 0.0
     last_loss = math.nan   # kept in checkpoints: a run killed after its last step still reports it on resume
+    items_seen = 0         # items this rank trained on (kept in checkpoints, so resumed runs count on)
     task_info = task.describe()
     if resume:
         ck = load_checkpoint(last_path)
@@ -442,6 +555,7 @@ def train(
         step, epoch, batch_idx = ck["step"], ck["epoch"], ck["batch"]
         best, bad_evals, elapsed_before = ck["best"], ck["bad_evals"], ck.get("elapsed_s", 0.0)
         last_loss = float(ck.get("last_loss", math.nan))
+        items_seen = int(ck.get("items_seen", 0))
         ranks = ck["ranks"]
         if len(ranks) != info.world_size:
             # A different process count shards the data differently, so the data position would be meaningless.
@@ -458,6 +572,9 @@ def train(
         (run_dir / "config.json").write_text(json.dumps(config_doc, indent=2), encoding="utf-8")
         if metrics_path.exists():
             metrics_path.unlink()
+    if info.is_main:
+        budget = clock.describe(max_minutes if budget_s else None, source if budget_s else None)
+        _record_budget(run_dir / "config.json", budget, resume)
 
     train_model: nn.Module = model
     if info.active:
@@ -465,12 +582,22 @@ def train(
             model, device_ids=[dev.index] if dev.type == "cuda" else None)
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if dev.type == "cuda" and cfg.amp \
         else nullcontext
+    # On the CPU, bf16 matrix products run on AMX several times faster than float32 (the vocabulary layer and
+    # the LSTM are most of a step); weights, optimiser and the loss's softmax stay float32. Validation keeps
+    # float32, as the exported graphs are.
+    cpu_bf16 = dev.type == "cpu" and use_cpu_bf16(cfg.cpu_bf16)
+    train_autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if cpu_bf16 else autocast
 
     def local_state() -> dict[str, Any]:
         return {"rng": rng_state(), "task": _to_cpu(task.state_dict())}
 
     def save(path: Path) -> None:
         """Collective: every rank contributes its RNG/task state; rank 0 writes."""
+        t0 = time.monotonic()
+        _save(path)
+        costs["save_s"] = time.monotonic() - t0
+
+    def _save(path: Path) -> None:
         states = [local_state()]
         if info.active:
             gathered: list[Any] = [None] * info.world_size
@@ -482,10 +609,17 @@ def train(
                 "scheduler": scheduler.state_dict(), "step": step, "epoch": epoch, "batch": batch_idx,
                 "best": best, "bad_evals": bad_evals, "task_info": task_info, "ranks": states,
                 "elapsed_s": elapsed_before + time.monotonic() - start_time, "last_loss": last_loss,
+                "items_seen": items_seen,
             }, path)
 
     def validate() -> tuple[dict[str, float], bool]:
         """Evaluate on rank 0; returns the metrics and whether early stopping says stop (same on all ranks)."""
+        t0 = time.monotonic()
+        result = _validate()
+        costs["valid_s"] = time.monotonic() - t0
+        return result
+
+    def _validate() -> tuple[dict[str, float], bool]:
         nonlocal best, bad_evals
         stop = False
         metrics: dict[str, float] = {}
@@ -513,16 +647,21 @@ def train(
     model.train()
     stopped = "finished"
     last_valid: dict[str, float] = {}
-    deadline = None if not max_minutes else start_time + max_minutes * 60.0
     done = step >= total_steps
+    if not done and _all_flag(out_of_time(), info, dev):
+        # Setup already used the budget: no step fits. The run still leaves ckpt-last.pt (so --resume goes on
+        # from here with a new budget) but skips the validation, which would overrun the budget further.
+        save(last_path)
+        stopped, done = "max_minutes", True
     while not done and epoch < cfg.epochs:
         n_batches = task.num_train_batches(epoch, info.rank, info.world_size)
         bar = tqdm(total=n_batches, initial=batch_idx, desc=f"{task.name} epoch {epoch + 1}/{cfg.epochs}",
                    unit="batch", disable=not (progress and info.is_main), dynamic_ncols=True)
         window_items, window_t0 = 0, time.monotonic()
         for batch in task.train_batches(epoch, info.rank, info.world_size, batch_idx):
+            step_t0 = time.monotonic()
             batch = move_to(batch, dev)
-            with autocast():
+            with train_autocast():
                 loss, count, extra = task.loss(train_model, batch)
             if not torch.isfinite(loss.detach()).all():
                 bar.close()
@@ -540,12 +679,20 @@ def train(
             batch_idx += 1
             last_loss = float(loss.detach())
             window_items += count
+            items_seen += count
+            step_s = time.monotonic() - step_t0
+            # the slowest recent step (decaying), so one fast step does not shrink the reserve
+            costs["step_s"] = max(step_s, 0.9 * costs["step_s"])
+            costs["train_rate"] = count / max(1e-9, step_s)
             bar.update(1)
             rate = window_items * info.world_size / max(1e-9, time.monotonic() - window_t0)
-            bar.set_postfix(loss=f"{last_loss:.3f}", **{f"{task.unit}/s": f"{rate:,.0f}"})
+            # refresh=False: tqdm redraws on its own interval, not on every step
+            bar.set_postfix(loss=f"{last_loss:.3f}", refresh=False, **{f"{task.unit}/s": f"{rate:,.0f}"})
             if info.is_main and (step % cfg.log_every == 0 or step == 1):
                 row = {"step": step, "epoch": epoch, "split": "train", "loss": last_loss,
                        "lr": scheduler.get_last_lr()[0], f"{task.unit}_per_s": rate,
+                       # items trained on so far (this rank x ranks): compares runs per token, not per step
+                       f"{task.unit}s_seen": items_seen * info.world_size,
                        **{k: float(v) for k, v in extra.items()}}
                 if gnorm is not None:
                     row["grad_norm"] = float(gnorm)
@@ -558,7 +705,7 @@ def train(
             if end_of_epoch or (cfg.eval_every and step % cfg.eval_every == 0):
                 last_valid, stop_early = validate()
                 validated = True
-            over_time = _all_flag(deadline is not None and time.monotonic() > deadline, info, dev)
+            over_time = _all_flag(out_of_time(), info, dev)
             reached_max = step >= total_steps
             if (over_time or reached_max) and not validated:
                 # A run never ends without a validation, so ckpt-best.pt reflects its last weights too.

@@ -93,16 +93,103 @@ class Vocab:
         return cls(itos)
 
 
-def build_vocab(token_rows: Iterable[Sequence[str]], vocab_size: int, min_count: int = 2) -> Vocab:
+LANGUAGES_FILE = "token_languages.json"
+
+
+@dataclass
+class LanguageMasks:
+    """Which vocabulary words each language may predict: a JavaScript file never gets `static_cast`.
+
+    Built from the train split: a word is allowed in a language when it occurs there at least `min_count`
+    times, and always in the language where it is most frequent (so no word is banned everywhere).  The special
+    tokens are allowed everywhere: they are the fallback targets of rare words.  Stored as JSON
+    (``{"format": "codecomp-token-languages", "version": 1, "vocab_size", "vocab_digest", "min_count",
+    "allowed": {language: [ids]}}``) next to the vocabulary in a run folder and in an artifact; the engine reads
+    the same file (it needs nothing from this module).
+    """
+
+    allowed: dict[str, np.ndarray]   # language -> bool [V]
+    vocab_digest: str
+    min_count: int
+
+    FORMAT = "codecomp-token-languages"
+
+    @property
+    def languages(self) -> list[str]:
+        return sorted(self.allowed)
+
+    def digest(self) -> str:
+        """Fingerprint for checkpoints (a run is never resumed with other masks)."""
+        h = hashlib.sha256(self.vocab_digest.encode())
+        for lang in self.languages:
+            h.update(lang.encode() + np.packbits(self.allowed[lang]).tobytes())
+        return h.hexdigest()[:16]
+
+    def fallback_targets(self, ids: np.ndarray, kinds: Sequence[int], language: str) -> np.ndarray:
+        """`ids` with every word not allowed in `language` replaced by its fallback (<str>, <num> or <unk>):
+        the target a file of that language is trained on, so no probability is learnt for a banned word."""
+        allowed = self.allowed.get(language)
+        if allowed is None:
+            return ids
+        out = ids.copy()
+        banned = ~allowed[ids]
+        if banned.any():
+            k = np.asarray(kinds)[banned]
+            out[banned] = np.where(k == KIND_STRING, STR_ID, np.where(k == KIND_NUMBER, NUM_ID, UNK_ID))
+        return out
+
+    def save(self, path: Path | str) -> None:
+        doc = {"format": self.FORMAT, "version": 1, "vocab_size": int(len(next(iter(self.allowed.values())))),
+               "vocab_digest": self.vocab_digest, "min_count": self.min_count,
+               "allowed": {lang: np.flatnonzero(self.allowed[lang]).tolist() for lang in self.languages}}
+        tmp = Path(str(path) + ".tmp")
+        tmp.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path | str) -> "LanguageMasks":
+        try:
+            doc = json.loads(Path(path).read_text(encoding="utf-8"))
+            if doc.get("format") != cls.FORMAT:
+                raise ValueError("not a token-languages file")
+            size = int(doc["vocab_size"])
+            allowed = {}
+            for lang, ids in doc["allowed"].items():
+                mask = np.zeros(size, dtype=bool)
+                mask[np.asarray(ids, dtype=np.int64)] = True
+                allowed[lang] = mask
+            return cls(allowed, str(doc["vocab_digest"]), int(doc["min_count"]))
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+            raise VocabError(f"{path} is not a readable token-languages file ({exc})") from None
+
+
+def build_language_masks(vocab: Vocab, counts: dict[str, Counter], min_count: int) -> LanguageMasks:
+    """Per-language allowed words of `vocab` from per-language token counts of the train split."""
+    langs = sorted(counts)
+    table = np.zeros((len(langs), len(vocab)), dtype=np.int64)
+    for li, lang in enumerate(langs):
+        c = counts[lang]
+        table[li] = [c.get(t, 0) for t in vocab.itos]
+    allowed = table >= min_count
+    allowed[table.argmax(axis=0), np.arange(len(vocab))] = True   # every word somewhere: where it is commonest
+    allowed[:, : len(SPECIALS)] = True
+    return LanguageMasks({lang: allowed[li] for li, lang in enumerate(langs)}, vocab.digest(), min_count)
+
+
+def build_vocab(token_rows: Iterable[Sequence[str]], vocab_size: int, min_count: int = 2,
+                counts: Counter | None = None) -> Vocab:
     """The `vocab_size` most frequent token texts (at least `min_count` occurrences) after the specials.
 
-    Ties are broken by text so the vocabulary is the same on every machine.
+    Ties are broken by text so the vocabulary is the same on every machine.  `counts`, when given, are
+    token counts already made (the rows are then not read).
     """
     if vocab_size <= len(SPECIALS):
         raise VocabError(f"vocab_size must be larger than the {len(SPECIALS)} special tokens")
-    counts: Counter[str] = Counter()
-    for row in token_rows:
-        counts.update(row)
+    if counts is None:
+        counts = Counter()
+        for row in token_rows:
+            counts.update(row)
+    counts = Counter(counts)
     for s in SPECIALS:
         counts.pop(s, None)
     ranked = sorted((item for item in counts.items() if item[1] >= min_count), key=lambda kv: (-kv[1], kv[0]))

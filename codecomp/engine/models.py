@@ -3,10 +3,13 @@
 `TokenModel.context` brings a document's `ContextCache` up to date with the code tokens before the cursor:
 it compares the model ids with those already consumed, rolls back to the last checkpoint before the first
 difference and steps through the rest, so the common case (typing at the end) costs one or two steps.
-`TokenModel.distribution` turns the cached outputs into the mixed vocabulary + copy distribution in numpy.
+`TokenModel.distribution` turns the cached outputs into the mixed vocabulary + copy distribution in numpy; given
+the document's language, it removes the words the artifact's per-language masks ban there (an artifact without
+masks bans nothing).
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -81,11 +84,34 @@ class TokenModel:
                 "re-export it with this version of codecomp."
             )
         self._scale = 1.0 / math.sqrt(self.key_dim)
+        self.language_masks = self._read_language_masks(artifact, info, len(self.vocab))
         # optional chunk graph (same weights): many tokens per call, e.g. the first request in a long file
         self.encoder = None
         encode_file = info.get("encode_file")
         if use_encoder and encode_file and artifact.file(encode_file).is_file():
             self.encoder = artifact.session(encode_file, threads=threads)
+
+    @staticmethod
+    def _read_language_masks(artifact: Artifact, info: dict, size: int) -> dict[str, np.ndarray]:
+        """language -> bool [V] of the words a document of that language may get (empty: no masking).
+
+        The file (written by `codecomp export` from the training vocabulary) lists, per language, the ids of
+        the words seen in that language's training files.
+        """
+        name = info.get("language_masks")
+        if not name:
+            return {}
+        try:
+            doc = json.loads(artifact.file(name).read_text(encoding="utf-8"))
+            masks = {}
+            for lang, ids in doc["allowed"].items():
+                mask = np.zeros(size, dtype=bool)
+                mask[np.asarray(ids, dtype=np.int64)] = True
+                masks[str(lang)] = mask
+            return masks
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+            raise ArtifactError(f"{name} in the artifact is not a readable per-language mask file ({exc}); "
+                                "re-export the model.") from None
 
     # -- raw steps -----------------------------------------------------------------------------------------------
     def zero_state(self, batch: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -193,13 +219,19 @@ class TokenModel:
         n = min(len(keys), self.memory)
         return np.stack(keys[-n:]) if n else np.zeros((0, self.key_dim), np.float32)
 
-    def distribution(self, last: dict[str, np.ndarray], keys: list[np.ndarray] | np.ndarray, texts: list[str]
-                     ) -> Distribution:
+    def distribution(self, last: dict[str, np.ndarray], keys: list[np.ndarray] | np.ndarray, texts: list[str],
+                     lang: str | None = None) -> Distribution:
         """The next-token distribution after the step that produced `last`, copying from the last `memory` keys.
 
         `keys` is the list of keys or an already stacked memory array whose rows align with the end of `texts`.
+        With the document's `lang`, vocabulary words banned in that language get probability 0 (the softmax
+        runs over the allowed words only, as in training); a language without a mask bans nothing.
         """
-        p_vocab = softmax(last["logits"][0])
+        logits = last["logits"][0]
+        mask = self.language_masks.get(lang) if lang else None
+        if mask is not None:
+            logits = np.where(mask, logits, -np.inf)
+        p_vocab = softmax(logits)
         gate = float(np.asarray(last["gate"]).reshape(-1)[0])
         copy: dict[str, float] = {}
         mem = keys if isinstance(keys, np.ndarray) else self.memory_of(keys)
@@ -210,14 +242,18 @@ class TokenModel:
                 copy[text] = copy.get(text, 0.0) + weight
         return Distribution(p_vocab=p_vocab, copy=copy, gate=gate)
 
-    def cached_distribution(self, ctx: ContextCache) -> Distribution:
-        """`distribution` at the end of `ctx`, computed once per model state (typing inside a word reuses it)."""
+    def cached_distribution(self, ctx: ContextCache, lang: str | None = None) -> Distribution:
+        """`distribution` at the end of `ctx`, computed once per model state (typing inside a word reuses it).
+
+        `lang` is the document's language (None: the cache's `lang` attribute when it has one, else no mask).
+        """
+        lang = lang if lang is not None else getattr(ctx, "lang", None)
         cached = ctx.dist
-        if cached is not None and cached[0] is ctx.last:
+        if cached is not None and cached[0] is ctx.last and (len(cached) < 4 or cached[3] == lang):
             return cached[1]
         mem = self.memory_of(ctx.keys)
-        dist = self.distribution(ctx.last, mem, ctx.texts)
-        ctx.dist = (ctx.last, dist, mem)
+        dist = self.distribution(ctx.last, mem, ctx.texts, lang)
+        ctx.dist = (ctx.last, dist, mem, lang)
         return dist
 
 

@@ -19,6 +19,7 @@ from torch import nn
 from training.data import (DocBatcher, Field, SequenceDataConfig, bits, eval_rows, load_corpus, text_bytes,
                            truncate_docs)
 from training.loop import ConfigError, dataclass_from_dict
+from training.models.dropout import FastDropout
 
 PAD, BOS, EOS = 256, 257, 258
 VOCAB_SIZE = 259
@@ -52,7 +53,7 @@ class CharLSTM(nn.Module):
         self.emb = nn.Embedding(VOCAB_SIZE, config.embed)
         self.lstm = nn.LSTM(config.embed, config.hidden, config.layers, batch_first=True,
                             dropout=config.dropout if config.layers > 1 else 0.0)
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = FastDropout(config.dropout)
         self.out = nn.Linear(config.hidden, VOCAB_SIZE)
 
     def init_state(self, batch: int, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,6 +107,7 @@ class CharTask:
         self.valid_docs = truncate_docs([{"x": text_bytes(r["text"])} for r in self.corpus.rows(
             "valid", ["text"], self.data.eval_max_items, "text", 0, self.data.eval_max_doc_items)],
             self.data.eval_max_doc_items)
+        self.valid_items = sum(len(d["x"]) for d in self.valid_docs)   # sizes the loop's end-of-budget reserve
         if not self.train_docs:
             raise ConfigError("the corpus has no training files for the selected languages")
         if not self.valid_docs:

@@ -21,6 +21,17 @@ rare literals), i.e. "some rare token", and the copy part scores the exact text.
 appears in memory is learnt through copying, and an absent one still has a finite loss.  (For accuracy, only
 the copy part counts for OOV targets, since a completion list cannot offer "<unk>".)
 
+Language masks: in a corpus of several languages, the vocabulary records for each word the languages whose
+training files use it (`training.vocab.LanguageMasks`).  For a file of language L, the words banned in L are
+removed from the vocabulary softmax (a large negative score added to their logits) and its targets banned in L
+are scored as their fallback id.  Validation does this, the artifact carries the masks and the engine applies
+them to the document's language, so a JavaScript file is never offered `static_cast` from the vocabulary.  The
+training loss is not masked by default (`mask_loss`): on a mixed corpus, masking only at evaluation gave the
+same or better accuracy than masking the loss as well (300 steps each: identifier top-5 0.352 vs 0.335).
+
+Training speed on the CPU: vocabulary logits are computed only at positions with a target (no padding), the
+loss's log-softmax is fused and blocked (`_TargetLogSoftmax`), and the copy softmax avoids `exp` underflow.
+
 `forward` processes a chunk for training; `step` is the one-token graph exported to ONNX with exactly the
 outputs the engine expects: ``step(token[B], h, c) -> (logits[B,V], h_out, c_out, key[B,K], query[B,K],
 gate[B,1])``; `step` and `forward` share every layer, so their numbers agree (tested).
@@ -46,13 +57,17 @@ from torch import nn
 from training.data import (DocBatcher, Field, SequenceDataConfig, bits, eval_rows, load_corpus,
                            truncate_docs)
 from training.loop import ConfigError, TrainingError, dataclass_from_dict
-from training.vocab import (BOS_ID, EOS_ID, KIND_IDENTIFIER, NUM_ID, PAD_ID, SPECIALS, STR_ID, UNK_ID, Vocab,
-                            VocabError, build_vocab)
+from training.models.dropout import FastDropout
+from training.vocab import (BOS_ID, EOS_ID, KIND_IDENTIFIER, LANGUAGES_FILE, NUM_ID, PAD_ID, SPECIALS, STR_ID,
+                            UNK_ID, LanguageMasks, Vocab, VocabError, build_language_masks, build_vocab)
 
-NEG = -1e9          # "minus infinity" that keeps gradients finite when a row has no valid entry
+COPY_FLOOR = -80.0  # lowest shifted copy score: exp(-80) is still a normal float32 (see mixture_log_probs)
 TEXT_PAD, TEXT_BOS, TEXT_EOS = -1, -2, -3   # text ids of padding / <bos> / <eos>; real texts are >= 0
 FIELDS = (Field("ids", BOS_ID, EOS_ID, PAD_ID), Field("text", TEXT_BOS, TEXT_EOS, TEXT_PAD),
           Field("kind", -1, -1, -1))
+# With language masks: the per-language targets and the language of every position (0 on padding: never scored).
+MASK_FIELDS = (Field("tid", BOS_ID, EOS_ID, PAD_ID), Field("lang", None, None, 0))
+MASKED_LOGIT = -1e4   # added to the logit of a word banned in the file's language
 
 
 @dataclass
@@ -68,9 +83,13 @@ class TokenLSTMConfig:
     key_dim: int = 64
     memory: int = 384            # copy memory: the last `memory` tokens of the file
     tie_weights: bool = True     # output layer shares the embedding matrix (through an H->E projection)
+    language_masks: bool = True  # per-language output masks (training/vocab.py, `LanguageMasks`): in validation,
+                                 # the export and the engine
+    lang_min_count: int = 2      # a word is allowed in a language seen at least this often in its train files
+    mask_loss: bool = False      # also mask the training loss (measured no better: see the module docstring)
 
     def validate(self) -> None:
-        for name in ("vocab_size", "embed", "hidden", "layers", "key_dim", "memory", "min_count"):
+        for name in ("vocab_size", "embed", "hidden", "layers", "key_dim", "memory", "min_count", "lang_min_count"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"[model].{name} must be positive")
         if self.vocab_size <= len(SPECIALS):
@@ -91,7 +110,7 @@ class TokenLSTM(nn.Module):
         self.emb = nn.Embedding(vocab_size, E)
         self.lstm = nn.LSTM(E, H, config.layers, batch_first=True,
                             dropout=config.dropout if config.layers > 1 else 0.0)
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = FastDropout(config.dropout)
         if config.tie_weights:
             self.proj = nn.Linear(H, E)
             self.out_bias = nn.Parameter(torch.zeros(vocab_size))
@@ -108,24 +127,37 @@ class TokenLSTM(nn.Module):
         dev = device or self.emb.weight.device
         return torch.zeros(shape, device=dev), torch.zeros(shape, device=dev)
 
+    def _logits(self, y: torch.Tensor) -> torch.Tensor:
+        """Vocabulary logits from LSTM outputs y [..., H]."""
+        if self.config.tie_weights:
+            return F.linear(self.proj(y), self.emb.weight, self.out_bias)
+        return self.out(y)
+
     def _heads(self, y: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Vocabulary logits, key, query and gate logit from LSTM outputs y [..., H] and input embeddings e."""
-        if self.config.tie_weights:
-            logits = F.linear(self.proj(y), self.emb.weight, self.out_bias)
-        else:
-            logits = self.out(y)
         key = self.key(torch.cat([y, e], dim=-1))
-        return logits, key, self.query(y), self.gate(y)
+        return self._logits(y), key, self.query(y), self.gate(y)
 
-    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
+    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None,
+                select: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """x int64 [B, T] -> logits [B,T,V], key [B,T,K], query [B,T,K], gate *logit* [B,T,1], final (h, c)."""
+        """x int64 [B, T] -> logits [B,T,V], key [B,T,K], query [B,T,K], gate *logit* [B,T,1], final (h, c).
+
+        With `select` (int64 indices into the flattened B*T positions), logits are computed only for those
+        positions and returned as [len(select), V]: the vocabulary layer is most of a training step's work, and
+        padding positions need none of it.
+        """
         if state is None:
             state = self.init_state(x.shape[0], x.device)
         e = self.emb(x)
         y, (h, c) = self.lstm(self.drop(e), state)
         y = self.drop(y)
-        logits, key, query, gate_logit = self._heads(y, e)
+        key = self.key(torch.cat([y, e], dim=-1))
+        query, gate_logit = self.query(y), self.gate(y)
+        if select is None:
+            logits = self._logits(y)
+        else:
+            logits = self._logits(y.reshape(-1, y.shape[-1]).index_select(0, select))
         return logits, key, query, gate_logit, (h, c)
 
     def step(self, token: torch.Tensor, h: torch.Tensor, c: torch.Tensor
@@ -186,6 +218,64 @@ def memory_window(mem_text: torch.Tensor, chunk_text: torch.Tensor, size: int) -
     return pos_ok & filled[:, None, :]
 
 
+# Rows of the [N, V] scores handled at once by `_TargetLogSoftmax`: 64 rows of 8,000 float32 scores are 2 MB, so
+# each block's float32 copy, exponentials and gradient stay in the core's cache instead of streaming [N, V]
+# float32 arrays through memory several times (on 2 CPU cores that streaming was most of the loss's cost).
+SOFTMAX_BLOCK = 64
+
+
+class _TargetLogSoftmax(torch.autograd.Function):
+    """log_softmax(logits + bias)[target] per row, in float32, block by block, with a fused backward.
+
+    Forward keeps only the per-row log-normaliser; backward recomputes softmax block by block and writes
+    grad * (onehot(target) - softmax) straight into the gradient in the logits' dtype (bf16 under autocast).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, logits: torch.Tensor, target: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        n = logits.shape[0]
+        lse = torch.empty(n, dtype=torch.float32, device=logits.device)
+        for s in range(0, n, SOFTMAX_BLOCK):
+            x = _block(logits, bias, s)
+            lse[s:s + SOFTMAX_BLOCK] = torch.logsumexp(x, dim=-1)
+        picked = logits.gather(-1, target[:, None]).squeeze(-1).float()
+        if bias is not None:
+            picked = picked + bias.gather(-1, target[:, None]).squeeze(-1)
+        ctx.save_for_backward(logits, target, bias if bias is not None else lse.new_empty(0), lse)
+        ctx.has_bias = bias is not None
+        return picked - lse
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        logits, target, bias, lse = ctx.saved_tensors
+        bias = bias if ctx.has_bias else None
+        out = torch.empty_like(logits)
+        grad = grad.float()
+        for s in range(0, logits.shape[0], SOFTMAX_BLOCK):
+            e = s + SOFTMAX_BLOCK
+            g = _block(logits, bias, s).sub_(lse[s:e, None]).exp_().mul_(-grad[s:e, None])
+            g.scatter_add_(-1, target[s:e, None], grad[s:e, None])
+            out[s:e] = g
+        return out, None, None
+
+
+def _block(logits: torch.Tensor, bias: torch.Tensor | None, start: int) -> torch.Tensor:
+    """Rows start..start+SOFTMAX_BLOCK of logits (+ bias) as a new float32 tensor (safe to modify in place)."""
+    x = logits[start:start + SOFTMAX_BLOCK]
+    if bias is not None:
+        return x.float() + bias[start:start + SOFTMAX_BLOCK]      # a new tensor whatever x's dtype
+    return x.float() if x.dtype != torch.float32 else x.clone()
+
+
+def target_log_softmax(logits: torch.Tensor, target: torch.Tensor, bias: torch.Tensor | None = None
+                       ) -> torch.Tensor:
+    """log softmax(logits + bias)[target] for logits [N, V], target [N] (bias [N, V] or None), float32."""
+    if torch.is_grad_enabled() and (logits.requires_grad or (bias is not None and bias.requires_grad)):
+        return _TargetLogSoftmax.apply(logits, target, bias)
+    x = logits.float() if bias is None else logits.float() + bias
+    return torch.log_softmax(x, dim=-1).gather(-1, target[:, None]).squeeze(-1)
+
+
 def copy_log_probs(logits: torch.Tensor, gate_logit: torch.Tensor, query: torch.Tensor, keys: torch.Tensor,
                    valid: torch.Tensor, match: torch.Tensor, target_vid: torch.Tensor
                    ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -194,15 +284,35 @@ def copy_log_probs(logits: torch.Tensor, gate_logit: torch.Tensor, query: torch.
     logits [B,T,V], gate_logit [B,T,1], query [B,T,K], keys [B,S,K], valid/match [B,T,S] bool,
     target_vid [B,T] (the vocabulary id, or fallback id, of each target).  All math in float32.
     """
-    logits, query, keys, gate_logit = logits.float(), query.float(), keys.float(), gate_logit.float()
+    B, T, V = logits.shape
+    log_pv = target_log_softmax(logits.reshape(B * T, V), target_vid.reshape(-1)).view(B, T)
+    return mixture_log_probs(log_pv, gate_logit, query, keys, valid, match)
+
+
+def mixture_log_probs(log_pv: torch.Tensor, gate_logit: torch.Tensor, query: torch.Tensor, keys: torch.Tensor,
+                      valid: torch.Tensor, match: torch.Tensor, want_attn: bool = True
+                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`copy_log_probs` from log p_vocab(target) [B,T] already computed (e.g. only at non-padding positions).
+
+    The attention (second result) is only needed by evaluation; training passes `want_attn=False` (None).
+    """
+    query, keys, gate_logit = query.float(), keys.float(), gate_logit.float()
     scores = torch.einsum("btk,bsk->bts", query, keys) / math.sqrt(query.shape[-1])
-    scores = scores.masked_fill(~valid, NEG)
-    log_norm = torch.logsumexp(scores, dim=-1)
-    log_copy = torch.logsumexp(scores.masked_fill(~(match & valid), NEG), dim=-1) - log_norm
-    log_pv = torch.log_softmax(logits, dim=-1).gather(-1, target_vid[..., None]).squeeze(-1)
+    # Softmax over the valid entries in probability space: one exp pass (the log-space form took three).
+    # Invalid entries and entries far below the row's best are clamped to exp(-80) instead of exp(-1e9): the
+    # CPU's vectorised exp takes a slow path when its result underflows, which made this the costliest part of
+    # the copy head; 1e-35 per entry changes no probability that matters.
+    invalid = ~valid
+    top = scores.detach().masked_fill(invalid, -math.inf).amax(dim=-1, keepdim=True)
+    top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
+    weights = (scores - top).masked_fill(invalid, COPY_FLOOR).clamp_min(COPY_FLOOR).exp()
+    norm = weights.sum(dim=-1)
+    # matching invalid entries only add their exp(-80) floor: nothing, next to the row's best entry (exp(0))
+    copy_mass = torch.where(match, weights, torch.zeros((), dtype=weights.dtype, device=weights.device)).sum(-1)
+    log_copy = torch.log((copy_mass / norm).clamp_min(1e-30))
     z = gate_logit.squeeze(-1)
     logp = torch.logaddexp(F.logsigmoid(-z) + log_pv, F.logsigmoid(z) + log_copy)
-    attn = torch.softmax(scores, dim=-1)
+    attn = weights / norm[..., None] if want_attn else None
     return logp, attn
 
 
@@ -276,42 +386,94 @@ class TokenTask:
             raise ConfigError("the corpus has no validation files for the selected languages; early stopping "
                               "and ckpt-best.pt need some: rebuild the corpus with a 'valid' split")
         self.vocab: Vocab | None = None
+        self.masks: LanguageMasks | None = None
+        self.lang_index: dict[str, int] = {}
+        self.lang_bias: torch.Tensor | None = None    # [languages, V]: 0 allowed, MASKED_LOGIT banned
+        self.fields: tuple[Field, ...] = FIELDS
         self.batcher: DocBatcher | None = None
         self.carry: dict[str, Any] | None = None
 
     # -- setup ---------------------------------------------------------------------------------------------
-    def _docs(self, split: str, max_items: int, seed: int, max_doc_items: int = 0) -> list[dict[str, np.ndarray]]:
-        """Encode a split file by file (streamed: only the int arrays are kept)."""
+    def _docs(self, split: str, max_items: int, seed: int, max_doc_items: int = 0, masked: bool = True
+              ) -> list[dict[str, np.ndarray]]:
+        """Encode a split file by file (streamed: only the int arrays are kept).
+
+        With language masks, each file also gets `tid` (its targets, words banned in its language replaced by
+        their fallback id) and `lang` (the index of its language in `self.lang_index`, per position).
+        """
         assert self.vocab is not None
-        return [{"ids": self.vocab.encode(r["tokens"], r["kinds"]), "text": local_text_ids(r["tokens"]),
-                 "kind": np.asarray(r["kinds"], dtype=np.int32)}
-                for r in self.corpus.rows(split, ["tokens", "kinds"], max_items, "tokens", seed, max_doc_items)]
+        docs = []
+        for r in self.corpus.rows(split, ["tokens", "kinds", "language"], max_items, "tokens", seed, max_doc_items):
+            ids = self.vocab.encode(r["tokens"], r["kinds"])
+            doc = {"ids": ids, "text": local_text_ids(r["tokens"]), "kind": np.asarray(r["kinds"], dtype=np.int32)}
+            if masked and self.masks is not None:
+                doc["tid"] = self.masks.fallback_targets(ids, r["kinds"], r["language"])
+                doc["lang"] = np.full(len(ids), self.lang_index.get(r["language"], 0), dtype=np.int32)
+            docs.append(doc)
+        return docs
+
+    def _build_vocab(self, path: Path, masks_path: Path) -> None:
+        """Count the train split once (per language) and write the vocabulary and, if wanted, its masks."""
+        from collections import Counter
+
+        # The same (capped) subset of files as the training data, so rare words are counted alike.
+        counts: dict[str, Counter] = {}
+        for r in self.corpus.rows("train", ["tokens", "language"], self.data.max_train_items, "tokens", self.seed):
+            counts.setdefault(r["language"], Counter()).update(r["tokens"])
+        total: Counter = Counter()
+        for c in counts.values():
+            total.update(c)
+        self.vocab = build_vocab((), self.model_config.vocab_size, self.model_config.min_count, counts=total)
+        self.vocab.save(path)
+        if self.model_config.language_masks and len(counts) > 1:
+            build_language_masks(self.vocab, counts, self.model_config.lang_min_count).save(masks_path)
 
     def build_model(self, run_dir: Path) -> nn.Module:
         path = Path(run_dir) / "vocab.json"
+        masks_path = Path(run_dir) / LANGUAGES_FILE
         if path.exists():
             try:
                 self.vocab = Vocab.load(path)
             except VocabError as exc:
                 raise TrainingError(f"cannot use the vocabulary in the run folder: {exc}") from None
         else:
-            # The same (capped) subset of files as the training data below, so rare words are counted alike.
-            rows = (r["tokens"] for r in self.corpus.rows("train", ["tokens"], self.data.max_train_items, "tokens",
-                                                          self.seed))
-            self.vocab = build_vocab(rows, self.model_config.vocab_size, self.model_config.min_count)
-            self.vocab.save(path)
-        self.train_docs = self._docs("train", self.data.max_train_items, self.seed)
+            self._build_vocab(path, masks_path)
+        self.masks = None
+        if self.model_config.language_masks and masks_path.exists():
+            try:
+                self.masks = LanguageMasks.load(masks_path)
+            except VocabError as exc:
+                raise TrainingError(f"cannot use the language masks in the run folder: {exc}") from None
+        self.lang_index = {lang: i for i, lang in enumerate(self.masks.languages)} if self.masks else {}
+        self.lang_bias = None
+        if self.masks is not None:
+            # 0 where a word is allowed, a large negative score where not: added to the logits, it removes
+            # the banned words from the softmax (finite, so a stray banned target stays a finite loss).
+            table = np.stack([self.masks.allowed[lang] for lang in self.masks.languages])
+            self.lang_bias = torch.from_numpy(np.where(table, 0.0, MASKED_LOGIT).astype(np.float32))
+        self.fields = FIELDS + (MASK_FIELDS if self.masks is not None else ())
+        mask_loss = self.masks is not None and self.model_config.mask_loss
+        self.train_docs = self._docs("train", self.data.max_train_items, self.seed, masked=mask_loss)
         self.valid_docs = truncate_docs(self._docs("valid", self.data.eval_max_items, 0, self.data.eval_max_doc_items),
                                         self.data.eval_max_doc_items)
-        self.batcher = DocBatcher(self.train_docs, FIELDS, self.data.batch_size, self.data.seq_len, self.seed)
+        self.valid_items = sum(len(d["ids"]) for d in self.valid_docs)   # sizes the loop's end-of-budget reserve
+        self.batcher = DocBatcher(self.train_docs, self.fields if mask_loss else FIELDS, self.data.batch_size,
+                                  self.data.seq_len, self.seed)
         return TokenLSTM(self.model_config, len(self.vocab))
 
     def describe(self) -> dict[str, Any]:
-        return {"model": "token", "config": asdict(self.model_config),
+        config = asdict(self.model_config)
+        if getattr(self, "masks", None) is None:
+            # a run without masks describes itself as before masks existed, so its older checkpoints resume
+            config.pop("language_masks"), config.pop("lang_min_count")
+        info = {"model": "token", "config": config,
                 "languages": self.corpus.split_languages("train"),
                 "vocab_size": len(self.vocab) if self.vocab else None,
                 "vocab_digest": self.vocab.digest() if self.vocab else None,
                 "batch_size": self.data.batch_size, "seq_len": self.data.seq_len}
+        if getattr(self, "masks", None) is not None:
+            info["language_masks_digest"] = self.masks.digest()
+        return info
 
     # -- batches -------------------------------------------------------------------------------------------
     def num_train_batches(self, epoch: int, rank: int, world_size: int) -> int:
@@ -327,12 +489,17 @@ class TokenTask:
                    for k, v in b.items()}
 
     # -- loss ----------------------------------------------------------------------------------------------
-    def chunk(self, model: nn.Module, batch: dict, carry: dict[str, Any] | None
+    def chunk(self, model: nn.Module, batch: dict, carry: dict[str, Any] | None, full_logits: bool = False
               ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, Any]]:
-        """Run one chunk: per-position log p(target) [B,T], tensors for metrics, and the new carry."""
+        """Run one chunk: per-position log p(target) [B,T], tensors for metrics, and the new carry.
+
+        Training (`full_logits` False) computes vocabulary logits only at positions with a target; evaluation
+        asks for all of them (ranks need the whole distribution), masked by the file's language.
+        """
         cfg = self.model_config
         x, reset = batch["ids"], batch["reset"]
-        B = x.shape[0]
+        target = batch.get("tid_next", batch["ids_next"])
+        B, T = x.shape
         if carry is None:
             state = None
             mem = Memory.empty(B, cfg.memory, cfg.key_dim, x.device)
@@ -340,14 +507,31 @@ class TokenTask:
             keep = (~reset).to(carry["h"].dtype)[None, :, None]
             state = (carry["h"] * keep, carry["c"] * keep)
             mem = Memory(carry["keys"], carry["text"], carry["vid"]).reset_rows(reset)
-        logits, key, query, gate_logit, (h, c) = model(x, state)
+        flat_target = target.reshape(-1)
+        select = None if full_logits else torch.nonzero(flat_target != PAD_ID).squeeze(1)
+        logits, key, query, gate_logit, (h, c) = model(x, state, select)
         with torch.autocast(x.device.type, enabled=False):
+            bias = None
+            if self.lang_bias is not None and "lang" in batch:
+                table = self.lang_bias.to(x.device)
+                rows = batch["lang"].reshape(-1)
+                bias = table.index_select(0, rows if select is None else rows.index_select(0, select))
+            if select is None:
+                logits = logits.float().reshape(B * T, -1)
+                if bias is not None:
+                    logits = logits + bias
+                log_pv = target_log_softmax(logits, flat_target).view(B, T)
+                logits = logits.view(B, T, -1)
+            else:
+                picked = target_log_softmax(logits, flat_target.index_select(0, select), bias)
+                log_pv = torch.zeros(B * T, dtype=picked.dtype, device=x.device).index_copy(0, select, picked)
+                log_pv = log_pv.view(B, T)
             keys_all = torch.cat([mem.keys.to(key.dtype), key], dim=1)
             text_all = torch.cat([mem.text, batch["text"]], dim=1)
             vid_all = torch.cat([mem.vid, x], dim=1)
             valid = memory_window(mem.text, batch["text"], cfg.memory)
             match = (text_all[:, None, :] == batch["text_next"][..., None]) & (batch["text_next"][..., None] >= 0)
-            logp, attn = copy_log_probs(logits, gate_logit, query, keys_all, valid, match, batch["ids_next"])
+            logp, attn = mixture_log_probs(log_pv, gate_logit, query, keys_all, valid, match, want_attn=full_logits)
         M = cfg.memory
         new_carry = {"h": h.detach(), "c": c.detach(), "keys": keys_all[:, -M:].detach().float(),
                      "text": text_all[:, -M:], "vid": vid_all[:, -M:]}
@@ -355,13 +539,14 @@ class TokenTask:
                   "text_all": text_all, "vid_all": vid_all}
         return logp, extras, new_carry
 
-    def loss(self, model: nn.Module, batch: dict) -> tuple[torch.Tensor, int, dict[str, float]]:
+    def loss(self, model: nn.Module, batch: dict) -> tuple[torch.Tensor, int, dict[str, Any]]:
         logp, extras, self.carry = self.chunk(model, batch, self.carry)
         mask = batch["ids_next"] != PAD_ID
         count = int(mask.sum())
         loss = -(logp * mask).sum() / max(1, count)
-        gate = torch.sigmoid(extras["gate_logit"].detach().float().squeeze(-1))[mask].mean()
-        return loss, count, {"bpt": bits(float(loss.detach())), "gate": float(gate)}
+        # Metrics stay tensors: the loop converts them only on the steps it logs.
+        gate = (torch.sigmoid(extras["gate_logit"].detach().float().squeeze(-1)) * mask).sum() / max(1, count)
+        return loss, count, {"bpt": loss.detach() / math.log(2), "gate": gate}
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:
@@ -386,15 +571,15 @@ def evaluate_token(task: TokenTask, model: nn.Module, docs: list[dict[str, np.nd
     if not docs:
         return {"loss": math.nan, "bpt": math.nan, "acc": math.nan, "acc5": math.nan}
     device = next(model.parameters()).device
-    batcher = DocBatcher(docs, FIELDS, eval_rows(len(docs), task.data.eval_batch_size), task.data.seq_len, seed=0,
-                         shuffle=False)
+    batcher = DocBatcher(docs, task.fields, eval_rows(len(docs), task.data.eval_batch_size), task.data.seq_len,
+                         seed=0, shuffle=False)
     sums = {"nll": 0.0, "n": 0, "top1": 0, "top5": 0, "id_n": 0, "id_top1": 0, "id_top5": 0, "oov": 0,
             "oov_copyable": 0, "oov_top5": 0}
     carry = None
     for b in batcher.batches(0, 0, 1, 0):
         batch = {k: (torch.from_numpy(v).long() if v.dtype == np.int32 else torch.from_numpy(v)).to(device)
                  for k, v in b.items()}
-        logp, ex, carry = task.chunk(model, batch, carry)
+        logp, ex, carry = task.chunk(model, batch, carry, full_logits=True)
         mask = batch["ids_next"] != PAD_ID
         with torch.autocast(device.type, enabled=False):
             rank = mixture_ranks(ex["logits"], ex["gate_logit"], ex["attn"], ex["valid"], ex["text_all"],
