@@ -5,7 +5,10 @@ Threading model: the event loop owns the documents and the protocol; the engine 
 document (text + version), hands the engine work to the worker and waits at most `requestTimeoutMs`; when
 the worker is late the request is answered from the words of the file instead, so the editor is never kept
 waiting.  $/cancelRequest cancels work that has not started; results computed for a version the client
-has since edited are dropped.  The server never opens the files behind the URIs it is sent.
+has since edited are dropped.  The server never opens the files behind the URIs of the documents it is sent:
+an open document is its editor text.  The project index (`lsp_server/project.py`, setting `workspaceIndex`)
+reads the other source files of the workspace folders in the background; the engine uses it for project
+context, and an open document replaces its file's disk copy there from didOpen to didClose.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from lsp_server import __version__
 from lsp_server.convert import completion_items, edit_range, inline_items, occurrence_offsets
 from lsp_server.documents import UTF16, Document, DocumentError, DocumentStore
 from lsp_server.lexical import complete_words, prefix_at
+from lsp_server.project import ProjectIndexer
 from lsp_server.protocol import CodecompProtocol, StreamReaderAdapter, ThreadedReader, read_loop
 from lsp_server.settings import LOG_LEVELS, Settings, parse_settings
 
@@ -76,6 +80,7 @@ class EngineHost:
         self.source = "none"
         self._versions: dict[str, tuple[int, int]] = {}  # uri -> (generation, version) the engine holds
         self.delay_s = 0.0  # simulateSlowEngineMs: makes every engine call slow, to check the time bound
+        self.workspace: Any = None  # the project index the engine is given (kept across model reloads)
 
         self.running_since: float | None = None  # when the job now on the worker started
 
@@ -125,6 +130,8 @@ class EngineHost:
                 self.engine = None
                 self.problem = f"the completion engine failed to start ({exc}); completions come from the words of the file"
         self.source = type(self.engine).__name__ if self.engine is not None else "lexical"
+        if self.workspace is not None:
+            self.set_workspace(self.workspace)
         log.info("engine %s loaded in %.0f ms (problem: %s)", self.source, (time.perf_counter() - t0) * 1e3, self.problem)
         return self.problem
 
@@ -156,6 +163,23 @@ class EngineHost:
     def close(self, uri: str) -> None:
         if self.engine is not None and uri in self._versions:
             self._forget(uri)
+
+    def set_workspace(self, index: Any) -> None:
+        """Give the engine the project index (None: no project context)."""
+        self.workspace = index
+        if self.engine is not None and hasattr(self.engine, "set_workspace"):
+            self.engine.set_workspace(index)
+
+    def sync_workspace(self, snaps: list[Snapshot]) -> None:
+        """Bring the engine to these snapshots, then hand the changed texts to the project index."""
+        if self.engine is None or not hasattr(self.engine, "sync_workspace"):
+            return
+        for snap in snaps:
+            try:
+                self.sync(snap)
+            except Exception:  # logged by sync; the other documents still go to the index
+                continue
+        self.engine.sync_workspace()
 
     def _forget(self, uri: str) -> None:
         self._versions.pop(uri, None)
@@ -206,6 +230,7 @@ class CodecompServer(LanguageServer):
         self._told: set[str] = set()  # messages already shown once
         self._loaded: concurrent.futures.Future | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.project = ProjectIndexer(self)
 
     # -- messages -------------------------------------------------------------------------------
     def tell_once(self, key: str, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
@@ -238,6 +263,9 @@ class CodecompServer(LanguageServer):
         self.host.delay_s = self.settings.simulate_slow_engine_ms / 1000
         if self._loaded is not None and self.settings.model_path != old.model_path:
             self.load_engine()
+        if self.project.started and (self.settings.workspace_index, self.settings.max_indexed_files) != \
+                (old.workspace_index, old.max_indexed_files):
+            asyncio.ensure_future(self.project.start())
 
     def load_engine(self) -> None:
         def done(fut: concurrent.futures.Future) -> None:
@@ -251,12 +279,15 @@ class CodecompServer(LanguageServer):
         self._loaded.add_done_callback(done)
 
     # -- document helpers -----------------------------------------------------------------------
-    def snapshot(self, doc: Document) -> Snapshot | None:
-        """A snapshot if the document may be analysed (language enabled, size and content in bounds)."""
+    def snapshot(self, doc: Document, quiet: bool = False) -> Snapshot | None:
+        """A snapshot if the document may be analysed (language enabled, size and content in bounds); `quiet`:
+        no message about an oversized document (a background sync, not a request of the user)."""
         lang = language_of(doc.language_id, doc.uri)
         if not self.settings.language_enabled(lang):
             return None
         if len(doc.text) > self.settings.max_document_kib * 1024:
+            if quiet:
+                return None
             self.tell_once(f"size:{doc.uri}", f"{doc.uri} is larger than maxDocumentKiB "
                            f"({self.settings.max_document_kib} KiB); no completions for it.", types.MessageType.Info)
             return None
@@ -341,6 +372,7 @@ class CodecompServer(LanguageServer):
         except (KeyboardInterrupt, BrokenPipeError):
             pass
         finally:
+            self.project.shutdown()
             self.host.shutdown()
 
     async def _serve(self, reader: Any) -> None:
@@ -394,12 +426,14 @@ def initialize(ls: CodecompServer, params: types.InitializeParams) -> None:
         # Advertised only to clients that declared inline completion (LSP 3.18); the `inline` setting
         # is checked per request, so it can be switched on and off without a restart.
         ls.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())(inline_completion)
+    ls.project.read_capabilities(params)
     ls.load_engine()
 
 
 @feature(types.INITIALIZED)
 async def initialized(ls: CodecompServer, params: types.InitializedParams) -> None:
     await pull_configuration(ls)
+    await ls.project.start()
 
 
 async def pull_configuration(ls: CodecompServer) -> None:
@@ -429,14 +463,36 @@ async def did_change_configuration(ls: CodecompServer, params: types.DidChangeCo
 
 @feature(types.SHUTDOWN)
 def shutdown(ls: CodecompServer, params: Any) -> None:
+    ls.project.shutdown()
     ls.host.shutdown()
+
+
+@feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+def did_change_watched_files(ls: CodecompServer, params: types.DidChangeWatchedFilesParams) -> None:
+    ls.project.files_changed(params.changes)
+
+
+@feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+async def did_change_workspace_folders(ls: CodecompServer, params: types.DidChangeWorkspaceFoldersParams) -> None:
+    ls.project.folders_changed(params.event)
+    await ls.project.start()
 
 
 # ---------------------------------------------------------------------------------------------- sync
 @feature(types.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: CodecompServer, params: types.DidOpenTextDocumentParams) -> None:
     td = params.text_document
-    ls.docs.open(td.uri, td.text, td.version, td.language_id)
+    doc = ls.docs.open(td.uri, td.text, td.version, td.language_id)
+    # the engine takes the editor's text now, not at the first request: from didOpen on, the project index
+    # must hold this text instead of the file's disk copy
+    snap = ls.snapshot(doc, quiet=True)
+    if snap is not None:
+        ls.host.submit(ls.host.sync, snap)
+
+
+@feature(types.TEXT_DOCUMENT_DID_SAVE)
+def did_save(ls: CodecompServer, params: types.DidSaveTextDocumentParams) -> None:
+    ls.project.sync_now(params.text_document.uri)
 
 
 @feature(types.TEXT_DOCUMENT_DID_CHANGE)
@@ -451,6 +507,7 @@ def did_change(ls: CodecompServer, params: types.DidChangeTextDocumentParams) ->
         except DocumentError as exc:
             log.warning("ignoring a change to %s: %s", doc.uri, exc)
     doc.version = params.text_document.version
+    ls.project.schedule_sync()
 
 
 @feature(types.TEXT_DOCUMENT_DID_CLOSE)

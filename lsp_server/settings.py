@@ -9,6 +9,8 @@ Accepted shape (every key optional; the same object may be wrapped in {"codecomp
      "logLevel": "warning",                     # error | warning | info | debug
      "requestTimeoutMs": 1000,                  # every request is answered within this bound
      "maxDocumentKiB": 2048,                    # larger documents get no completions
+     "workspaceIndex": true,                    # index the workspace folders for project context
+     "maxIndexedFiles": 20000,                  # at most this many files are indexed
      "simulateSlowEngineMs": 0}                 # diagnostics: delay every engine call (checks the time bound)
 
 Invalid values never stop the server: they fall back to the default, and `parse_settings` returns one
@@ -35,6 +37,8 @@ class Settings:
     log_level: str = "warning"
     request_timeout_ms: int = 1000
     max_document_kib: int = 2048
+    workspace_index: bool = True
+    max_indexed_files: int = 20_000
     simulate_slow_engine_ms: int = 0
 
     def language_enabled(self, lang: str | None) -> bool:
@@ -119,6 +123,8 @@ def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, li
         log_level=log_level,
         request_timeout_ms=_int(raw, "requestTimeoutMs", base.request_timeout_ms, 50, 60_000, problems),
         max_document_kib=_int(raw, "maxDocumentKiB", base.max_document_kib, 1, 65_536, problems),
+        workspace_index=_bool(raw.get("workspaceIndex"), "workspaceIndex", base.workspace_index, problems),
+        max_indexed_files=_int(raw, "maxIndexedFiles", base.max_indexed_files, 1, 1_000_000, problems),
         simulate_slow_engine_ms=_int(raw, "simulateSlowEngineMs", base.simulate_slow_engine_ms, 0, 600_000, problems),
     )
     return settings, problems

@@ -12,19 +12,20 @@ import pytest
 from typer.testing import CliRunner
 
 from codecomp.engine import Engine
-from codecomp.engine.scoring import WEIGHTS, F_MODEL, F_NEAR, Weights, combine, combine_matrix
+from codecomp.engine.scoring import (WEIGHTS, F_MODEL, F_NEAR, F_PCOUNT, F_PROJECT, N_FEATURES, Weights, combine,
+                                     combine_matrix)
 from codecomp.eval.documents import Query, utf16_position
 from codecomp.eval.harness import docs_of, load_split, sample_identifier_positions
 from codecomp.eval.tune import Case, case_rank, collect_cases, coordinate_search, objective
-
-N_FEATURES = 9
 
 
 def test_vectorised_combine_equals_the_engines_combine() -> None:
     rng = random.Random(5)
     w = Weights(doc_max=0.6, doc_beta=150.0, other=0.1, scope=0.5, member=1.2, non_member=2.0, receiver=0.8,
-                near=0.4, keyword=1.5)
-    rows = [tuple(rng.random() if j < 3 else float(rng.randint(0, 1)) for j in range(N_FEATURES)) for _ in range(50)]
+                near=0.4, keyword=1.5, project=0.4, related=0.7, typed=1.3, project_count=0.2)
+    probability = {0, 1, 2, F_PROJECT}
+    rows = [tuple(rng.random() if j in probability else 3 * rng.random() if j in (F_NEAR, F_PCOUNT)
+                  else float(rng.randint(0, 1)) for j in range(N_FEATURES)) for _ in range(50)]
     for neural in (True, False):
         for n in (0, 7, 900):
             got = combine_matrix(np.array(rows), n, neural, w)
@@ -98,3 +99,34 @@ def test_tune_refuses_the_test_split(fixture_corpus: Path) -> None:
     res = CliRunner().invoke(app, ["tune", "--corpus", str(fixture_corpus), "--split", "test"])
     assert res.exit_code == 2
     assert "test split" in res.output
+
+
+def test_tuning_with_project_context_ranks_as_the_engine_serves(engine: Engine, fixture_corpus: Path) -> None:
+    """`--project-context`: the features come from the engine with the file's project as its workspace, and
+    today's weights rank from them exactly as that engine serves."""
+    from codecomp.eval.project_context import ProjectWorkspaces
+
+    docs = docs_of(load_split(fixture_corpus, "valid", None, 0))
+    positions = list(sample_identifier_positions(docs, 20, 0))
+    workspaces = ProjectWorkspaces(docs)
+    try:
+        cases = collect_cases(engine, docs, positions, typed=(0,), progress=False, workspaces=workspaces)
+        assert len(cases) >= 5
+        assert any(c.feats[:, F_PROJECT].any() for c in cases)  # the project's column is filled
+        for case in cases:
+            d, i = case.where
+            doc = docs[d]
+            text, cursor = Query(doc, i, "", "blank").document()
+            workspaces.activate(engine, doc)
+            uri = workspaces.uri_of(doc)
+            engine.open(uri, text, doc.lang, 1)
+            try:
+                line, col = utf16_position(text, cursor)
+                labels = [c.label for c in engine.complete(uri, line, col, max_items=100_000, fragment=False).items]
+            finally:
+                engine.close(uri)
+            want = labels.index(doc.tokens[i]) + 1 if doc.tokens[i] in labels else None
+            assert case_rank(case, WEIGHTS) == want
+    finally:
+        engine.set_workspace(None)
+        workspaces.cleanup()

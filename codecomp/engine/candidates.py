@@ -1,16 +1,21 @@
 """Where completion candidates come from.
 
 Sources, strongest first: symbols of the file's scope analysis (declared in a scope enclosing the cursor),
-members/properties seen in the file (at `.`, `->`, `::` positions), identifiers of this file (including those
-after the cursor), identifiers of the other open documents of the same language, the model's most probable
-vocabulary words, and the language's keywords.  Each candidate remembers its best source and a kind for the
-editor's icon.
+members/properties seen in the file or declared by the receiver's type in the project (at `.`, `->`, `::`
+positions), identifiers of this file (including those after the cursor), identifiers of the other open
+documents of the same language, the project (the workspace index: its identifiers for the typed prefix, the
+words that followed the same tokens elsewhere in the project, and members used after the same receiver), the
+model's most probable vocabulary words, and the language's keywords.  Each candidate remembers its best source
+and a kind for the editor's icon.
 """
 from __future__ import annotations
 
+import os
 import re
+import weakref
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from codecomp.syntax import KEYWORDS, TokenKind
 from codecomp.engine.lexing import is_identifier
@@ -27,8 +32,17 @@ _RECEIVER = re.compile(rb"(" + _W + rb")[ \t]*(?:\?\.|->|\.|::)[ \t]*\Z")
 _SYMBOL_KINDS = {"variable": "variable", "parameter": "variable", "function": "function", "method": "function",
                  "class": "class", "field": "field"}
 # Source priority: a candidate found by several sources keeps the first of these.
-SOURCE_ORDER = ("scope", "member", "file", "documents", "model", "copy", "keyword")
+SOURCE_ORDER = ("scope", "member", "file", "documents", "project", "model", "copy", "keyword")
 MAX_WORDS = 300  # with no typed prefix, at most this many frequent identifiers per document are scored
+# project identifiers per request: with nothing typed the most frequent (and those declared in included files),
+# with a prefix the most frequent that start with it; the count bounds the scoring work per keystroke
+PROJECT_WORDS = 300
+PROJECT_PREFIXED = 200
+PROJECT_NGRAM_WORDS = 60   # words that followed the same tokens elsewhere in the project
+# the workspace index's declaration kinds -> the engine's candidate kinds (the editor's icons)
+_PROJECT_KINDS = {"namespace": "class", "class": "class", "enum": "class", "typedef": "class", "function": "function",
+                  "method": "function", "field": "field", "variable": "variable", "enumerator": "variable",
+                  "macro": "variable", "export": "identifier", "identifier": "identifier"}
 
 
 @dataclass(slots=True)
@@ -44,6 +58,109 @@ class Pool:
     member: bool = False    # seen after a member-access operator in this file
     member_count: int = 0   # how often it was used that way
     receiver_count: int = 0  # ... on the same receiver as at the cursor (`item.` -> names seen after `item.`)
+    project_count: int = 0  # occurrences in the project's other files (after the same receiver, for members)
+    project_related: bool = False  # declared in a file this one includes / imports, or in a companion file
+    typed_member: bool = False     # declared by the receiver's known type (or exported by its module)
+
+
+@dataclass
+class ProjectContext:
+    """What the workspace index says at one position, looked up once per (analysis text, prefix start).
+
+    `identifiers` is filled per typed prefix (`project_lookup`); the rest depends only on the text before
+    the word being typed."""
+
+    path: str
+    context: list[bytes]                     # code tokens before the word (for `WorkspaceIndex.ngram_scores`)
+    ngram_words: list[tuple[str, int]]       # what followed the same tokens in the project
+    members: Any = None                      # `MemberCompletion` at `.`, `->`, `::`, else None
+    companions: list[tuple[str, str]] = field(default_factory=list)  # (name, kind) declared in companion files
+    identifiers: dict[str, list] = field(default_factory=dict)  # prefix -> [ProjectIdentifier]
+
+
+def project_lookup(index: Any, path: str, doc: Document, pstart: int, prefix: str, member_op: str | None
+                   ) -> ProjectContext:
+    """The project's evidence at a position, cached in the document under the analysis text, the prefix start
+    and the index's generation: a function of the text, the cursor and the index contents (docs/design.md,
+    Freshness), computed once per word and reused while it is typed."""
+    from codecomp.engine.workspace import context_at
+
+    cursor = pstart + len(prefix.encode("utf-8", "surrogatepass"))
+    base, cut, _ = doc.analysis_text(cursor)
+    generation = index.generation
+    cached = doc.extra.get("project")
+    if cached is not None and cached[1] == cut and cached[2] == generation and cached[3] == path \
+            and (cached[0] is base or cached[0] == base):
+        ctx: ProjectContext = cached[4]
+    else:
+        context = context_at(base, cut, doc.lang)
+        members = index.member_completion(path, base, cut, exclude_self=True) if member_op else None
+        ctx = ProjectContext(path, context, index.ngram_words(path, context, PROJECT_NGRAM_WORDS), members,
+                             [] if member_op else companion_declarations(index, path))
+        doc.extra["project"] = (base, cut, generation, path, ctx)
+    if prefix not in ctx.identifiers and not (member_op and member_op != "::"):
+        ctx.identifiers[prefix] = _prefixed(index, path, ctx, prefix)
+    return ctx
+
+
+# index -> (relations version, {(folder, stem): [paths]}): the companion map, rebuilt when files come or go
+_COMPANIONS: "weakref.WeakKeyDictionary[Any, tuple[int, dict[tuple[str, str], list[str]]]]" = \
+    weakref.WeakKeyDictionary()
+
+
+def _stem_key(path: str) -> tuple[str, str]:
+    """(folder, name up to its first dot): `src/widget.h` and `src/widget.cc` share it."""
+    folder, name = os.path.split(path)
+    return folder, name.split(".", 1)[0]
+
+
+def companion_files(index: Any, path: str) -> list[str]:
+    """Indexed files in the same folder with the same stem (the header of a source file and back): what a
+    header declares, its source file defines, so each is the best evidence for the other's names."""
+    cached = _COMPANIONS.get(index)
+    if cached is None or cached[0] != index.relations_version:
+        stems: dict[tuple[str, str], list[str]] = {}
+        for p, entry in list(index.files.items()):
+            if not entry.external:
+                stems.setdefault(_stem_key(p), []).append(p)
+        cached = (index.relations_version, stems)
+        _COMPANIONS[index] = cached
+    return [p for p in cached[1].get(_stem_key(path), ()) if p != path]
+
+
+# index -> {path: (declarations version, [(name, kind)])}: companions' declarations, decoded once per change
+_COMPANION_DECLS: "weakref.WeakKeyDictionary[Any, dict[str, tuple[tuple[int, int], list]]]" = \
+    weakref.WeakKeyDictionary()
+
+
+def companion_declarations(index: Any, path: str, limit: int = MAX_WORDS) -> list[tuple[str, str]]:
+    """(name, kind) of what the companion files declare (at most `limit`), cached until a file's declarations
+    or the set of files change."""
+    stamp = (index.decl_version, index.relations_version)
+    per_path = _COMPANION_DECLS.setdefault(index, {})
+    cached = per_path.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    out: dict[str, str] = {}
+    for other in companion_files(index, path):
+        for d in index.file_declarations(other):
+            if d.kind not in ("base", "export") and len(out) < limit:
+                out.setdefault(d.name, d.kind)
+    if len(per_path) > 64:  # one entry per open document is all that is needed
+        per_path.clear()
+    per_path[path] = (stamp, list(out.items()))
+    return per_path[path][1]
+
+
+def _prefixed(index: Any, path: str, ctx: ProjectContext, prefix: str) -> list:
+    """Project identifiers for a prefix; while a word is typed, the list of the prefix one character shorter
+    is filtered when it was complete (shorter than its bound), which saves an index query per keystroke."""
+    shorter = ctx.identifiers.get(prefix[:-1]) if len(prefix) > 1 else None
+    if shorter is not None and len(shorter) < PROJECT_PREFIXED:
+        # the index's rule: a prefix of the UTF-8 spelling with ASCII letters folded
+        low = prefix.encode("utf-8", "surrogatepass").lower()
+        return [p for p in shorter if p.name.encode("utf-8", "surrogatepass").lower().startswith(low)]
+    return index.identifiers(path, prefix, limit=PROJECT_PREFIXED if prefix else PROJECT_WORDS)
 
 
 def member_names(doc: Document, op: str, cursor: int) -> tuple[Counter[str], dict[str, Counter[str]]]:
@@ -123,8 +240,9 @@ def _words(idents: Counter[bytes], prefix: str, near: set[bytes] | None) -> list
 
 def gather(doc: Document, others: list[Document], cursor: int, prefix: str, member_op: str | None,
            model_words: list[str] | None = None, copy_words: list[str] | None = None,
-           near: set[bytes] | None = None) -> dict[str, Pool]:
-    """All candidates for a position, keyed by label (`near`: identifiers close to the cursor)."""
+           near: set[bytes] | None = None, project: ProjectContext | None = None) -> dict[str, Pool]:
+    """All candidates for a position, keyed by label (`near`: identifiers close to the cursor; `project`: the
+    workspace index's evidence, None without project context)."""
     pool: dict[str, Pool] = {}
     keywords = KEYWORDS.get(doc.lang, frozenset())
     visible, kinds = scope_hints(doc, cursor)
@@ -170,6 +288,8 @@ def gather(doc: Document, others: list[Document], cursor: int, prefix: str, memb
             entry.receiver_count = same_receiver.get(name, 0)
             if entry.kind == "identifier":
                 entry.kind = "field"
+    if project is not None:
+        _add_project(project, prefix, member_op, keywords, add)
     for word in model_words or ():
         if is_identifier(word) and word not in keywords:
             add(word, "model")
@@ -180,6 +300,40 @@ def gather(doc: Document, others: list[Document], cursor: int, prefix: str, memb
         for kw in keywords:
             add(kw, "keyword", "keyword")
     return pool
+
+
+def _add_project(project: ProjectContext, prefix: str, member_op: str | None, keywords: frozenset[str],
+                 add: Any) -> None:
+    """The project's candidates (see `ProjectContext`): identifiers for the prefix, n-gram continuations, and
+    at a member access the receiver type's declared members ("member", `typed_member`) and the members used
+    after the same receiver elsewhere in the project ("project", `member`)."""
+    for p in project.identifiers.get(prefix, ()):
+        if p.name in keywords:
+            continue
+        entry = add(p.name, "project", _PROJECT_KINDS.get(p.kind, "identifier"))
+        entry.project_count = max(entry.project_count, p.count)
+        entry.project_related = entry.project_related or p.related
+    for name, _count in project.ngram_words:
+        if name not in keywords and is_identifier(name):
+            entry = add(name, "project")
+            entry.member = entry.member or bool(member_op)  # after `x .`, the project's words are members
+    low = prefix.lower()
+    for name, kind in project.companions:
+        if name.lower().startswith(low) and name not in keywords:
+            entry = add(name, "project", _PROJECT_KINDS.get(kind, "identifier"))
+            entry.project_related = True
+    if member_op and project.members is not None:
+        for m in project.members.members:
+            if m.name in keywords or not is_identifier(m.name):
+                continue
+            typed = m.source in ("declared", "export")
+            kind = _PROJECT_KINDS.get(m.kind, "field")
+            entry = add(m.name, "member" if typed else "project", "field" if kind == "identifier" else kind)
+            entry.member = True
+            entry.typed_member = entry.typed_member or typed
+            entry.project_count = max(entry.project_count, m.count)
+            if entry.kind == "identifier":
+                entry.kind = "field"
 
 
 def is_completable_token(kind: TokenKind) -> bool:

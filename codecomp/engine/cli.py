@@ -2,7 +2,8 @@
 
 LINE and COL are 1-based, as editors and compilers print them; COL counts characters of the line (UTF-16 code
 units, like LSP, which equals characters outside the astral planes).  The output lists the ranked identifiers with
-their scores and sources, the fragment, and the time each stage took.
+their scores and sources, the fragment, and the time each stage took.  With `--workspace DIR` the engine first
+indexes DIR and completes with project context (names and members from the project's other files).
 """
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ def complete_command(
     max_items: int = typer.Option(20, "--max-items", min=1, help="How many identifiers to list."),
     lang: Optional[str] = typer.Option(None, "--lang", help="cpp or javascript (default: from the file extension)."),
     threads: int = typer.Option(1, "--threads", min=1, help="onnxruntime threads."),
+    workspace: Optional[Path] = typer.Option(None, "--workspace", help="Index this folder first and complete "
+                                                                       "with project context."),
 ) -> None:
     """Print ranked completions and a fragment at FILE:LINE:COL (1-based), with timings.
 
@@ -65,6 +68,18 @@ def complete_command(
     load_ms = (time.perf_counter() - t0) * 1000
     if engine.problem:
         typer.echo(f"note: {engine.problem}", err=True)
+    index_ms = None
+    if workspace is not None:
+        if not workspace.is_dir():
+            typer.echo(f"codecomp complete: the workspace {workspace} is not a folder", err=True)
+            raise typer.Exit(2)
+        from codecomp.engine.workspace import WorkspaceIndex
+
+        t0 = time.perf_counter()
+        index = WorkspaceIndex([workspace])
+        index.build()
+        engine.set_workspace(index)
+        index_ms = (time.perf_counter() - t0) * 1000
     uri = path.resolve().as_uri()
     t0 = time.perf_counter()
     engine.open(uri, text, language, 1)
@@ -73,7 +88,8 @@ def complete_command(
     if line >= max(1, len(lines)) + (1 if text.endswith(("\n", "\r")) else 0):
         typer.echo(f"note: {path} has {len(lines)} lines; completing at the end of the file", err=True)
     result = engine.complete(uri, line, col, max_items=max_items)
-    timings = {"load": round(load_ms, 2), "open": round(open_ms, 2), **result.timings}
+    timings = {"load": round(load_ms, 2), **({"index": round(index_ms, 2)} if index_ms is not None else {}),
+               "open": round(open_ms, 2), **result.timings}
     if as_json:
         doc = result.to_dict()
         doc["timings"] = timings

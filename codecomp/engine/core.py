@@ -5,16 +5,25 @@
 open documents in a `DocumentStore` and answer `complete` with the same pipeline:
 
     position -> byte (UTF-16 aware) -> quiet in comments/strings -> prefix and member context
-    -> candidates (scope, members, file, open documents, model vocabulary, copy, keywords)
-    -> scores (model mixed with the document's own identifier n-grams, plus hints) -> prefix filter and ordering
-    -> fragment (neural only)
+    -> candidates (scope, members, file, open documents, project, model vocabulary, copy, keywords)
+    -> scores (model mixed with the document's own identifier n-grams and the project's, plus hints)
+    -> prefix filter and ordering -> fragment (neural only)
+
+Project context: `set_workspace(index)` gives the engine a `codecomp.engine.workspace.WorkspaceIndex`.  Documents
+with a file:// URI then get candidates and statistics from the rest of the project; the index holds the
+editor's text of every open document instead of its disk copy (`open` and `close` tell it at once, `change`
+marks it for `sync_workspace`, which the caller runs when the user pauses: re-reading a long file on every
+keystroke would cost more than a completion).  A document's own results never depend on the index's copy of
+that document (its counts, n-grams, member uses and declarations are left out), only on the other files.
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
+from urllib.parse import unquote, urlparse
 
 from codecomp.artifact import ArtifactError, default_path, load as load_artifact
 from codecomp.syntax import LANGUAGES, language_from_id
@@ -46,6 +55,7 @@ class Gathered:
     note: str | None
     timings: dict[str, float]
     t_start: float
+    project: dict[str, float] | None = None              # label -> the project's n-gram probability
 
 
 @dataclass
@@ -72,6 +82,18 @@ def _stopper(should_stop: Callable[[], bool] | None, deadline: float | None) -> 
     return lambda: time.monotonic() >= deadline or bool(should_stop())
 
 
+def uri_to_path(uri: str) -> str | None:
+    """The local path of a file:// URI (percent-decoded, absolute); None for any other scheme (untitled
+    buffers, remote files), which get no project context."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
+        return None
+    path = unquote(parsed.path)
+    if os.name == "nt" and len(path) > 2 and path[0] == "/" and path[2] == ":":
+        path = path[1:]  # /C:/x -> C:/x
+    return os.path.abspath(path) if path else None
+
+
 def _check(stop: Callable[[], bool] | None) -> None:
     """Raise `Cancelled` when the caller asked to stop."""
     if stop is not None and stop():
@@ -96,16 +118,66 @@ class BaseEngine:
 
     def __init__(self, max_contexts: int = 16) -> None:
         self.store = DocumentStore(max_contexts=max_contexts)
+        self.workspace: Any = None          # a WorkspaceIndex, or None: no project context
+        self._unsynced: set[str] = set()    # open documents whose latest text the index has not read yet
+        self.open_timings: dict[str, float] = {}  # ms of the last `open` (its project part included)
+
+    # -- project context -----------------------------------------------------------------------------------------
+    def set_workspace(self, index: Any) -> None:
+        """Use a `WorkspaceIndex` for project context (None: none).  Open documents are handed to it at once."""
+        old, self.workspace = self.workspace, index
+        if old is not None and old is not index:
+            for uri in list(self.store.docs):
+                path = uri_to_path(uri)
+                if path is not None:
+                    old.close_document(path)
+        self._unsynced.clear()
+        if index is not None:
+            for uri, doc in list(self.store.docs.items()):
+                self._index_open(uri, doc.text)
+
+    def _index_open(self, uri: str, text: str) -> None:
+        """Hand an opened document's text to the index and warm its per-file caches (`prepare`)."""
+        path = uri_to_path(uri)
+        if self.workspace is None or path is None:
+            return
+        self.workspace.open_document(path, text)
+        self.workspace.prepare(path)
+        self._unsynced.discard(uri)
+
+    def sync_workspace(self, uri: str | None = None) -> int:
+        """Give the index the current text of the documents changed since they were last handed over (one
+        document, or all with None); returns how many were read.  Cheap when nothing changed."""
+        if self.workspace is None:
+            self._unsynced.clear()
+            return 0
+        done = 0
+        for u in ([uri] if uri is not None else sorted(self._unsynced)):
+            doc = self.store.get(u)
+            path = uri_to_path(u)
+            if u in self._unsynced and doc is not None and path is not None:
+                self.workspace.change_document(path, doc.text)
+                # the caches the next completion needs, refilled here (when typing pauses) rather than on
+                # the next keystroke
+                self.workspace.prepare(path)
+                self.workspace.identifiers(path, "", limit=cand_mod.PROJECT_WORDS)
+                done += 1
+            self._unsynced.discard(u)
+        return done
 
     # -- documents -----------------------------------------------------------------------------------------------
     def open(self, uri: str, text: str, lang: str, version: int = 0) -> None:
-        """Start tracking a document (re-opening replaces it)."""
+        """Start tracking a document (re-opening replaces it); with a workspace index, its text replaces the
+        file's disk copy in the index from now on."""
         if not isinstance(text, str):
             raise TypeError(f"the text of {uri} must be str, got {type(text).__name__}")
+        t0 = time.perf_counter()
         self.store.open(uri, text, _normalise_lang(lang), version)
         while len(self.store.docs) > MAX_DOCUMENTS:
-            oldest = next(iter(self.store.docs))
-            self.store.close(oldest)
+            self.close(next(iter(self.store.docs)))
+        t1 = time.perf_counter()
+        self._index_open(uri, text)
+        self.open_timings = {"document": round((t1 - t0) * 1000.0, 3), "project": _ms(t1)}
 
     def change(self, uri: str, text: str, version: int | None = None) -> None:
         """Replace the text of an open document (full synchronisation)."""
@@ -116,10 +188,18 @@ class BaseEngine:
             raise TypeError(f"the text of {uri} must be str, got {type(text).__name__}")
         doc.change(text, version)
         self.store.touch(uri)
+        if self.workspace is not None and uri_to_path(uri) is not None:
+            self._unsynced.add(uri)
 
     def close(self, uri: str) -> None:
-        """Stop tracking a document (unknown URIs are ignored)."""
+        """Stop tracking a document (unknown URIs are ignored); the index reads the file's disk copy again."""
+        had = self.store.get(uri) is not None
         self.store.close(uri)
+        self._unsynced.discard(uri)
+        path = uri_to_path(uri)
+        if had and self.workspace is not None and path is not None \
+                and not any(uri_to_path(u) == path for u in self.store.docs):
+            self.workspace.close_document(path)
 
     def document(self, uri: str) -> Document | None:
         """The engine's copy of an open document."""
@@ -191,15 +271,44 @@ class BaseEngine:
         # distinct names than are scored by default
         wanted = {w.encode("utf-8", "surrogatepass") for w in near}
         wanted.update(w.encode("utf-8", "surrogatepass") for w in ngrams.words())
-        pool = cand_mod.gather(doc, others, cursor, prefix, member_op, model_words, copy_words, near=wanted)
+        t_project = time.perf_counter()
+        project, note = self._project(doc, pstart, prefix, member_op, note)
+        project_ms = _ms(t_project)
+        pool = cand_mod.gather(doc, others, cursor, prefix, member_op, model_words, copy_words, near=wanted,
+                               project=project)
         matching: dict[str, tuple[int, cand_mod.Pool]] = {}
         for label, entry in pool.items():
             tier = match_tier(label, prefix)
             if tier is not None:
                 matching[label] = (tier, entry)
+        t_project = time.perf_counter()
+        probs = self._project_probs(project, matching)
+        timings["project"] = round(project_ms + _ms(t_project), 3)
         timings["candidates"] = _ms(t0)
         return Gathered(doc, cursor, prefix, replace_start, member_op, state, matching, near, ngrams, note,
-                        timings, t_start)
+                        timings, t_start, probs)
+
+    def _project(self, doc: Document, pstart: int, prefix: str, member_op: str | None, note: str | None
+                 ) -> tuple[cand_mod.ProjectContext | None, str | None]:
+        """The workspace index's evidence at a position (None without an index or a file path); a failing
+        index costs the project's candidates, never the list."""
+        path = uri_to_path(doc.uri) if self.workspace is not None else None
+        if path is None:
+            return None, note
+        try:
+            return cand_mod.project_lookup(self.workspace, path, doc, pstart, prefix, member_op), note
+        except Exception as exc:
+            return None, note or f"the project index failed ({type(exc).__name__}: {exc}); ranked without it"
+
+    def _project_probs(self, project: cand_mod.ProjectContext | None,
+                       matching: dict[str, tuple[int, cand_mod.Pool]]) -> dict[str, float] | None:
+        """The project's n-gram probability of every matching label: one index call per request."""
+        if project is None or not matching:
+            return None
+        try:
+            return self.workspace.ngram_scores(project.path, project.context, list(matching))
+        except Exception:  # a hint only: the candidates are ranked without it
+            return None
 
     def _complete(self, uri: str, line: int, utf16_col: int, max_items: int, fragment: bool,
                   stop: Callable[[], bool] | None) -> Completion:
@@ -209,7 +318,7 @@ class BaseEngine:
         doc, cursor, prefix, note, timings = g.doc, g.cursor, g.prefix, g.note, g.timings
         t0 = time.perf_counter()
         scores = self._score({k: v[1] for k, v in g.matching.items()}, doc, cursor, prefix, g.member_op, g.state,
-                             g.near, g.ngrams)
+                             g.near, g.ngrams, g.project)
         ranked = sorted(((order_key(tier, scores[label], label), entry) for label, (tier, entry) in g.matching.items()),
                         key=lambda pair: pair[0])
         items = [Candidate(e.label, e.kind, round(scores[e.label], 4), e.source) for _, e in ranked[:max(0, max_items)]]
@@ -234,7 +343,7 @@ class BaseEngine:
         if isinstance(g, Completion):
             return None
         feats = self._features({k: v[1] for k, v in g.matching.items()}, g.doc, g.cursor, g.prefix, g.member_op,
-                               g.state, g.near, g.ngrams)
+                               g.state, g.near, g.ngrams, g.project)
         return CandidateFeatures(g.prefix, g.member_op, g.doc.ident_total, g.state is not None,
                                  {label: (tier, feats[label]) for label, (tier, _) in g.matching.items()})
 
@@ -246,12 +355,12 @@ class BaseEngine:
         return [], []
 
     def _score(self, pool, doc: Document, cursor: int, prefix: str, member_op: str | None, state,
-               near=None, ngrams=None) -> dict[str, float]:
-        return score_pool(pool, doc, cursor, prefix, member_op, near=near, ngrams=ngrams)
+               near=None, ngrams=None, project=None) -> dict[str, float]:
+        return score_pool(pool, doc, cursor, prefix, member_op, near=near, ngrams=ngrams, project=project)
 
     def _features(self, pool, doc: Document, cursor: int, prefix: str, member_op: str | None, state,
-                  near=None, ngrams=None) -> dict[str, tuple[float, ...]]:
-        return candidate_features(pool, doc, cursor, prefix, member_op, near=near, ngrams=ngrams)
+                  near=None, ngrams=None, project=None) -> dict[str, tuple[float, ...]]:
+        return candidate_features(pool, doc, cursor, prefix, member_op, near=near, ngrams=ngrams, project=project)
 
     def _fragment(self, doc: Document, state, items: list[Candidate], prefix: str, cursor: int,
                   stop: Callable[[], bool] | None = None):
@@ -417,14 +526,14 @@ class Engine(BaseEngine):
         return words, list(state.copy)
 
     def _score(self, pool, doc: Document, cursor: int, prefix: str, member_op: str | None, state,
-               near=None, ngrams=None) -> dict[str, float]:
+               near=None, ngrams=None, project=None) -> dict[str, float]:
         return score_pool(pool, doc, cursor, prefix, member_op, dist=state, model=self.model if state else None,
-                          near=near, ngrams=ngrams)
+                          near=near, ngrams=ngrams, project=project)
 
     def _features(self, pool, doc: Document, cursor: int, prefix: str, member_op: str | None, state,
-                  near=None, ngrams=None) -> dict[str, tuple[float, ...]]:
+                  near=None, ngrams=None, project=None) -> dict[str, tuple[float, ...]]:
         return candidate_features(pool, doc, cursor, prefix, member_op, dist=state,
-                                  model=self.model if state else None, near=near, ngrams=ngrams)
+                                  model=self.model if state else None, near=near, ngrams=ngrams, project=project)
 
     def _fragment(self, doc: Document, state, items: list[Candidate], prefix: str, cursor: int,
                   stop: Callable[[], bool] | None = None):

@@ -7,11 +7,16 @@ Probabilities (mixed linearly, then put in log space):
   (`ngram.IdentifierNgrams`): what followed the same one to four tokens elsewhere in the file, backed off
   to the file's identifier frequencies.  Its share grows with the file (`doc_max * n / (n + doc_beta)`
   for a file of n identifiers): a long file says more about itself;
-* the other open documents and a small keyword prior.
+* the other open documents and a small keyword prior;
+* the project (with a workspace index): Witten-Bell n-grams of the project's other files
+  (`WorkspaceIndex.ngram_scores`), added with the weight `project` to the model's part of the mix (background
+  knowledge, like the model: the document's share is untouched); without an index the scores are exactly the
+  file-only ones.
 
 Hints are additive in log space: names visible in the scope at the cursor, members at a member-access
-position, names seen after the same receiver, words used close to the cursor, and (with nothing typed) a
-penalty for keywords.  The weights (`Weights`) are tuned by coordinate search on identifier positions of the
+position, names seen after the same receiver, words used close to the cursor, (with nothing typed) a
+penalty for keywords, and from the project: declared in an included / imported file, declared by the
+receiver's known type, and the log of the project count.  The weights (`Weights`) are tuned by coordinate search on identifier positions of the
 valid splits (never on test), top-5 with nothing typed as the objective: `codecomp tune` (codecomp/eval/tune.py)
 is that search, and MODEL_CARD.md gives the command and what it found.
 """
@@ -45,11 +50,20 @@ class Weights:
     # with nothing typed yet, keywords (short, typed without thinking) make way for names; once a prefix is
     # typed (`re` -> `return`) keywords compete on equal terms
     keyword: float = 2.0
+    # project context (no effect without a workspace index: its columns are then all zero), searched with the
+    # weights above held fixed (`codecomp tune --weights project,related,typed,project_count`), so the
+    # file-only ranking stays as it was
+    project: float = 1.5        # weight of the project's n-gram probability in the mix
+    related: float = 0.75       # declared in a file the document includes / imports, or in a companion file
+    typed: float = 1.25         # declared by (or exported for) the receiver's known type, at a member access
+    project_count: float = 0.0  # per log(1 + occurrences in the project's other files)
 
 
 WEIGHTS = Weights()
-# Feature columns of `candidate_features`.
+# Feature columns of `candidate_features` (the project's columns come last: tuning code indexes the first nine).
 F_MODEL, F_DOC, F_OTHER, F_SCOPE, F_MEMBER, F_NONMEMBER, F_RECEIVER, F_NEAR, F_KEYWORD = range(9)
+F_PROJECT, F_RELATED, F_TYPED, F_PCOUNT = range(9, 13)
+N_FEATURES = 13
 
 
 def near_counts(doc: Document, cursor: int) -> Counter[str]:
@@ -80,8 +94,10 @@ def document_ngrams(doc: Document, pstart: int, prefix: str) -> IdentifierNgrams
 
 def candidate_features(pool: dict[str, Pool], doc: Document, cursor: int, prefix: str, member_op: str | None,
                        dist=None, model=None, near: Counter[str] | None = None,
-                       ngrams: IdentifierNgrams | None = None) -> dict[str, tuple[float, ...]]:
-    """The raw signals of every candidate (columns F_*), before weighting."""
+                       ngrams: IdentifierNgrams | None = None,
+                       project: dict[str, float] | None = None) -> dict[str, tuple[float, ...]]:
+    """The raw signals of every candidate (columns F_*), before weighting.  `project`: the project's n-gram
+    probability of each label (`WorkspaceIndex.ngram_scores`), None without project context."""
     near = Counter(near) if near is not None else near_counts(doc, cursor)
     # the word being typed counts once near the cursor; that occurrence is not evidence
     if prefix:
@@ -100,21 +116,31 @@ def candidate_features(pool: dict[str, Pool], doc: Document, cursor: int, prefix
         non_member = 1.0 if dot and not entry.member else 0.0
         receiver = math.log1p(entry.receiver_count) if member_op and entry.receiver_count > 0 else 0.0
         n = near.get(label, 0)
+        p_project = project.get(label, 0.0) if project is not None else 0.0
+        typed = 1.0 if member_op and entry.typed_member else 0.0
         out[label] = (p_model, ngrams.prob(label), p_other, scope, member, non_member, receiver,
-                      math.log1p(n) if n > 0 else 0.0, 1.0 if entry.kind == "keyword" and not prefix else 0.0)
+                      math.log1p(n) if n > 0 else 0.0, 1.0 if entry.kind == "keyword" and not prefix else 0.0,
+                      p_project, 1.0 if entry.project_related else 0.0, typed, math.log1p(entry.project_count))
     return out
 
 
 def combine(f: tuple[float, ...], n_idents: int, neural: bool, w: Weights = WEIGHTS) -> float:
     """One candidate's score from its features (higher is better; comparable within one request)."""
+    if len(f) < N_FEATURES:  # features of the file-only columns alone: no project context
+        f = tuple(f) + (0.0,) * (N_FEATURES - len(f))
+    # the project is background knowledge like the model: it joins the model's part of the mix, so that a
+    # long file's own statistics keep their share (and without an index, column 0, every score is exactly
+    # the file-only one)
+    background = f[F_MODEL] + w.project * f[F_PROJECT] if neural else w.project * f[F_PROJECT]
     if neural:
         lam = w.doc_max * n_idents / (n_idents + w.doc_beta)
-        p = (1.0 - lam) * f[F_MODEL] + lam * f[F_DOC]
+        p = (1.0 - lam) * background + lam * f[F_DOC]
     else:
-        p = f[F_DOC]
+        p = f[F_DOC] + background
     p += w.other * f[F_OTHER]
     return (math.log(p + 1e-9) + w.scope * f[F_SCOPE] + w.member * f[F_MEMBER] - w.non_member * f[F_NONMEMBER]
-            + w.receiver * f[F_RECEIVER] + w.near * f[F_NEAR] - w.keyword * f[F_KEYWORD])
+            + w.receiver * f[F_RECEIVER] + w.near * f[F_NEAR] - w.keyword * f[F_KEYWORD]
+            + w.related * f[F_RELATED] + w.typed * f[F_TYPED] + w.project_count * f[F_PCOUNT])
 
 
 def combine_matrix(f, n_idents: int, neural: bool, w: Weights = WEIGHTS):
@@ -125,22 +151,26 @@ def combine_matrix(f, n_idents: int, neural: bool, w: Weights = WEIGHTS):
     import numpy as np
 
     f = np.asarray(f, dtype=np.float64)
+    if f.shape[1] < N_FEATURES:  # the file-only columns alone: no project context
+        f = np.pad(f, ((0, 0), (0, N_FEATURES - f.shape[1])))
+    background = (f[:, F_MODEL] if neural else 0.0) + w.project * f[:, F_PROJECT]
     if neural:
         lam = w.doc_max * n_idents / (n_idents + w.doc_beta)
-        p = (1.0 - lam) * f[:, F_MODEL] + lam * f[:, F_DOC]
+        p = (1.0 - lam) * background + lam * f[:, F_DOC]
     else:
-        p = f[:, F_DOC].copy()
+        p = f[:, F_DOC] + background
     p = p + w.other * f[:, F_OTHER]
     return (np.log(p + 1e-9) + w.scope * f[:, F_SCOPE] + w.member * f[:, F_MEMBER]
             - w.non_member * f[:, F_NONMEMBER] + w.receiver * f[:, F_RECEIVER] + w.near * f[:, F_NEAR]
-            - w.keyword * f[:, F_KEYWORD])
+            - w.keyword * f[:, F_KEYWORD] + w.related * f[:, F_RELATED] + w.typed * f[:, F_TYPED]
+            + w.project_count * f[:, F_PCOUNT])
 
 
 def score_pool(pool: dict[str, Pool], doc: Document, cursor: int, prefix: str, member_op: str | None,
                dist=None, model=None, near: Counter[str] | None = None, ngrams: IdentifierNgrams | None = None,
-               weights: Weights = WEIGHTS) -> dict[str, float]:
+               weights: Weights = WEIGHTS, project: dict[str, float] | None = None) -> dict[str, float]:
     """Score of every candidate in `pool` (higher is better; comparable within one request)."""
-    feats = candidate_features(pool, doc, cursor, prefix, member_op, dist, model, near, ngrams)
+    feats = candidate_features(pool, doc, cursor, prefix, member_op, dist, model, near, ngrams, project)
     neural = dist is not None and model is not None
     n = doc.ident_total
     return {label: combine(f, n, neural, weights) for label, f in feats.items()}

@@ -27,6 +27,9 @@ def eval_command(
     max_train_files: Optional[int] = typer.Option(None, "--max-train-files",
                                                   help="Train the baselines on at most this many train files."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    project_context: bool = typer.Option(True, "--project-context/--file-only",
+                                         help="Also score identifiers with each file's project as the engine's "
+                                              "workspace (\"engine+project\", beside the file-only engine)."),
 ) -> None:
     """Score the engine and the baselines on the same held-out positions and write a report."""
     from codecomp.eval.harness import EvalError, EvalOptions, run_evaluation
@@ -48,11 +51,23 @@ def eval_command(
     problem = getattr(engine, "problem", None)
     if problem:
         typer.echo(f"codecomp eval: warning: {problem}", err=True)
+    hooks = None
+    if project_context and "identifiers" in opts.tasks:
+        from codecomp.eval.project_context import ProjectContextRun
+
+        hooks = ProjectContextRun(engine, lambda: Engine.load(model), "engine")
     try:
-        result = run_evaluation(engine, "engine", corpus, opts, artifact_path=model)
+        result = run_evaluation(engine, "engine", corpus, opts, artifact_path=model,
+                                engine_system=hooks.engine_system if hooks else None,
+                                extra_systems=hooks.extra_systems if hooks else None)
+        if hooks is not None:
+            hooks.attach(result)
     except EvalError as exc:
         typer.echo(f"codecomp eval: {exc}", err=True)
         raise typer.Exit(2)
+    finally:
+        if hooks is not None:
+            hooks.cleanup()
     run_dirs = list(runs) if runs else runs_from_manifest(model)
     written = write_report(result, out, run_dirs)
     typer.echo(f"wrote {written['md']} and {written['json']}")

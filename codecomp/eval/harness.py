@@ -739,8 +739,13 @@ def build_baselines(train: TrainData, progress: bool = True) -> tuple[list[PerLa
 
 
 def run_evaluation(engine: Any, engine_name: str, corpus: Path, options: EvalOptions,
-                   artifact_path: Path | None = None) -> EvalResult:
-    """Evaluate ``engine`` and the baselines on the held-out split of ``corpus``."""
+                   artifact_path: Path | None = None, engine_system: Any = None,
+                   extra_systems: Callable[[Sequence[FileDoc]], Sequence[Any]] | None = None) -> EvalResult:
+    """Evaluate ``engine`` and the baselines on the held-out split of ``corpus``.
+
+    ``engine_system``: the harness adapter of ``engine`` to use (default: an ``EngineSystem``);
+    ``extra_systems``: more systems, made from the evaluated files, scored beside it (the project-context
+    engine, ``codecomp.eval.project_context``)."""
     from codecomp.eval.engine_system import EngineSystem, ModelTokenSystem
 
     t_start = time.perf_counter()
@@ -755,8 +760,8 @@ def run_evaluation(engine: Any, engine_name: str, corpus: Path, options: EvalOpt
     if not train.streams:
         raise EvalError(f"the train split of {corpus} has no file with code tokens; the baselines need one")
     baselines, baseline_info = build_baselines(train, options.progress)
-    eng = EngineSystem(engine, engine_name)
-    systems: list[Any] = [eng, *baselines]
+    eng = engine_system if engine_system is not None else EngineSystem(engine, engine_name)
+    systems: list[Any] = [eng, *(extra_systems(docs) if extra_systems is not None else ()), *baselines]
 
     model_vocab = getattr(getattr(engine, "model", None), "index", None)
     if model_vocab:

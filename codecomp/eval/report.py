@@ -208,6 +208,10 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
         for lang in ["all", *sorted({k for r in ident["systems"].values() for k in r if k != "all"})]:
             L += _identifier_section(ident, lang)
         L += _task_extras("identifiers", ident)
+        if ident.get("project_context"):  # file only vs project context (codecomp/eval/project_context.py)
+            from codecomp.eval.project_context import found_markdown
+
+            L += found_markdown(ident["project_context"]).splitlines() + [""]
         if "identifiers" in plots:
             L += [f"![identifier accuracy by typed prefix]({plots['identifiers']})", ""]
 

@@ -6,7 +6,9 @@ to the model or the candidates:
 
 1. sample identifier positions of the valid split (stratified by project, as the evaluation does), hide the
    identifier, and ask the engine for the scoring signals of every candidate at typed 0 and 1 through
-   `Engine.candidate_features` -- the same code path that serves completions;
+   `Engine.candidate_features` -- the same code path that serves completions; with `--project-context` (the
+   default) the engine has the file's project as its workspace, built as the evaluation builds it
+   (`codecomp.eval.project_context`: the split's other files of the project);
 2. cache them, so that scoring one weight setting over all positions is a few vectorised numpy operations
    (`scoring.combine_matrix`, held equal to the engine's `combine` by a test);
 3. coordinate search: each weight in turn is tried at a grid of multiples of its current value and kept where the
@@ -61,14 +63,17 @@ def _open(engine: Any, state: dict[str, Any], uri: str, text: str, lang: str) ->
 
 
 def collect_cases(engine: Any, docs: Sequence[Any], positions: Iterable[tuple[int, int]],
-                  typed: Sequence[int] = TYPED, progress: bool = True) -> list[Case]:
-    """The engine's candidate signals at every position and typed length (the identifier hidden)."""
+                  typed: Sequence[int] = TYPED, progress: bool = True, workspaces: Any = None) -> list[Case]:
+    """The engine's candidate signals at every position and typed length (the identifier hidden).
+
+    `workspaces`: a `project_context.ProjectWorkspaces`; each file is then completed with its project as the
+    engine's workspace (file:// URIs inside the project's folder), else file-only."""
     from tqdm import tqdm
 
     from codecomp.eval.documents import Query, utf16_position
     from codecomp.eval.engine_system import EngineSystem
 
-    uris = EngineSystem(engine)  # only for its stable per-file URIs
+    uris = workspaces if workspaces is not None else EngineSystem(engine)  # stable per-file URIs
     state: dict[str, Any] = {}
     cases: list[Case] = []
     positions = list(positions)
@@ -80,6 +85,10 @@ def collect_cases(engine: Any, docs: Sequence[Any], positions: Iterable[tuple[in
                 continue
             q = Query(doc, i, target[:t], "blank")
             text, cursor = q.document()
+            if workspaces is not None and state.get("uri") != uris.uri_of(doc):
+                if state.get("uri") is not None:  # close the previous file in its own project's index
+                    engine.close(state.pop("uri"))
+                workspaces.activate(engine, doc)
             _open(engine, state, uris.uri_of(doc), text, doc.lang)
             line, col = utf16_position(text, cursor)
             cf = engine.candidate_features(state["uri"], line, col)
@@ -129,14 +138,18 @@ def objective(cases: Sequence[Case], weights: Any, typed: int = 0) -> tuple[floa
 
 
 def coordinate_search(cases: Sequence[Case], start: Any, rounds: int = 3, grid: Sequence[float] = GRID,
-                      log: Callable[[str], None] = print) -> tuple[Any, list[dict[str, Any]]]:
-    """Greedy coordinate search over the fields of `start` (a `Weights`), maximising (top-5, MRR) at typed 0."""
+                      log: Callable[[str], None] = print, names: Sequence[str] | None = None
+                      ) -> tuple[Any, list[dict[str, Any]]]:
+    """Greedy coordinate search over the fields of `start` (a `Weights`; only those in `names` when given),
+    maximising (top-5, MRR) at typed 0."""
     best = start
     best_key = objective(cases, best)[:2]
     history = [{"round": 0, "weights": asdict(best), "top5": best_key[0], "mrr10": best_key[1]}]
     for rnd in range(1, rounds + 1):
         changed = False
         for f in fields(best):
+            if names is not None and f.name not in names:
+                continue
             current = getattr(best, f.name)
             tried = sorted({round(current * m, 6) for m in grid} | ({0.1, 0.5, 1.0} if current == 0 else set()))
             for value in tried:
@@ -163,11 +176,19 @@ def tune_command(
     rounds: int = typer.Option(3, "--rounds", help="Rounds of the coordinate search."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write tune.json (positions, history, best weights) here."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    project_context: bool = typer.Option(True, "--project-context/--file-only",
+                                         help="Complete with each file's project as the workspace (as "
+                                              "`codecomp eval` does), or from the file alone."),
+    only: Optional[str] = typer.Option(None, "--weights",
+                                       help="Comma-separated weights to search (default: all), e.g. "
+                                            "project,related,typed,project_count to leave the file-only "
+                                            "ranking as it is."),
 ) -> None:
     """Tune the engine's ranking weights by coordinate search on the valid split, and print them."""
     from codecomp.engine import Engine
     from codecomp.engine.scoring import WEIGHTS
     from codecomp.eval.harness import docs_of, load_split, sample_identifier_positions
+    from codecomp.eval.project_context import ProjectWorkspaces
 
     if split == "test":
         typer.echo("codecomp tune: tuning on the test split would leak it into every later figure; use valid.",
@@ -182,12 +203,22 @@ def tune_command(
     for c in corpus:
         docs = docs_of(load_split(c, split, None, seed), progress, f"{c.name} {split} files")
         positions = sample_identifier_positions(docs, max_positions, seed)
-        cases += collect_cases(engine, docs, positions, progress=progress)
+        workspaces = ProjectWorkspaces(docs) if project_context else None
+        try:
+            cases += collect_cases(engine, docs, positions, progress=progress, workspaces=workspaces)
+        finally:
+            if workspaces is not None:
+                workspaces.cleanup()
     t_collect = time.perf_counter() - t0
     start_top5, start_mrr, start_per = objective(cases, WEIGHTS)
     typer.echo(f"{len(cases)} cases from {len({c.project for c in cases})} projects in {t_collect:.0f} s; "
                f"today's weights: top-5 {start_top5:.2f} %, MRR@10 {start_mrr:.4f} (typed 0, macro over projects)")
-    best, history = coordinate_search(cases, WEIGHTS, rounds, log=typer.echo)
+    names = [n.strip() for n in only.split(",") if n.strip()] if only else None
+    unknown = sorted(set(names or ()) - {f.name for f in fields(WEIGHTS)})
+    if unknown:
+        typer.echo(f"codecomp tune: unknown weights {', '.join(unknown)}", err=True)
+        raise typer.Exit(2)
+    best, history = coordinate_search(cases, WEIGHTS, rounds, log=typer.echo, names=names)
     top5, mrr, per = objective(cases, best)
     t1_before = objective(cases, WEIGHTS, typed=1)
     t1_after = objective(cases, best, typed=1)
@@ -197,6 +228,7 @@ def tune_command(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         doc = {"corpus": [str(c) for c in corpus], "split": split, "seed": seed, "max_positions": max_positions,
+               "project_context": project_context, "searched": names or "all",
                "model": str(model) if model else "default", "cases": len(cases),
                "projects": sorted({c.project for c in cases}), "collect_seconds": round(t_collect, 1),
                "start": {"weights": asdict(WEIGHTS), "top5_t0": start_top5, "mrr10_t0": start_mrr,

@@ -16,6 +16,7 @@ whatever the disk says meanwhile (`update_file` leaves an open file alone).
 """
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -48,7 +49,11 @@ MAX_PACKAGES = 256           # node_modules entry files indexed per build
 MAX_PACKAGE_FILES = 512      # ... with the files they re-export, at most
 # entries per query cache: per open document (related files and their declarations), per context (n-gram
 # levels), per language (most frequent identifiers)
-CACHE_SIZES = {"related": 64, "related_decls": 64, "related_sorted": 64, "top": 8, "levels": 256, "own_ngrams": 16}
+CACHE_SIZES = {"related": 64, "related_decls": 64, "related_sorted": 64, "top": 8, "levels": 256, "own_ngrams": 16,
+               "own_members": 16}
+
+
+_SERIALS = itertools.count(1)
 
 
 @dataclass(slots=True)
@@ -69,6 +74,9 @@ class FileEntry:
     imports: tuple[str, ...] = ()
     exports: tuple[str, ...] = ()
     reexports: tuple[str, ...] = ()
+    # a number no other entry of this process has: caches are keyed by it (an `id()` is reused once an entry
+    # is freed, which served a replaced file's cached n-grams for its successor)
+    serial: int = field(default_factory=lambda: next(_SERIALS))
 
     @property
     def external(self) -> bool:
@@ -381,6 +389,9 @@ class WorkspaceIndex:
         if not entries and not removed:
             return
         with self._write:
+            # a disk copy read by a build just before the editor opened the file must not replace the editor's
+            # text (the read happens outside the lock)
+            entries = [e for e in entries if e.origin != "disk" or e.path not in self.open_docs]
             changes: dict[str, dict[str, list]] = {}
             olds = [self.files[e.path] for e in entries if e.path in self.files]
             olds += [self.files[p] for p in removed if p in self.files]
@@ -568,7 +579,7 @@ class WorkspaceIndex:
 
     def _direct(self, entry: FileEntry) -> list[str]:
         """Files one file includes or imports directly (cached per generation)."""
-        stamp = (id(entry), self.relations_version)
+        stamp = (entry.serial, self.relations_version)
         cached = self._targets.get(entry.path)
         if cached is not None and cached[0] == stamp:
             return cached[1]
@@ -818,7 +829,7 @@ class WorkspaceIndex:
         return levels
 
     def _own_ngrams(self, own: FileEntry) -> tuple[np.ndarray, np.ndarray]:
-        key = ("own_ngrams", own.path, id(own))
+        key = ("own_ngrams", own.path, own.serial)
         cached = self._cached(key)
         if cached is None:
             keys, counts = self._derived(own).get("ngrams", (np.zeros(0, np.uint64), np.zeros(0, np.int64)))
@@ -835,11 +846,34 @@ class WorkspaceIndex:
         pos = np.minimum(np.searchsorted(keys, wanted), keys.size - 1)
         return np.where(keys[pos] == wanted, counts[pos], 0)
 
+    def _own_members(self, own: FileEntry) -> tuple[np.ndarray, np.ndarray]:
+        """The member-use keys of one file, reduced (to leave its uses out of `member_uses`)."""
+        key = ("own_members", own.path, own.serial)
+        cached = self._cached(key)
+        if cached is None:
+            cached = reduce_counts(*self._member_keys(self.tables[own.lang], own.token_ids()))
+            self._store(key, cached)
+        return cached  # type: ignore[return-value]
+
+    def _own_declared(self, path: str | None) -> dict[tuple[int, int], int]:
+        """(container id, name id) -> declarations of that member in the file `path` (empty for None)."""
+        own = self.files.get(path) if path is not None else None
+        if own is None or not own.decls.size:
+            return {}
+        sel = (own.decls >> (2 * ID_BITS)) != _KIND_CODE["base"]
+        out: dict[tuple[int, int], int] = {}
+        for packed in own.decls[sel].tolist():
+            pair = ((packed >> ID_BITS) & ID_MASK, packed & ID_MASK)
+            out[pair] = out.get(pair, 0) + 1
+        return out
+
     def members(self, type_name: str, lang: str, include_bases: bool = True, depth: int = 4,
-                limit: int = 1000) -> list[Member]:
+                limit: int = 1000, exclude: str | None = None) -> list[Member]:
         """Members declared in a class / struct / namespace / enum / JS class or object named `type_name`
-        (anywhere in the project, and in its base classes up to `depth` levels); at most `limit` per type."""
+        (anywhere in the project, and in its base classes up to `depth` levels); at most `limit` per type.
+        Declarations of the file `exclude` do not count (see `member_completion`)."""
         tables = self.tables[lang]
+        own = self._own_declared(exclude)
         out: dict[str, Member] = {}
         todo, seen = [type_name], set()
         for _ in range(depth + 1):
@@ -854,6 +888,9 @@ class WorkspaceIndex:
                     top = np.argpartition(-counts, limit)[:limit]
                     ids, counts = ids[top], counts[top]
                 for i, c in zip(ids.tolist(), counts.tolist()):
+                    c -= own.get((cid, i), 0)
+                    if c <= 0:
+                        continue
                     word = tables.vocab.word(i)
                     if word not in out:
                         kind = KINDS[tables.decl_kind[i]] if i < tables.decl_kind.size else "identifier"
@@ -866,15 +903,21 @@ class WorkspaceIndex:
                 break
         return sorted(out.values(), key=lambda m: m.name)
 
-    def member_uses(self, receiver: str, lang: str, operator: str = ".", limit: int = 300) -> list[tuple[str, int]]:
+    def member_uses(self, receiver: str, lang: str, operator: str = ".", limit: int = 300,
+                    exclude: str | None = None) -> list[tuple[str, int]]:
         """Names used after `receiver` with this operator's family (`.`/`->`/`?.` or `::`) over the project,
-        most frequent first, at most `limit`."""
+        most frequent first, at most `limit`.  Uses in the file `exclude` do not count."""
         tables = self.tables[lang]
         rid = tables.vocab.ids.get(receiver.encode())
         if rid is None:
             return []
         prefix = int(mix(_MEMBER_FAMILY.get(operator, 1), rid))
         ids, counts = tables.members.prefix_range(prefix)
+        own = self.files.get(exclude) if exclude is not None else None
+        if own is not None and not own.external and ids.size:
+            counts = counts - self._own_range(self._own_members(own), prefix, ids)
+            keep = counts > 0
+            ids, counts = ids[keep], counts[keep]
         if ids.size > limit:
             top = np.argpartition(-counts, limit)[:limit]
             ids, counts = ids[top], counts[top]
@@ -906,12 +949,16 @@ class WorkspaceIndex:
                         out.setdefault(name)
         return list(out)
 
-    def member_completion(self, path: str | Path, source: bytes | str, pstart: int) -> MemberCompletion | None:
+    def member_completion(self, path: str | Path, source: bytes | str, pstart: int,
+                          exclude_self: bool = False) -> MemberCompletion | None:
         """Members for a member-access position (`pstart`: byte where the word being typed starts in `source`,
         the editor's text of `path`): a module's exports, the declared members of the receiver's type (with
         bases), then names used after the same receiver in the project.  None when `pstart` does not follow
-        `.`, `->`, `?.` or `::`."""
+        `.`, `->`, `?.` or `::`.  With `exclude_self`, the index's copy of `path` adds no declared member and no
+        use: the caller reads `source` itself, and a copy the editor has changed since must not bring back a
+        name that was deleted."""
         path = os.path.abspath(path)
+        exclude = path if exclude_self else None
         lang = self._lang_of(path)
         if lang is None:
             return None
@@ -923,9 +970,9 @@ class WorkspaceIndex:
             for name in self.module_exports(path, recv.module):
                 out.setdefault(name, Member(name, "export", "export"))
         if recv.type_name:
-            for m in self.members(recv.type_name, lang):
+            for m in self.members(recv.type_name, lang, exclude=exclude):
                 out.setdefault(m.name, m)
-        for name, count in self.member_uses(recv.receiver, lang, recv.operator):
+        for name, count in self.member_uses(recv.receiver, lang, recv.operator, exclude=exclude):
             if name in out:
                 m = out[name]
                 out[name] = Member(m.name, m.kind, m.source, m.count + count)
