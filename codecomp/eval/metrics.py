@@ -22,6 +22,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 from rapidfuzz.distance import Levenshtein
 
+from codecomp.syntax.names import split_subtokens  # noqa: F401  (part of this module's API)
+
 # Stream markers that are not code tokens; token accuracy never scores them as targets.
 SENTINELS: frozenset[str] = frozenset({"<bos>", "<eos>", "<eol>", "<pad>", "<s>", "</s>", "<EOL>"})
 
@@ -183,21 +185,6 @@ def bits_per_char(log_probs: Sequence[float], base: float = math.e) -> float:
 
 
 # ------------------------------------------------------------------------------------------------ naming
-_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z0-9])|[A-Z]?[a-z0-9]+|[A-Z]+")
-
-
-def split_subtokens(name: str) -> list[str]:
-    """Lower-cased sub-tokens of an identifier, split at ``_``, ``$``, digits boundaries kept, and camelCase.
-
-    ``parseHTTPResponse_v2`` -> ``["parse", "http", "response", "v2"]``.
-    """
-    parts: list[str] = []
-    for chunk in re.split(r"[_$\W]+", name):
-        if chunk:
-            parts.extend(m.group(0).lower() for m in _CAMEL.finditer(chunk))
-    return parts
-
-
 def subtoken_f1(prediction: str, target: str) -> float:
     """F1 of the sub-token multisets of a predicted and a true name (0 when either has no sub-token)."""
     p, t = split_subtokens(prediction), split_subtokens(target)
