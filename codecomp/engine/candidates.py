@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codecomp.syntax import KEYWORDS, TokenKind
-from codecomp.engine.lexing import is_identifier
+from codecomp.engine.lexing import IDENT_BYTES, is_identifier, literal_ranges, split_identifiers
 from codecomp.engine.session import Document
 
 # identifier bytes: ASCII word characters and `$`, and any non-ASCII byte (see `lexing.IDENT_BYTES`)
@@ -163,6 +163,68 @@ def _prefixed(index: Any, path: str, ctx: ProjectContext, prefix: str) -> list:
     return index.identifiers(path, prefix, limit=PROJECT_PREFIXED if prefix else PROJECT_WORDS)
 
 
+def code_text(doc: Document, cursor: int) -> tuple[bytes, int]:
+    """The analysed text (`Document.analysis_text`: the document without the word at the cursor) with every
+    comment and string, char or regex literal blanked to spaces, and the cursor's offset in it.
+
+    Offsets are those of the analysed text, so scans of it can report positions.  Names that occur only inside
+    comments and literals are not code: they are never file candidates, member uses or occurrences.  Cached
+    under the analysed text, like the other per-position analyses."""
+    base, cut, cut_end = doc.analysis_text(cursor)
+    cached = doc.extra.get("code_text")
+    if cached is not None and (cached[0] is base or cached[0] == base):
+        return cached[1], cut
+    tree = doc.tree if doc.tree is not None else doc.ensure_parsed()
+    ranges = literal_ranges(tree, doc.lang) if tree is not None else []
+    shift = cut_end - cut
+    parts: list[bytes] = []
+    pos = 0
+    for s, e in ranges:
+        if s >= cut_end:            # after the cut word: shift into the analysed text's offsets
+            s, e = s - shift, e - shift
+        elif e > cut:               # a literal around the cursor cannot happen (no completion there); skip it
+            continue
+        if s < pos:
+            continue
+        parts.append(base[pos:s])
+        parts.append(b" " * (e - s))
+        pos = e
+    parts.append(base[pos:])
+    text = b"".join(parts)
+    doc.extra["code_text"] = (base, text)
+    return text, cut
+
+
+def occurrences(doc: Document, cursor: int) -> tuple[dict[str, list[int]], int]:
+    """Offsets of every identifier of the code (`code_text`: comments and literals left out), by name, and the
+    cursor's offset; cached under the analysed text."""
+    text, cut = code_text(doc, cursor)
+    cached = doc.extra.get("occurrences")
+    if cached is not None and cached[0] is text:
+        return cached[1], cut
+    where: dict[str, list[int]] = {}
+    for m in IDENT_BYTES.finditer(text):
+        raw = m.group()
+        if raw.isascii():
+            where.setdefault(raw.decode(), []).append(m.start())
+        else:  # a non-ASCII run may hold several names, or symbols that are none
+            for word in split_identifiers(raw):
+                where.setdefault(word.decode("utf-8", "replace"), []).append(m.start() + raw.find(word))
+    doc.extra["occurrences"] = (text, where)
+    return where, cut
+
+
+def code_counts(doc: Document, cursor: int) -> Counter[bytes]:
+    """How often each identifier occurs in the code of the analysed text (the word at the cursor excluded)."""
+    where, _ = occurrences(doc, cursor)
+    cached = doc.extra.get("code_counts")
+    if cached is not None and cached[0] is where:
+        return cached[1]
+    counts = Counter({name.encode("utf-8", "surrogatepass"): len(offs) for name, offs in where.items()})
+    doc.extra["code_counts"] = (where, counts)
+    return counts
+
+
 def member_names(doc: Document, op: str, cursor: int) -> tuple[Counter[str], dict[str, Counter[str]]]:
     """Identifiers used after `op`'s family anywhere in the document, overall and per receiver (`item` in
     `item.name`), the word at the cursor left out.
@@ -180,7 +242,8 @@ def member_names(doc: Document, op: str, cursor: int) -> tuple[Counter[str], dic
     pattern = _QUALIFIED_USE if family == "qualified" else _MEMBER_USE
     names: Counter[str] = Counter()
     by_receiver: dict[str, Counter[str]] = {}
-    for receiver, member in pattern.findall(base):
+    # comments and strings are blanked: `require('./foo.js')` is no use of a member `js`
+    for receiver, member in pattern.findall(code_text(doc, cursor)[0]):
         name = member.decode("utf-8", "replace")
         if not member.isascii() and not is_identifier(name):
             continue  # a non-ASCII symbol such as `→` that the byte pattern let through
@@ -259,12 +322,10 @@ def gather(doc: Document, others: list[Document], cursor: int, prefix: str, memb
             entry.source = source
         return entry
 
-    for raw, count in _words(doc.idents, prefix, near):
+    # the code's own names (not those of comments and strings), the word being typed not counted
+    for raw, count in _words(code_counts(doc, cursor), prefix, near):
         label = raw.decode("utf-8", "replace")
         if label in keywords:
-            continue
-        # the word being typed is itself in the file once: it is not a suggestion on its own account
-        if label == prefix and count <= 1:
             continue
         entry = add(label, "file")
         entry.count = count

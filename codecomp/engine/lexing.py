@@ -8,7 +8,9 @@ comment or string, the identifier prefix being typed, whether the position follo
 """
 from __future__ import annotations
 
+import bisect
 import re
+from functools import lru_cache
 
 from tree_sitter import Tree
 
@@ -236,3 +238,42 @@ def is_identifier(text: str) -> bool:
 
 
 _ASCII_IDENT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+
+
+# Nodes whose text is not code: names inside them are never completion candidates or member uses.  A JS template
+# literal is code inside `${...}`, so only its literal fragments count.
+_LITERAL_QUERIES = {
+    "javascript": "[(comment) (string) (regex) (string_fragment)] @lit",
+    "cpp": "[(comment) (string_literal) (raw_string_literal) (char_literal) (system_lib_string)] @lit",
+}
+
+
+@lru_cache(maxsize=None)
+def _literal_query(lang: str):
+    from tree_sitter import Query
+
+    from codecomp.syntax.languages import get_language
+
+    return Query(get_language(lang), _LITERAL_QUERIES[lang])
+
+
+def literal_ranges(tree: Tree, lang: str) -> list[tuple[int, int]]:
+    """Sorted, merged byte ranges [start, end) of the comments and string/char/regex literals of a parse tree."""
+    from tree_sitter import QueryCursor
+
+    caps = QueryCursor(_literal_query(lang)).captures(tree.root_node).get("lit", [])
+    spans = sorted((n.start_byte, n.end_byte) for n in caps)
+    merged: list[tuple[int, int]] = []
+    for s, e in spans:
+        if merged and s <= merged[-1][1]:
+            if e > merged[-1][1]:
+                merged[-1] = (merged[-1][0], e)
+        else:
+            merged.append((s, e))
+    return merged
+
+
+def in_ranges(ranges: list[tuple[int, int]], starts: list[int], offset: int) -> bool:
+    """Whether `offset` lies inside one of `ranges` (`starts` = the ranges' start offsets, for bisection)."""
+    k = bisect.bisect_right(starts, offset) - 1
+    return k >= 0 and ranges[k][0] <= offset < ranges[k][1]
