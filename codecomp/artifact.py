@@ -37,6 +37,7 @@ REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
     "token": ("layers", "hidden", "key_dim", "memory", "vocab_size"),
     "char": ("layers", "hidden", "vocab_size"),
     "naming": ("graphs", "vocab", "hidden"),
+    "ranker": ("file", "features", "version"),
 }
 
 
@@ -48,9 +49,14 @@ def required_files(name: str, section: dict[str, Any]) -> tuple[str, ...]:
             vocab = section.get("vocab")
             return tuple(str(f) for f in graphs.values()) + ((str(vocab),) if isinstance(vocab, str) else ())
     if name == "token":
-        return (str(section.get("file", "token.onnx")), str(section.get("vocab", "token_vocab.json")))
+        # `weights`: the external-data file that the step and chunk graphs share (artifacts exported before it
+        # existed carry the weights inside each graph and have no such key)
+        shared = (str(section["weights"]),) if section.get("weights") else ()
+        return (str(section.get("file", "token.onnx")), str(section.get("vocab", "token_vocab.json"))) + shared
     if name == "char":
         return (str(section.get("file", "char.onnx")),)
+    if name == "ranker":
+        return (str(section.get("file", "ranker.onnx")),)
     return REQUIRED_FILES.get(name, ())
 
 _FIX_HINT = "re-export it with `codecomp export --run RUN --out ARTIFACT`"
@@ -385,7 +391,7 @@ def load(path: str | Path, verify_checksums: bool = True) -> Artifact:
             if not real.is_file():
                 if required in optional and not real.exists():
                     continue
-                what = "vocabulary" if required.endswith(".json") else "graph"
+                what = "vocabulary" if required.endswith(".json") else "weights" if required.endswith(".bin") else "graph"
                 raise ArtifactError(
                     f"The {name} model's {what} {_shown(required)} is missing from {folder}; copy the whole folder "
                     f"or {_FIX_HINT}."

@@ -161,3 +161,36 @@ def test_artifact_without_masks_means_no_masking(trained_run: tuple[Path, TokenT
     dist = model.distribution(out_step, [out_step["key"][0]], ["<bos>"], lang="javascript")
     assert float(dist.p_vocab[len(SPECIALS):].min()) > 0.0
     shutil.rmtree(out)
+
+
+def test_completion_lists_never_offer_the_other_languages_words(trained_run: tuple[Path, TokenTask],
+                                                                tmp_path: Path) -> None:
+    """Through the whole engine: a JS document's list holds no word the model only knows from C++ (and the
+    reverse), unless the document itself uses it."""
+    from codecomp.engine import Engine
+    from codecomp.syntax import KEYWORDS
+    from training.export import export_runs
+
+    run, _ = trained_run
+    out = tmp_path / "artifact"
+    export_runs([run], out, log=lambda m: None)
+    engine = Engine.load(out)
+    masks = LanguageMasks.load(run / LANGUAGES_FILE)
+    vocab = engine.model.vocab
+    only = {lang: {vocab[i] for i in range(len(SPECIALS), len(vocab))
+                   if masks.allowed[lang][i] and not masks.allowed[other][i]}
+            for lang, other in (("javascript", "cpp"), ("cpp", "javascript"))}
+    docs = {"javascript": "const total = items.reduce((a, b) => a + b, 0);\nfunction f(x) {\n  return ",
+            "cpp": "#include <vector>\nint total(const std::vector<int>& v) {\n  int s = 0;\n  return "}
+    for lang, text in docs.items():
+        uri = f"file:///doc.{'js' if lang == 'javascript' else 'cpp'}"
+        engine.open(uri, text, lang, 1)
+        lines = text.split("\n")
+        labels = {c.label for c in engine.complete(uri, len(lines) - 1, len(lines[-1]), max_items=10_000).items}
+        other = "cpp" if lang == "javascript" else "javascript"
+        # the document's own words and its language's keywords (`class` is both C++ and JS) are legitimate
+        own = set(text.replace("(", " ").replace(")", " ").split()) | set(KEYWORDS[lang])
+        leaked = (labels & only[other]) - own
+        assert not leaked, f"{lang} list offers {other}-only words {sorted(leaked)[:5]}"
+        assert labels, "the list must not be empty"
+        engine.close(uri)

@@ -13,7 +13,7 @@ import typer
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 TOP_LEVEL_KEYS = {"task", "model", "data", "train"}
-TASKS = ("char", "token", "tree")
+TASKS = ("char", "token", "tree", "ranker")
 
 
 def default_config(kind: str) -> Path | None:
@@ -66,7 +66,8 @@ def make_task(kind: str, corpus: Path, sections: dict[str, Any], seed: int) -> A
 
 
 def train_command(
-    model: str = typer.Argument(..., help="Which model to train: char, token or tree."),
+    model: str = typer.Argument(..., help="Which model to train: char, token, tree, or ranker (the learned "
+                                          "ranking of candidates, over an existing artifact's engine)."),
     corpus: Path = typer.Option(..., "--corpus", help="Corpus folder written by `codecomp corpus build`."),
     out: Path = typer.Option(..., "--out", help="Run folder for config.json, metrics.jsonl, checkpoints, vocabulary."),
     config: Optional[Path] = typer.Option(
@@ -78,9 +79,30 @@ def train_command(
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (overrides the seed of the config's train table)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if available), cpu or cuda."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    artifact: Optional[Path] = typer.Option(
+        None, "--model", help="ranker only: the model artifact whose engine computes the candidates' features "
+                              "(default: the shipped model)."),
+    positions: int = typer.Option(2000, "--positions", help="ranker only: train positions (valid: a quarter)."),
+    ablate: Optional[str] = typer.Option(None, "--ablate", help="ranker only: train without a group of features "
+                                                                "(model or project), for the evaluation's ablations."),
+    file_only: bool = typer.Option(False, "--file-only", help="ranker only: no project context (workspace index)."),
+    install: Optional[Path] = typer.Option(None, "--install", help="ranker only: copy the trained ranker into this "
+                                                                   "artifact folder as models.ranker."),
 ) -> None:
     """Train a model on a corpus; under torchrun each process trains on its own shard (DDP)."""
     import json
+
+    if model == "ranker":
+        from training.ranker import RankerTrainingError, train_ranker
+
+        try:
+            info = train_ranker(corpus, out, artifact, positions=positions, seed=seed or 0, ablation=ablate,
+                                project_context=not file_only, install=install, progress=not quiet)
+        except RankerTrainingError as exc:
+            typer.echo(f"codecomp train ranker: error: {exc}", err=True)
+            raise typer.Exit(2)
+        typer.echo(json.dumps({k: info[k] for k in ("trees", "train_groups", "valid_groups", "valid", "bytes")}))
+        return
 
     from training.loop import BudgetClock, LoopConfig, TrainingError, dataclass_from_dict, train
 

@@ -317,8 +317,7 @@ class BaseEngine:
             return g
         doc, cursor, prefix, note, timings = g.doc, g.cursor, g.prefix, g.note, g.timings
         t0 = time.perf_counter()
-        scores = self._score({k: v[1] for k, v in g.matching.items()}, doc, cursor, prefix, g.member_op, g.state,
-                             g.near, g.ngrams, g.project)
+        scores, note = self._rank(g, note)
         ranked = sorted(((order_key(tier, scores[label], label), entry) for label, (tier, entry) in g.matching.items()),
                         key=lambda pair: pair[0])
         items = [Candidate(e.label, e.kind, round(scores[e.label], 4), e.source) for _, e in ranked[:max(0, max_items)]]
@@ -346,6 +345,44 @@ class BaseEngine:
                                g.state, g.near, g.ngrams, g.project)
         return CandidateFeatures(g.prefix, g.member_op, g.doc.ident_total, g.state is not None,
                                  {label: (tier, feats[label]) for label, (tier, _) in g.matching.items()})
+
+    # -- the learned ranker ---------------------------------------------------------------------------------------
+    ranker = None                   # a `ranker.Ranker` when the artifact carries one and it loads
+    ranker_problem: str | None = None
+    _ranker_on = True
+
+    def use_ranker(self, on: bool) -> None:
+        """Rank with the artifact's learned ranker (when it has one) or with the hand-set mix."""
+        self._ranker_on = on
+
+    def _rank(self, g: Gathered, note: str | None) -> tuple[dict[str, float], str | None]:
+        """Scores of the matching candidates: the learned ranker when present, else the hand-set mix; a failing
+        ranker costs the ranking quality, never the list."""
+        if self.ranker is not None and self._ranker_on and g.matching:
+            try:
+                labels, rows = self._ranker_rows(g)
+                return dict(zip(labels, self.ranker.score(rows).tolist())), note
+            except Exception as exc:
+                note = note or f"the ranker failed ({type(exc).__name__}: {exc}); ranked with the hand-set mix"
+        return self._score({k: v[1] for k, v in g.matching.items()}, g.doc, g.cursor, g.prefix, g.member_op,
+                           g.state, g.near, g.ngrams, g.project), note
+
+    def _ranker_rows(self, g: Gathered):
+        from codecomp.engine.ranker import feature_rows
+
+        base = self._features({k: v[1] for k, v in g.matching.items()}, g.doc, g.cursor, g.prefix, g.member_op,
+                              g.state, g.near, g.ngrams, g.project)
+        model = getattr(self, "model", None) if g.state is not None else None
+        return feature_rows(g.matching, base, g.doc, g.cursor, g.prefix, g.member_op, g.state,
+                            model.index if model is not None else None, g.near)
+
+    def ranker_rows(self, uri: str, line: int, utf16_col: int):
+        """(labels, feature rows) of every candidate at a position, exactly as the learned ranker would see them
+        (None where `complete` would return no list).  For training and measuring rankers."""
+        g = self._gather(uri, line, utf16_col, None)
+        if isinstance(g, Completion):
+            return None
+        return self._ranker_rows(g)
 
     # hooks the neural engine overrides
     def _model_state(self, doc: Document, pstart: int, stop: Callable[[], bool] | None = None):
@@ -474,6 +511,20 @@ class Engine(BaseEngine):
                 "into it with `codecomp export --run RUN --out ARTIFACT`."
             )
         self.model = TokenModel(artifact, threads=threads)
+        if artifact.has("ranker"):
+            self._load_ranker(artifact, threads)
+
+    def _load_ranker(self, artifact, threads: int) -> None:
+        """The artifact's learned ranker; one that does not fit this engine is reported and the mix ranks."""
+        from codecomp.engine.ranker import Ranker, RankerError
+
+        info = artifact.models["ranker"]
+        try:
+            self.ranker = Ranker(artifact.session(str(info.get("file", "ranker.onnx")), threads=threads), info)
+        except (RankerError, ArtifactError) as exc:
+            self.ranker_problem = f"The learned ranker is not used: {exc}"
+        except Exception as exc:  # a broken graph: complete with the hand-set mix
+            self.ranker_problem = f"The learned ranker could not be loaded ({type(exc).__name__}: {exc})."
 
     @classmethod
     def load(cls, model_path: str | Path | None = None, threads: int = 1, max_contexts: int = 16) -> BaseEngine:
@@ -507,7 +558,7 @@ class Engine(BaseEngine):
             return None
         ctx = doc.context
         self.model.context(ctx, tokens, should_stop=stop)
-        return self.model.cached_distribution(ctx)
+        return self.model.cached_distribution(ctx, lang=doc.lang)
 
     def _model_words(self, state, prefix: str) -> tuple[list[str], list[str]]:
         if state is None:
@@ -519,7 +570,8 @@ class Engine(BaseEngine):
             p = state.p_vocab
             k = min(MODEL_WORDS, p.shape[0] - 1)
             top = np.argpartition(-p, k)[:k] if k > 0 else np.arange(p.shape[0])
-            words = state.top_words = [self.model.vocab[int(i)] for i in top]
+            # a word the document's language never uses (masked to probability 0) is no candidate
+            words = state.top_words = [self.model.vocab[int(i)] for i in top if p[int(i)] > 0.0]
         if prefix:
             low = prefix[:1].lower()
             words = [w for w in words if w[:1].lower() == low]

@@ -101,7 +101,7 @@ def decode(model, last: dict[str, np.ndarray], memory: np.ndarray, texts: list[s
     for _ in range(max_tokens - 1):
         if should_stop is not None and should_stop():
             raise Cancelled("the request was cancelled")
-        dist = model.distribution(out, keys, texts)
+        dist = model.distribution(out, keys, texts, lang)
         best, p = _best_token(model, dist)
         if best in UNRENDERABLE or p <= 0.0:
             break

@@ -1,0 +1,196 @@
+"""The learned ranker: many signals per candidate, one score from a gradient-boosted tree ensemble in ONNX.
+
+Candidate generation (`candidates.gather`) and the raw scoring signals (`scoring.candidate_features`) are shared
+with the hand-set mix; this module adds the signals the mix ignores and turns them into one float32 row per
+candidate, in the fixed column order `FEATURES` (documented in docs/design.md, "Ranker features").  The same
+function computes the rows for serving and for training (`codecomp train ranker`), so the model never sees a
+feature computed differently from how it was trained.
+
+The ensemble is a LightGBM LambdaRank model exported to ONNX (`ai.onnx.ml` TreeEnsemble); an artifact carries it
+as `models.ranker` with its feature list and version, and `Ranker` refuses a file whose features are not
+exactly `FEATURES`, so an engine never feeds columns in the wrong order.
+"""
+from __future__ import annotations
+
+import bisect
+import math
+from collections import Counter
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from codecomp.engine.candidates import occurrences
+from codecomp.engine.scoring import (F_DOC, F_KEYWORD, F_MEMBER, F_MODEL, F_NEAR, F_NONMEMBER, F_OTHER, F_PCOUNT,
+                                     F_PROJECT, F_RECEIVER, F_RELATED, F_SCOPE, F_TYPED, WEIGHTS, Weights,
+                                     combine_matrix)
+from codecomp.syntax.names import STYLES, naming_style, split_subtokens
+
+VERSION = 1
+SOURCES = ("scope", "member", "file", "documents", "project", "model", "copy", "keyword")
+KINDS = ("variable", "function", "class", "field", "keyword", "identifier")
+FAR = math.log1p(1e7)  # the distance feature of a name that does not occur on that side of the cursor
+
+# Column order of a feature row.  Append only, and bump VERSION when the meaning of a column changes.
+FEATURES: tuple[str, ...] = (
+    # the model
+    "p_vocab", "p_copy", "log_p_model", "log_model_rank", "gate",
+    # the document and the other open documents
+    "p_doc_ngram", "log_p_doc_ngram", "p_other",
+    # the project (workspace index)
+    "p_project_ngram", "project_related", "typed_member", "log_project_count",
+    # hints of the hand-set mix
+    "in_scope", "member", "non_member", "log_receiver", "log_near", "keyword_typed0",
+    # where the name occurs in this file
+    "log_file_count", "log_dist_before", "log_dist_after",
+    # the name itself and the typed prefix
+    "match_tier", "case_match", "length", "subtokens", "style_match", "style_share", "typed_length",
+    # the position
+    "lang_cpp", "op_dot", "op_arrow", "op_scope",
+    # where the candidate came from and what it is
+    *(f"source_{s}" for s in SOURCES), *(f"kind_{k}" for k in KINDS),
+    # today's hand-set score, as one more signal
+    "mix_score",
+)
+INDEX = {name: i for i, name in enumerate(FEATURES)}
+# Column groups the ablations of the evaluation drop (set to a constant) to measure what they contribute.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "model": ("p_vocab", "p_copy", "log_p_model", "log_model_rank", "gate", "source_model", "source_copy",
+              "mix_score"),
+    "project": ("p_project_ngram", "project_related", "typed_member", "log_project_count", "source_project",
+                "mix_score"),
+}
+
+
+class RankerError(ValueError):
+    """A ranker file that this engine cannot use; the message says why."""
+
+
+def model_ranks(dist: Any) -> np.ndarray:
+    """Rank (0 = most probable) of every vocabulary word in the model's distribution, once per distribution."""
+    ranks = getattr(dist, "ranks", None)
+    if ranks is None:
+        order = np.argsort(-dist.p_vocab, kind="stable")
+        ranks = np.empty_like(order)
+        ranks[order] = np.arange(order.shape[0])
+        dist.ranks = ranks
+    return ranks
+
+
+def _dominant_style(near: Mapping[str, int]) -> tuple[str, dict[str, float]]:
+    """The most common naming style among the names near the cursor, and each style's share."""
+    counts: Counter[str] = Counter()
+    for name, n in near.items():
+        if n > 0:
+            counts[naming_style(name)] += n
+    total = sum(counts.values())
+    if not total:
+        return "other", {}
+    return max(STYLES, key=lambda s: (counts[s], -STYLES.index(s))), {s: c / total for s, c in counts.items()}
+
+
+def feature_rows(matching: Mapping[str, tuple[int, Any]], base: Mapping[str, Sequence[float]], doc: Any,
+                 cursor: int, prefix: str, member_op: str | None, dist: Any = None, index: Mapping[str, int] | None = None,
+                 near: Mapping[str, int] | None = None, weights: Weights = WEIGHTS) -> tuple[list[str], np.ndarray]:
+    """(labels, rows): one float32 row of `FEATURES` per candidate.
+
+    `matching` is label -> (match tier, candidate) from the engine's gathering, `base` label -> the raw signals of
+    `scoring.candidate_features` (F_* columns); `dist`/`index` are the model's distribution and vocabulary index
+    (None without a model)."""
+    labels = list(matching)
+    n = len(labels)
+    x = np.zeros((n, len(FEATURES)), dtype=np.float32)
+    if not n:
+        return labels, x
+    f = np.array([base[label] for label in labels], dtype=np.float64).reshape(n, -1)
+    neural = dist is not None and index is not None
+    col = INDEX
+    x[:, col["mix_score"]] = combine_matrix(f, doc.ident_total, neural, weights)
+    x[:, col["p_doc_ngram"]] = f[:, F_DOC]
+    x[:, col["log_p_doc_ngram"]] = np.log(f[:, F_DOC] + 1e-9)
+    x[:, col["p_other"]] = f[:, F_OTHER]
+    x[:, col["p_project_ngram"]] = f[:, F_PROJECT]
+    x[:, col["project_related"]] = f[:, F_RELATED]
+    x[:, col["typed_member"]] = f[:, F_TYPED]
+    x[:, col["log_project_count"]] = f[:, F_PCOUNT]
+    x[:, col["in_scope"]] = f[:, F_SCOPE]
+    x[:, col["member"]] = f[:, F_MEMBER]
+    x[:, col["non_member"]] = f[:, F_NONMEMBER]
+    x[:, col["log_receiver"]] = f[:, F_RECEIVER]
+    x[:, col["log_near"]] = f[:, F_NEAR]
+    x[:, col["keyword_typed0"]] = f[:, F_KEYWORD]
+    x[:, col["log_p_model"]] = np.log(f[:, F_MODEL] + 1e-9)
+    if neural:
+        ranks = model_ranks(dist)
+        vocab_size = float(ranks.shape[0])
+        x[:, col["gate"]] = dist.gate
+        for r, label in enumerate(labels):
+            vid = index.get(label)
+            x[r, col["p_vocab"]] = (1.0 - dist.gate) * float(dist.p_vocab[vid]) if vid is not None else 0.0
+            x[r, col["p_copy"]] = dist.gate * dist.copy.get(label, 0.0)
+            x[r, col["log_model_rank"]] = math.log1p(float(ranks[vid]) if vid is not None else vocab_size)
+    else:
+        x[:, col["log_model_rank"]] = FAR
+    where, cut = occurrences(doc, cursor)
+    style, shares = _dominant_style(near or {})
+    low_prefix = prefix.lower()
+    for r, label in enumerate(labels):
+        tier, entry = matching[label]
+        offsets = where.get(label, ())
+        k = bisect.bisect_left(offsets, cut)
+        x[r, col["log_file_count"]] = math.log1p(len(offsets))
+        x[r, col["log_dist_before"]] = math.log1p(cut - offsets[k - 1]) if k > 0 else FAR
+        x[r, col["log_dist_after"]] = math.log1p(offsets[k] - cut) if k < len(offsets) else FAR
+        x[r, col["match_tier"]] = tier
+        x[r, col["case_match"]] = 1.0 if prefix and label.startswith(prefix) else (
+            0.5 if prefix and label.lower().startswith(low_prefix) else 0.0)
+        x[r, col["length"]] = len(label)
+        x[r, col["subtokens"]] = len(split_subtokens(label))
+        own = naming_style(label)
+        x[r, col["style_match"]] = 1.0 if own == style else 0.0
+        x[r, col["style_share"]] = shares.get(own, 0.0)
+        if entry.source in SOURCES:
+            x[r, col[f"source_{entry.source}"]] = 1.0
+        x[r, col[f"kind_{entry.kind if entry.kind in KINDS else 'identifier'}"]] = 1.0
+    x[:, col["typed_length"]] = len(prefix)
+    x[:, col["lang_cpp"]] = 1.0 if doc.lang == "cpp" else 0.0
+    x[:, col["op_dot"]] = 1.0 if member_op in (".", "?.") else 0.0
+    x[:, col["op_arrow"]] = 1.0 if member_op == "->" else 0.0
+    x[:, col["op_scope"]] = 1.0 if member_op == "::" else 0.0
+    return labels, x
+
+
+def ablate(x: np.ndarray, group: str) -> np.ndarray:
+    """A copy of the rows with one group of columns (`GROUPS`) set to zero: what a ranker trained without those
+    signals sees."""
+    out = x.copy()
+    for name in GROUPS[group]:
+        out[:, INDEX[name]] = 0.0
+    return out
+
+
+class Ranker:
+    """An ONNX tree ensemble that scores feature rows (higher is better)."""
+
+    def __init__(self, session: Any, info: Mapping[str, Any]) -> None:
+        features = tuple(info.get("features") or ())
+        if int(info.get("version", -1)) != VERSION or features != FEATURES:
+            raise RankerError(
+                f"the ranker was trained on feature version {info.get('version')!r} with {len(features)} "
+                f"features; this engine computes version {VERSION} with {len(FEATURES)}. Retrain it with "
+                f"`codecomp train ranker`.")
+        inputs = session.get_inputs()
+        if len(inputs) != 1:
+            raise RankerError("the ranker graph must have exactly one input (the feature rows)")
+        self.session = session
+        self.input = inputs[0].name
+        self.info = dict(info)
+        self.ablation = info.get("ablation")  # a column group the ranker was trained without, if any
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        """One score per row."""
+        if x.shape[0] == 0:
+            return np.zeros(0, dtype=np.float32)
+        if self.ablation:
+            x = ablate(x, self.ablation)
+        out = self.session.run(None, {self.input: np.ascontiguousarray(x, dtype=np.float32)})[0]
+        return np.asarray(out, dtype=np.float32).reshape(-1)

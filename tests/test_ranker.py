@@ -1,0 +1,131 @@
+"""The learned ranker: its features, training on a real corpus, ONNX serving inside the engine, its refusal of a
+mismatched file; and the candidate rules it relies on (no names from comments and strings)."""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codecomp.engine import Engine
+from codecomp.engine.ranker import FAR, FEATURES, INDEX, Ranker, RankerError, ablate
+
+JS_MEMBERS = ("const foo = require('./foo.js');\n// helper.widget is old, see docs.page\n"
+              "const msg = `total ${order.amount} in cart.items`;\n"
+              "class Cart {\n  add(item) { this.count += 1; return this.")
+CPP_MEMBERS = ('#include "util/path.h"\nstruct Box { int width; };\n// box.legacy is gone\n'
+               'int area(Box b) { const char* s = "b.hidden"; return b.')
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    eng = Engine.load(None)
+    assert not getattr(eng, "problem", None)
+    return eng
+
+
+def _labels(engine: Engine, uri: str, text: str, lang: str) -> list[str]:
+    engine.open(uri, text, lang, 1)
+    try:
+        lines = text.split("\n")
+        return [c.label for c in engine.complete(uri, len(lines) - 1, len(lines[-1]), max_items=10_000).items]
+    finally:
+        engine.close(uri)
+
+
+def test_comments_and_strings_give_no_member_or_file_candidates(engine: Engine) -> None:
+    js = _labels(engine, "file:///cart.js", JS_MEMBERS, "javascript")
+    assert "count" in js and "add" in js
+    for word in ("js", "widget", "page", "helper", "docs"):   # only in a string or a comment
+        assert word not in js, word
+    assert "amount" in js   # `${order.amount}` is code inside a template literal
+    cpp = _labels(engine, "file:///box.cpp", CPP_MEMBERS, "cpp")
+    assert "width" in cpp
+    for word in ("legacy", "hidden", "h"):
+        assert word not in cpp, word
+
+
+def test_feature_rows_on_a_hand_made_case(engine: Engine) -> None:
+    text = "let alpha = 1;\nlet beta = alpha + 2;\nlet gamma = al\nalpha = beta;\n"
+    uri = "file:///f.js"
+    engine.open(uri, text, "javascript", 1)
+    try:
+        labels, rows = engine.ranker_rows(uri, 2, len("let gamma = al"))
+    finally:
+        engine.close(uri)
+    assert rows.shape == (len(labels), len(FEATURES)) and rows.dtype == np.float32
+    row = rows[labels.index("alpha")]
+    # distances are measured in the text without the word being typed (`al`): back to `alpha + 2`, on to the
+    # `alpha` of the next line (only the newline in between)
+    before = text.index("let gamma = al") + len("let gamma = ") - text.index("alpha + 2")
+    after = text.index("alpha = beta") - (text.index("let gamma = al") + len("let gamma = al"))
+    assert after == 1
+    assert row[INDEX["log_dist_before"]] == pytest.approx(math.log1p(before))
+    assert row[INDEX["log_dist_after"]] == pytest.approx(math.log1p(after))
+    assert row[INDEX["log_file_count"]] == pytest.approx(math.log1p(3))
+    assert row[INDEX["case_match"]] == 1.0 and row[INDEX["typed_length"]] == 2.0
+    assert row[INDEX["length"]] == 5.0 and row[INDEX["subtokens"]] == 1.0
+    assert row[INDEX["lang_cpp"]] == 0.0 and row[INDEX["op_dot"]] == 0.0
+    assert sum(row[INDEX[f"source_{s}"]] for s in ("scope", "member", "file", "documents", "project", "model",
+                                                     "copy", "keyword")) == 1.0
+    assert row[INDEX["p_vocab"]] + row[INDEX["p_copy"]] > 0.0          # the model's two parts are filled
+    assert row[INDEX["log_model_rank"]] < FAR
+    assert np.all(ablate(rows, "model")[:, INDEX["p_vocab"]] == 0.0)
+
+
+@pytest.fixture(scope="module")
+def trained(fixture_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from training.ranker import train_ranker
+
+    run = tmp_path_factory.mktemp("ranker-run")
+    artifact = tmp_path_factory.mktemp("ranker-artifact") / "model"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "codecomp" / "default_model", artifact)
+    info = train_ranker(fixture_corpus, run, None, positions=120, install=artifact, progress=False,
+                        log=lambda m: None)
+    assert info["train_groups"] > 50 and info["valid_groups"] > 10
+    return run, artifact
+
+
+def test_training_writes_an_onnx_ranker_that_the_engine_serves(trained: tuple[Path, Path]) -> None:
+    run, artifact = trained
+    info = json.loads((run / "ranker.json").read_text())
+    assert info["features"] == list(FEATURES) and info["parity_max_abs_diff"] < 1e-3
+    manifest = json.loads((artifact / "manifest.json").read_text())
+    assert manifest["models"]["ranker"]["file"] == "ranker.onnx" and "ranker.onnx" in manifest["files"]
+    eng = Engine.load(artifact)
+    assert eng.ranker is not None and eng.ranker_problem is None
+    src = "function total(items) {\n  let sum = 0;\n  for (const item of items) sum += item.price;\n  return s"
+    eng.open("file:///t.js", src, "javascript", 1)
+    res = eng.complete("file:///t.js", 3, len("  return s"), max_items=1000, fragment=False)
+    labels, rows = eng.ranker_rows("file:///t.js", 3, len("  return s"))
+    scores = dict(zip(labels, eng.ranker.score(rows).tolist()))
+    served = [c.label for c in res.items]
+    assert served[0] == "sum"
+    # the list is ordered by match tier, then by the ranker's score
+    tiers = {lab: int(rows[i, INDEX["match_tier"]]) for i, lab in enumerate(labels)}
+    keys = [(tiers[lab], -scores[lab]) for lab in served]
+    assert keys == sorted(keys)
+    eng.use_ranker(False)
+    mix = [c.label for c in eng.complete("file:///t.js", 3, len("  return s"), max_items=1000, fragment=False).items]
+    assert sorted(mix) == sorted(served)   # the same candidates, ranked by the hand-set mix
+
+
+def test_a_ranker_with_other_features_is_refused(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    run, artifact = trained
+    session = ort.InferenceSession(str(run / "ranker.onnx"), providers=["CPUExecutionProvider"])
+    with pytest.raises(RankerError, match="feature version"):
+        Ranker(session, {"features": list(FEATURES[:-1]), "version": 1})
+    broken = tmp_path / "model"
+    shutil.copytree(artifact, broken)
+    manifest = json.loads((broken / "manifest.json").read_text())
+    manifest["models"]["ranker"]["features"] = ["something_else"]
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    eng = Engine.load(broken)
+    assert eng.ranker is None and "retrain" in (eng.ranker_problem or "").lower()
+    eng.open("file:///u.js", "let total = 1;\ntot", "javascript", 1)
+    assert [c.label for c in eng.complete("file:///u.js", 1, 3).items][:1] == ["total"]   # the mix still ranks

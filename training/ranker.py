@@ -1,0 +1,229 @@
+"""`codecomp train ranker`: learn the ranking of completion candidates from held-in code.
+
+1. Positions: identifier occurrences of the corpus's train split, stratified by project like the evaluation
+   (`codecomp.eval.sampling`), each asked at 0 and 1 typed characters with the identifier hidden and, by default,
+   the rest of its project as the workspace (`codecomp.eval.project_context`).
+2. Features: `Engine.ranker_rows`, the very code that serves, gives one row of `codecomp.engine.ranker.FEATURES`
+   per candidate; the true identifier is the one relevant candidate of its group.  Groups whose true identifier
+   is not a candidate teach nothing about ranking and are left out.
+3. A LightGBM LambdaRank model (one group per position), early-stopped on the same kind of groups from the
+   valid split, exported to ONNX (`ai.onnx.ml` tree ensemble) with onnxmltools.
+
+The run folder gets `ranker.onnx` and `ranker.json` (features, version, training figures);
+`codecomp train ranker --install ARTIFACT` (or `install_ranker`) copies them into an artifact as
+`models.ranker`.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+RANKER_FILE = "ranker.onnx"
+INFO_FILE = "ranker.json"
+
+
+@dataclass
+class Groups:
+    """Feature rows of many positions: rows of group g are x[starts[g]:starts[g + 1]], relevance in y."""
+
+    x: list[np.ndarray] = field(default_factory=list)
+    y: list[np.ndarray] = field(default_factory=list)
+    typed: list[int] = field(default_factory=list)
+    projects: list[str] = field(default_factory=list)
+    missed: int = 0          # positions whose true identifier was not a candidate
+
+    def add(self, rows: np.ndarray, labels: Sequence[str], target: str, typed: int, project: str) -> None:
+        """One position; kept only when the true identifier is among the candidates."""
+        if target not in labels:
+            self.missed += 1
+            return
+        rel = np.zeros(len(labels), dtype=np.float32)
+        rel[list(labels).index(target)] = 1.0
+        self.x.append(rows)
+        self.y.append(rel)
+        self.typed.append(typed)
+        self.projects.append(project)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """(x, y, group sizes) in LightGBM's layout."""
+        if not self.x:
+            raise ValueError("no position had its true identifier among the candidates")
+        return np.concatenate(self.x), np.concatenate(self.y), [len(r) for r in self.y]
+
+
+def collect_groups(engine: Any, docs: Sequence[Any], positions: Iterable[tuple[int, int]],
+                   typed: Sequence[int] = (0, 1), workspaces: Any = None,
+                   progress: bool = True, desc: str = "ranker: features") -> Groups:
+    """Ask the engine for the feature rows at every position and typed length (the identifier hidden).
+
+    `workspaces` (a `codecomp.eval.project_context.ProjectWorkspaces`) gives each document's project as the
+    workspace, exactly as the evaluation does; None: file only."""
+    from tqdm import tqdm
+
+    from codecomp.eval.documents import Query, utf16_position
+    from codecomp.eval.engine_system import EngineSystem
+
+    uri_of = workspaces.uri_of if workspaces is not None else EngineSystem(engine).uri_of
+    groups = Groups()
+    current: dict[str, Any] = {"uri": None, "text": None, "version": 0, "project": object()}
+    for d, i in tqdm(list(positions), desc=desc, disable=not progress, leave=False):
+        doc = docs[d]
+        if workspaces is not None and current["project"] != doc.project:
+            workspaces.activate(engine, doc)
+            current["project"] = doc.project
+        target = doc.tokens[i]
+        for t in typed:
+            if t and len(target) <= t:
+                continue
+            text, cursor = Query(doc, i, target[:t], "blank").document()
+            uri = uri_of(doc)
+            current["version"] += 1
+            if current["uri"] != uri:
+                if current["uri"] is not None:
+                    engine.close(current["uri"])
+                engine.open(uri, text, doc.lang, current["version"])
+            elif current["text"] != text:
+                engine.change(uri, text, current["version"])
+            current["uri"], current["text"] = uri, text
+            line, col = utf16_position(text, cursor)
+            got = engine.ranker_rows(uri, line, col)
+            if got is not None:
+                labels, rows = got
+                groups.add(rows, labels, target, t, doc.project)
+    if current["uri"] is not None:
+        engine.close(current["uri"])
+    return groups
+
+
+def fit(train: Groups, valid: Groups, params: dict[str, Any] | None = None, ablation: str | None = None,
+        log: Callable[[str], None] = print) -> tuple[Any, dict[str, Any]]:
+    """A LambdaRank model on `train`, early-stopped on `valid` NDCG@5; (booster, figures)."""
+    import lightgbm as lgb
+
+    from codecomp.engine.ranker import ablate
+
+    x, y, g = train.arrays()
+    vx, vy, vg = valid.arrays()
+    if ablation:
+        x, vx = ablate(x, ablation), ablate(vx, ablation)
+    p = {"objective": "lambdarank", "metric": "ndcg", "ndcg_eval_at": [1, 5], "learning_rate": 0.05,
+         "num_leaves": 31, "min_data_in_leaf": 20, "feature_fraction": 0.9, "bagging_fraction": 0.9,
+         "bagging_freq": 1, "lambdarank_truncation_level": 20, "verbose": -1, "seed": 0,
+         "deterministic": True, "num_threads": 1}
+    p.update(params or {})
+    rounds = int(p.pop("num_rounds", 400))
+    t0 = time.perf_counter()
+    dtrain = lgb.Dataset(x, y, group=g)
+    dvalid = lgb.Dataset(vx, vy, group=vg, reference=dtrain)
+    booster = lgb.train(p, dtrain, num_boost_round=rounds, valid_sets=[dvalid], valid_names=["valid"],
+                        callbacks=[lgb.early_stopping(30, verbose=False)])
+    seconds = time.perf_counter() - t0
+    best = booster.best_iteration or booster.current_iteration()
+    scores = {k: float(v) for k, v in booster.best_score.get("valid", {}).items()}
+    log(f"trained {best} trees in {seconds:.1f} s; valid {scores}")
+    return booster, {"trees": best, "train_seconds": round(seconds, 1), "valid": scores,
+                     "train_groups": len(g), "valid_groups": len(vg), "train_rows": int(x.shape[0])}
+
+
+def to_onnx(booster: Any, n_features: int) -> bytes:
+    """The booster as an ONNX graph: input `features` [N, n_features] float32, output one score per row."""
+    from onnxmltools import convert_lightgbm
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    model = convert_lightgbm(booster, initial_types=[("features", FloatTensorType([None, n_features]))],
+                             target_opset=15, zipmap=False)
+    return model.SerializeToString()
+
+
+def write_run(out: Path, booster: Any, figures: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    """ranker.onnx + ranker.json in `out`, after checking that ONNX Runtime scores like LightGBM."""
+    import onnxruntime as ort
+
+    from codecomp.engine.ranker import FEATURES, VERSION
+
+    out.mkdir(parents=True, exist_ok=True)
+    blob = to_onnx(booster, len(FEATURES))
+    sess = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
+    probe = np.random.default_rng(0).normal(size=(64, len(FEATURES))).astype(np.float32)
+    diff = float(np.max(np.abs(sess.run(None, {"features": probe})[0].reshape(-1)
+                              - booster.predict(probe, num_iteration=figures["trees"]))))
+    if diff > 1e-3:
+        raise RuntimeError(f"the ONNX ranker disagrees with LightGBM by {diff:.2e}; not written")
+    (out / RANKER_FILE).write_bytes(blob)
+    info = {"file": RANKER_FILE, "features": list(FEATURES), "version": VERSION, "parity_max_abs_diff": diff,
+            "bytes": len(blob), **figures, **meta}
+    (out / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return info
+
+
+def install_ranker(run: Path, artifact: Path) -> None:
+    """Copy a trained ranker into an artifact folder as `models.ranker` and rewrite its manifest."""
+    from codecomp.artifact import MANIFEST, write_manifest
+
+    info = json.loads((run / INFO_FILE).read_text(encoding="utf-8"))
+    manifest = json.loads((artifact / MANIFEST).read_text(encoding="utf-8"))
+    shutil.copyfile(run / RANKER_FILE, artifact / RANKER_FILE)
+    models = dict(manifest["models"])
+    models["ranker"] = {k: info[k] for k in ("file", "features", "version", "trees", "valid", "ablation",
+                                              "project_context") if k in info}
+    write_manifest(artifact, models, manifest.get("languages", []), manifest.get("training"))
+
+
+class RankerTrainingError(RuntimeError):
+    """A ranker cannot be trained with these inputs; the message says why."""
+
+
+def train_ranker(corpus: Path, out: Path, artifact: Path | None = None, positions: int = 2000, seed: int = 0,
+                 ablation: str | None = None, project_context: bool = True, install: Path | None = None,
+                 progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """The whole of `codecomp train ranker`: features from the train and valid splits, fit, export, install."""
+    from codecomp.engine import Engine
+    from codecomp.engine.ranker import GROUPS
+    from codecomp.eval.harness import docs_of, load_split, sample_identifier_positions
+
+    if ablation is not None and ablation not in GROUPS:
+        raise RankerTrainingError(f"--ablate must be one of {', '.join(GROUPS)}, not {ablation!r}")
+    engine = Engine.load(artifact)
+    if getattr(engine, "problem", None):
+        raise RankerTrainingError(f"the model does not load: {engine.problem}")
+    engine.use_ranker(False)  # features are computed for the ranking the ranker replaces, not by an older ranker
+    t0 = time.perf_counter()
+    sets: dict[str, Groups] = {}
+    for split, n in (("train", positions), ("valid", max(50, positions // 4))):
+        docs = docs_of(load_split(corpus, split, None, seed), progress, f"{split} files")
+        if not docs:
+            raise RankerTrainingError(f"the {split} split of {corpus} has no file with code tokens")
+        chosen = sample_identifier_positions(docs, n, seed)
+        workspaces = None
+        if project_context:
+            from codecomp.eval.project_context import ProjectWorkspaces
+
+            workspaces = ProjectWorkspaces(docs)
+        try:
+            sets[split] = collect_groups(engine, docs, chosen, workspaces=workspaces, progress=progress,
+                                         desc=f"ranker: {split} features")
+        finally:
+            if workspaces is not None:
+                engine.set_workspace(None)
+                workspaces.cleanup()
+        log(f"{split}: {len(sets[split].y)} groups kept, {sets[split].missed} without the true identifier")
+    feature_seconds = time.perf_counter() - t0
+    try:
+        booster, figures = fit(sets["train"], sets["valid"], ablation=ablation, log=log)
+    except ValueError as exc:
+        raise RankerTrainingError(str(exc)) from None
+    meta = {"corpus": str(corpus), "model": str(artifact) if artifact else "default", "positions": positions,
+            "seed": seed, "ablation": ablation, "project_context": project_context,
+            "feature_seconds": round(feature_seconds, 1)}
+    info = write_run(out, booster, figures, meta)
+    log(f"wrote {out / RANKER_FILE} ({info['bytes']:,} bytes)")
+    if install is not None:
+        install_ranker(out, install)
+        log(f"installed into {install}")
+    return info
