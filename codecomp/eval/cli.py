@@ -30,6 +30,10 @@ def eval_command(
     project_context: bool = typer.Option(True, "--project-context/--file-only",
                                          help="Also score identifiers with each file's project as the engine's "
                                               "workspace (\"engine+project\", beside the file-only engine)."),
+    rankers: Optional[List[Path]] = typer.Option(None, "--compare-ranker",
+                                                 help="A `codecomp train ranker` run folder: its ranker ranks the "
+                                                      "project-context engine's candidates, scored and compared "
+                                                      "beside the hand-set mix (repeatable; named after the folder)."),
 ) -> None:
     """Score the engine and the baselines on the same held-out positions and write a report."""
     from codecomp.eval.harness import EvalError, EvalOptions, run_evaluation
@@ -55,7 +59,14 @@ def eval_command(
     if project_context and "identifiers" in opts.tasks:
         from codecomp.eval.project_context import ProjectContextRun
 
-        hooks = ProjectContextRun(engine, lambda: Engine.load(model), "engine")
+        def plain_engine():
+            # the project-context systems rank with the hand-set mix unless they are given a ranker to compare
+            eng = Engine.load(model)
+            eng.use_ranker(False)
+            return eng
+
+        hooks = ProjectContextRun(engine, plain_engine if rankers else (lambda: Engine.load(model)), "engine",
+                                  [(Path(r).name, Path(r)) for r in rankers or ()])
     try:
         result = run_evaluation(engine, "engine", corpus, opts, artifact_path=model,
                                 engine_system=hooks.engine_system if hooks else None,

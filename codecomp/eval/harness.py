@@ -271,9 +271,14 @@ def _switch_file(system: Any, docs: Sequence[FileDoc], d: int, current: list[int
 RANK_SCALES = {"top1": 100.0, "top5": 100.0, "mrr10": 1.0}
 
 
-def _task_output(records: TaskRecords, sample: Sample, primary: str | None, seed: int) -> dict[str, Any]:
-    """The per-project rows, macro averages, comparisons, records and the draw of a task, for report.json."""
-    return {**records.summary(primary, seed), "sampling": sample.summary()}
+def _task_output(records: TaskRecords, sample: Sample, primary: str | None, seed: int,
+                 systems: Sequence[Any] = ()) -> dict[str, Any]:
+    """The per-project rows, macro averages, comparisons, records and the draw of a task, for report.json.
+
+    A system with a ``compare_with`` attribute (e.g. a learned ranker beside the hand-set mix it replaces) is
+    also compared with the system of that name."""
+    pairs = [(s.name, s.compare_with) for s in systems if getattr(s, "compare_with", None)]
+    return {**records.summary(primary, seed, pairs), "sampling": sample.summary()}
 
 
 def _primary(systems: Sequence[Any], primary: str | None) -> str | None:
@@ -323,7 +328,7 @@ def eval_identifiers(systems: Sequence[Any], docs: Sequence[FileDoc], sample: Sa
             records.set(sysm.name, group, "top1", [r is not None and r <= 1 for r in rs])
             records.set(sysm.name, group, "top5", [r is not None and r <= 5 for r in rs])
             records.set(sysm.name, group, "mrr10", [1.0 / r if r is not None and r <= 10 else 0.0 for r in rs])
-    out.update(_task_output(records, sample, _primary(systems, primary), seed))
+    out.update(_task_output(records, sample, _primary(systems, primary), seed, systems))
     return out
 
 

@@ -131,6 +131,22 @@ class ProjectWorkspaces:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
+def load_ranker_run(run: Path) -> Any:
+    """The learned ranker of a `codecomp train ranker` run folder (ranker.onnx + ranker.json)."""
+    import json
+
+    import onnxruntime as ort
+
+    from codecomp.engine.ranker import Ranker
+
+    info = json.loads((Path(run) / "ranker.json").read_text(encoding="utf-8"))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(Path(run) / info.get("file", "ranker.onnx")), options,
+                                   providers=["CPUExecutionProvider"])
+    return Ranker(session, info)
+
+
 class RecordingEngineSystem(EngineSystem):
     """The engine through the harness, asking for its whole list and recording found % (see the module
     docstring); the harness scores the first `k` items as usual."""
@@ -180,24 +196,36 @@ class ProjectContextRun:
     found %), a factory of the project-context system for `run_evaluation(extra_systems=...)` (its own engine,
     so that neither's per-document caches leak into the other), and the summary it adds to the result."""
 
-    def __init__(self, engine: Any, engine_factory: Any, engine_name: str = "engine") -> None:
+    def __init__(self, engine: Any, engine_factory: Any, engine_name: str = "engine",
+                 rankers: Sequence[tuple[str, Path]] = ()) -> None:
         self.engine_system = RecordingEngineSystem(engine, engine_name)
         self.engine_factory = engine_factory
+        self.rankers = list(rankers)
         self.project_system: ProjectEngineSystem | None = None
+        self.ranker_systems: list[ProjectEngineSystem] = []
         self.workspaces: ProjectWorkspaces | None = None
 
     def extra_systems(self, docs: Sequence[FileDoc]) -> list[ProjectEngineSystem]:
-        """The project-context system for the evaluated files."""
+        """The project-context system for the evaluated files, and one per learned ranker to compare (each
+        ranks the same candidates with its ranker; it is compared with the project-context system)."""
         self.workspaces = ProjectWorkspaces(docs)
-        self.project_system = ProjectEngineSystem(self.engine_factory(), self.workspaces,
-                                                  f"{self.engine_system.name}+project")
-        return [self.project_system]
+        base = f"{self.engine_system.name}+project"
+        self.project_system = ProjectEngineSystem(self.engine_factory(), self.workspaces, base)
+        for name, run in self.rankers:
+            engine = self.engine_factory()
+            engine.ranker = load_ranker_run(run)
+            engine.use_ranker(True)
+            system = ProjectEngineSystem(engine, self.workspaces, f"{base}+{name}")
+            system.compare_with = base
+            self.ranker_systems.append(system)
+        return [self.project_system, *self.ranker_systems]
 
     def attach(self, result: Any) -> None:
         """Put the side-by-side found % table into the identifier task of an `EvalResult`."""
         ident = result.tasks.get("identifiers")
         if ident is not None and self.project_system is not None:
-            ident["project_context"] = found_summary([self.engine_system, self.project_system])
+            ident["project_context"] = found_summary([self.engine_system, self.project_system,
+                                                      *self.ranker_systems])
             result.seconds["project_indexes"] = round(self.workspaces.build_seconds, 1)
 
     def cleanup(self) -> None:

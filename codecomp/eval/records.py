@@ -125,9 +125,9 @@ class TaskRecords:
                         "n": sum(1 for w in self.weights[group] if w > 0), **ci.as_dict()})
         return out
 
-    def summary(self, primary: str | None, seed: int) -> dict[str, Any]:
+    def summary(self, primary: str | None, seed: int, pairs: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
         """Pooled figures, per-project rows, macro averages, comparisons of ``primary`` with every other system
-        (paired file bootstrap), and the records themselves."""
+        and of each ``(a, b)`` of ``pairs`` (paired file bootstrap), and the records themselves."""
         systems = list(self.values)
         out: dict[str, Any] = {
             "pooled": {s: self.pooled(s) for s in systems},
@@ -140,6 +140,9 @@ class TaskRecords:
             for other in systems:
                 if other != primary:
                     out["comparisons"] += self.compare(primary, other, seed)
+        for a, b in pairs:
+            if a in self.values and b in self.values:
+                out["comparisons"] += self.compare(a, b, seed)
         return out
 
     # ---------------------------------------------------------------------------------------------- JSON

@@ -137,27 +137,35 @@ def _comparison_table(task_name: str, task: dict[str, Any]) -> list[str]:
     comps = task.get("comparisons", [])
     if not heads or not comps:
         return []
-    by = {(c["b"], c["metric"]): c for c in comps}
     primary = comps[0]["a"]
-    others = list(dict.fromkeys(c["b"] for c in comps))
-    shown = [(f"{g}.{f}", label, d) for g, f, label, d in heads if any((o, f"{g}.{f}") in by for o in others)]
-    rows = []
-    for other in others:
+    by = {(c["a"], c["b"], c["metric"]): c for c in comps}
+    pairs = list(dict.fromkeys((c["a"], c["b"]) for c in comps))
+    shown = [(f"{g}.{f}", label, d) for g, f, label, d in heads
+             if any((a, b, f"{g}.{f}") in by for a, b in pairs)]
+
+    def row(a: str, b: str) -> list[str]:
         cells = []
         for key, _, d in shown:
-            c = by.get((other, key))
+            c = by.get((a, b, key))
             if c is None:
                 cells.append("-")
                 continue
             text = f"{_signed(c['diff'], d)} [{_signed(c['low'], d)}, {_signed(c['high'], d)}]"
             cells.append(f"**{text}**" if c["excludes_zero"] else text)
-        rows.append([other] + cells)
+        return cells
+
     any_c = comps[0]
     lines = [f"`{primary}` minus each system, with the {round(100 * any_c['level'])} % paired bootstrap interval "
              f"({any_c['resamples']} resamples of the {any_c['files']} files; the positions of a file stay "
              "together). **Bold**: the interval excludes 0, so the sign of the difference is supported at this "
              "sample size; otherwise the two systems are not distinguishable here.", ""]
-    return lines + _table([f"{primary} minus"] + [label for _, label, _ in shown], rows) + [""]
+    labels = [label for _, label, _ in shown]
+    lines += _table([f"{primary} minus"] + labels, [[b] + row(a, b) for a, b in pairs if a == primary]) + [""]
+    others = [(a, b) for a, b in pairs if a != primary]
+    if others:
+        lines += ["Other paired comparisons (A minus B, same intervals):", ""]
+        lines += _table(["A minus B"] + labels, [[f"{a} minus {b}"] + row(a, b) for a, b in others]) + [""]
+    return lines
 
 
 def _sampling_lines(task: dict[str, Any]) -> list[str]:
