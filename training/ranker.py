@@ -50,6 +50,24 @@ class Groups:
         self.typed.append(typed)
         self.projects.append(project)
 
+    def save(self, path: Path) -> None:
+        """The groups as one .npz (rows, relevance, group sizes, typed lengths, projects), for re-fitting."""
+        x, y, g = self.arrays()
+        np.savez(path, x=x, y=y, sizes=np.array(g, dtype=np.int64), typed=np.array(self.typed, dtype=np.int64),
+                 projects=np.array(self.projects), missed=np.array(self.missed))
+
+    @classmethod
+    def load(cls, path: Path) -> "Groups":
+        """Groups saved by `save`."""
+        with np.load(path, allow_pickle=False) as data:
+            ends = np.cumsum(data["sizes"])
+            starts = ends - data["sizes"]
+            out = cls(x=[data["x"][s:e] for s, e in zip(starts, ends)],
+                      y=[data["y"][s:e] for s, e in zip(starts, ends)],
+                      typed=[int(t) for t in data["typed"]], projects=[str(p) for p in data["projects"]],
+                      missed=int(data["missed"]))
+        return out
+
     def arrays(self) -> tuple[np.ndarray, np.ndarray, list[int]]:
         """(x, y, group sizes) in LightGBM's layout."""
         if not self.x:
@@ -181,8 +199,12 @@ class RankerTrainingError(RuntimeError):
 
 def train_ranker(corpus: Path, out: Path, artifact: Path | None = None, positions: int = 2000, seed: int = 0,
                  ablation: str | None = None, project_context: bool = True, install: Path | None = None,
-                 progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """The whole of `codecomp train ranker`: features from the train and valid splits, fit, export, install."""
+                 progress: bool = True, log: Callable[[str], None] = print,
+                 features_from: Path | None = None) -> dict[str, Any]:
+    """The whole of `codecomp train ranker`: features from the train and valid splits, fit, export, install.
+
+    The features are saved in the run folder (`features-train.npz`, `features-valid.npz`); `features_from` (a
+    run folder) re-fits on saved features instead of computing them again, e.g. for the ablations."""
     from codecomp.engine import Engine
     from codecomp.engine.ranker import GROUPS
     from codecomp.eval.harness import docs_of, load_split, sample_identifier_positions
@@ -195,7 +217,14 @@ def train_ranker(corpus: Path, out: Path, artifact: Path | None = None, position
     engine.use_ranker(False)  # features are computed for the ranking the ranker replaces, not by an older ranker
     t0 = time.perf_counter()
     sets: dict[str, Groups] = {}
+    out.mkdir(parents=True, exist_ok=True)
     for split, n in (("train", positions), ("valid", max(50, positions // 4))):
+        if features_from is not None:
+            saved = Path(features_from) / f"features-{split}.npz"
+            if not saved.is_file():
+                raise RankerTrainingError(f"{saved} does not exist: train once without --features-from first")
+            sets[split] = Groups.load(saved)
+            continue
         docs = docs_of(load_split(corpus, split, None, seed), progress, f"{split} files")
         if not docs:
             raise RankerTrainingError(f"the {split} split of {corpus} has no file with code tokens")
@@ -213,6 +242,8 @@ def train_ranker(corpus: Path, out: Path, artifact: Path | None = None, position
                 engine.set_workspace(None)
                 workspaces.cleanup()
         log(f"{split}: {len(sets[split].y)} groups kept, {sets[split].missed} without the true identifier")
+        if sets[split].y:
+            sets[split].save(out / f"features-{split}.npz")
     feature_seconds = time.perf_counter() - t0
     try:
         booster, figures = fit(sets["train"], sets["valid"], ablation=ablation, log=log)
@@ -220,6 +251,7 @@ def train_ranker(corpus: Path, out: Path, artifact: Path | None = None, position
         raise RankerTrainingError(str(exc)) from None
     meta = {"corpus": str(corpus), "model": str(artifact) if artifact else "default", "positions": positions,
             "seed": seed, "ablation": ablation, "project_context": project_context,
+            "features_from": str(features_from) if features_from else None,
             "feature_seconds": round(feature_seconds, 1)}
     info = write_run(out, booster, figures, meta)
     log(f"wrote {out / RANKER_FILE} ({info['bytes']:,} bytes)")
