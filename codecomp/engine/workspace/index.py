@@ -177,13 +177,18 @@ class _LangTables:
         from bisect import bisect_left
 
         ids, upto = self.sorted_ids, self.sorted_upto
-        words, is_ident = self.vocab.words, self.vocab.is_ident
+        words = self.vocab.words
+        # the length first, the flags after: a writer grows the flag arrays before it appends a word, so flags
+        # read after the length cover every id below it (read the other way round, a word added in between
+        # would index past the end of the older, smaller array)
+        n = len(words)
+        is_ident = self.vocab.is_ident
         low = prefix.encode("utf-8", "surrogatepass").lower()  # ASCII letters fold; other bytes compare as they are
         key = lambda i: words[i].lower()  # noqa: E731 - the sort key of `reindex`
         lo = bisect_left(ids, low, key=key)
         hi = bisect_left(ids, low + b"\xff", lo, key=key)
         found = ids[lo:hi]
-        extra = [i for i in range(upto, len(words)) if is_ident[i] and words[i].lower().startswith(low)]
+        extra = [i for i in range(upto, n) if is_ident[i] and words[i].lower().startswith(low)]
         return np.asarray(found + extra, dtype=np.int64)
 
 
