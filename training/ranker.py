@@ -60,13 +60,13 @@ class Groups:
     def load(cls, path: Path) -> "Groups":
         """Groups saved by `save`."""
         with np.load(path, allow_pickle=False) as data:
-            ends = np.cumsum(data["sizes"])
-            starts = ends - data["sizes"]
-            out = cls(x=[data["x"][s:e] for s, e in zip(starts, ends)],
-                      y=[data["y"][s:e] for s, e in zip(starts, ends)],
-                      typed=[int(t) for t in data["typed"]], projects=[str(p) for p in data["projects"]],
-                      missed=int(data["missed"]))
-        return out
+            # each `data[key]` reads the whole array from the file again: read every array once
+            x, y, sizes = data["x"], data["y"], data["sizes"]
+            typed, projects, missed = data["typed"], data["projects"], int(data["missed"])
+        ends = np.cumsum(sizes)
+        starts = ends - sizes
+        return cls(x=[x[s:e] for s, e in zip(starts, ends)], y=[y[s:e] for s, e in zip(starts, ends)],
+                   typed=[int(t) for t in typed], projects=[str(p) for p in projects], missed=missed)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, list[int]]:
         """(x, y, group sizes) in LightGBM's layout."""
