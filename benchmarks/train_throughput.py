@@ -25,11 +25,12 @@ sys.path.insert(0, str(REPO))
 
 
 def measure(kind: str, config: Path, corpus: Path, device: str, steps: int, warmup: int, threads: int,
-            pad_vocab: bool, max_items: int = 0, cpu_bf16: str | None = None) -> dict:
+            pad_vocab: bool, max_items: int = 0, cpu_bf16: str | None = None, compile_model: bool = False) -> dict:
     """Items/s and ms/step of `steps` training steps after `warmup` untimed ones.
 
     `threads` 0 and `cpu_bf16` None take the config's [train] values (threads 0 there: all usable cores), as
     `codecomp train` would.  `max_items` > 0 caps the training files read ([data] max_train_items).
+    `compile_model` wraps the model in `torch.compile` (the warmup steps then include its compilation).
     """
     import torch
 
@@ -57,6 +58,8 @@ def measure(kind: str, config: Path, corpus: Path, device: str, steps: int, warm
             Vocab(vocab.itos + filler).save(Path(run_dir) / "vocab.json")
         model = task.build_model(Path(run_dir)).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    if compile_model:
+        model = torch.compile(model)
     if device == "cuda":
         autocast = torch.autocast("cuda", dtype=torch.bfloat16)
     else:
@@ -112,6 +115,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="bf16 autocast on the CPU (default: each config's [train] cpu_bf16)")
     parser.add_argument("--max-items", type=int, default=0,
                         help="read only about this many training items of --corpus (0: all)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the models (more warmup steps are needed to cover the compilation)")
     args = parser.parse_args(argv)
 
     import torch
@@ -135,7 +140,8 @@ def main(argv: list[str] | None = None) -> None:
                     if cfg is None:
                         continue
                     r = measure(kind, cfg, corpus, device, args.steps, args.warmup, args.threads,
-                                pad_vocab=args.corpus is None, max_items=args.max_items, cpu_bf16=args.cpu_bf16)
+                                pad_vocab=args.corpus is None, max_items=args.max_items, cpu_bf16=args.cpu_bf16,
+                                compile_model=args.compile)
                     measured[role] = r
                     speedup = (r["items_s"] / measured["baseline"]["items_s"]
                                if role == "config" and "baseline" in measured else None)

@@ -4,7 +4,8 @@ For each `--run` folder (written by `codecomp train`), the kind of model is read
 
 * token: the one-token `step` graph (`token.onnx`) plus `token_encode.onnx`, which reads a whole chunk of tokens
   in one call (the engine uses it to catch up on many tokens at once, e.g. on the first request in a file), and
-  the vocabulary as `token_vocab.json`;
+  the vocabulary as `token_vocab.json`.  The two graphs hold the same weights, so these are written once, to
+  `token_weights.bin`, which both graphs reference as ONNX external data (`share_weights`);
 * char: the byte-level `step` graph (`char.onnx`);
 * tree: delegated to `training.export_naming.export_naming(run_dir, artifact_dir)`, which writes its graphs and
   returns the manifest section of the naming model.
@@ -33,6 +34,11 @@ import typer
 # The encode graph is compared with stepping over chunks of at most this many tokens (a catch-up read).
 ENCODE_PARITY_TOKENS = 128
 PARITY_TOLERANCE = 1e-4
+TOKEN_WEIGHTS = "token_weights.bin"
+# Initializers at least this large move to the shared weights file; smaller ones (shapes, scalars) stay inline.
+SHARE_MIN_BYTES = 1024
+# Offsets in the weights file are multiples of this, so each tensor's data is aligned for direct use.
+SHARE_ALIGN = 64
 OPSET = 17
 TOKEN_OUTPUTS = ["logits", "h_out", "c_out", "key", "query", "gate"]
 ENCODE_OUTPUTS = ["h_out", "c_out", "keys", "logits", "query", "gate"]
@@ -328,6 +334,79 @@ def _export_language_masks(run_dir: Path, out: Path, vocab) -> dict[str, Any]:
     return {"language_masks": "token_languages.json"}
 
 
+def share_weights(folder: Path, graphs: list[str], weights_name: str) -> dict[str, Any]:
+    """Move the large initializers of self-contained `graphs` (file names in `folder`) into one external-data file.
+
+    Identical tensors (by content, whatever their names) are stored once, so graphs exported from the same
+    weights, such as the token step and chunk graphs (float32 or int8 alike), share a single copy.  Each graph
+    keeps its own nodes and small constants and refers to the file by a plain name next to it, which
+    onnxruntime resolves relative to the graph.  Returns the sizes before and after, for the manifest.
+    """
+    import hashlib
+
+    import onnx
+    from onnx import numpy_helper
+    from onnx.external_data_helper import set_external_data
+
+    before = {g: (folder / g).stat().st_size for g in graphs}
+    offsets: dict[bytes, tuple[int, int]] = {}    # content digest -> (offset, length) in the weights file
+    with open(folder / weights_name, "wb") as blob:
+        for name in graphs:
+            model = onnx.load(str(folder / name))
+            for tensor in model.graph.initializer:
+                array = numpy_helper.to_array(tensor)
+                if array.nbytes < SHARE_MIN_BYTES or array.dtype == object:
+                    continue
+                raw = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+                digest = hashlib.sha256(raw + str((array.dtype.str, array.shape)).encode()).digest()
+                if digest not in offsets:
+                    pad = -blob.tell() % SHARE_ALIGN
+                    blob.write(b"\0" * pad)
+                    offsets[digest] = (blob.tell(), len(raw))
+                    blob.write(raw)
+                offset, length = offsets[digest]
+                replacement = numpy_helper.from_array(array, tensor.name)
+                set_external_data(replacement, weights_name, offset, length)
+                replacement.ClearField("raw_data")
+                tensor.CopyFrom(replacement)
+            # serialised as is: onnx.save would try to write the external data itself
+            (folder / name).write_bytes(model.SerializeToString())
+    after = {g: (folder / g).stat().st_size for g in graphs}
+    return {"graph_bytes_inline": sum(before.values()), "graph_bytes_shared": sum(after.values()),
+            "weights_bytes": (folder / weights_name).stat().st_size, "shared_tensors": len(offsets)}
+
+
+def check_shared_token_graphs(folder: Path, reference: dict[str, list[np.ndarray]], inputs: dict[str, dict]
+                              ) -> float:
+    """Largest difference between the graphs' outputs after `share_weights` and `reference` (taken before)."""
+    worst = 0.0
+    for name, feed in inputs.items():
+        worst = max(worst, _max_diff(_session(folder / name).run(None, feed), reference[name]))
+    return worst
+
+
+def _token_probe_inputs(section: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
+    """A fixed input for each token graph, to check that moving the weights changed no number."""
+    rng = np.random.default_rng(0)
+    L, H, V = section["layers"], section["hidden"], section["vocab_size"]
+    h = rng.standard_normal((L, 2, H)).astype(np.float32) * 0.5
+    c = rng.standard_normal((L, 2, H)).astype(np.float32) * 0.5
+    return {section["file"]: {"token": rng.integers(0, V, size=2, dtype=np.int64), "h": h, "c": c},
+            section["encode_file"]: {"tokens": rng.integers(0, V, size=(2, 5), dtype=np.int64), "h": h, "c": c}}
+
+
+def share_token_weights(folder: Path, section: dict[str, Any]) -> dict[str, Any]:
+    """Write the token graphs' weights once (`TOKEN_WEIGHTS`) and check that both graphs still give the same
+    numbers; returns the manifest keys to add to the token section."""
+    probes = _token_probe_inputs(section)
+    reference = {name: _session(folder / name).run(None, feed) for name, feed in probes.items()}
+    sizes = share_weights(folder, [section["file"], section["encode_file"]], TOKEN_WEIGHTS)
+    worst = check_shared_token_graphs(folder, reference, probes)
+    if not worst <= 1e-6:
+        raise ExportError(f"the token graphs give other numbers once their weights are shared ({worst:.2e})")
+    return {"weights": TOKEN_WEIGHTS, "weights_sharing": sizes}
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Char model
 # ---------------------------------------------------------------------------------------------------------------
@@ -532,6 +611,8 @@ def _export_each(configs, work: Path, rows, quantize, corpus, which: str, models
                 # the chunk graph is quantised the same way, so both paths give (nearly) the same numbers
                 quantize_graph(work / "token_encode.onnx").unlink()
                 log(f"  int8: {json.dumps(section['quantization'])}")
+            section.update(share_token_weights(work, section))
+            log(f"  shared weights: {json.dumps(section['weights_sharing'])}")
         elif kind == "char":
             samples = [r["text"].encode("utf-8", "replace")[:256] for r in rows[:2]]
             section = export_char(run_dir, work, cfg, samples, which)

@@ -30,7 +30,12 @@ training loss is not masked by default (`mask_loss`): on a mixed corpus, masking
 same or better accuracy than masking the loss as well (300 steps each: identifier top-5 0.352 vs 0.335).
 
 Training speed on the CPU: vocabulary logits are computed only at positions with a target (no padding), the
-loss's log-softmax is fused and blocked (`_TargetLogSoftmax`), and the copy softmax avoids `exp` underflow.
+loss's log-softmax is fused and blocked (`training.models.softmax.target_log_softmax`), and the copy softmax avoids
+`exp` underflow.  With `softmax = "adaptive"` the vocabulary part is an adaptive softmax
+(`training.models.softmax.AdaptiveSoftmax`): an exact distribution over the whole vocabulary whose training loss
+computes the rare words' clusters only where the target is one of them.  The `logits` it gives to validation and
+to the exported graphs are then its full log-probabilities (any softmax of them is the same distribution, so the
+engine's formula below is unchanged).
 
 `forward` processes a chunk for training; `step` is the one-token graph exported to ONNX with exactly the
 outputs the engine expects: ``step(token[B], h, c) -> (logits[B,V], h_out, c_out, key[B,K], query[B,K],
@@ -45,7 +50,7 @@ has), drop entries older than `memory` positions, and score the next token with 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -58,6 +63,7 @@ from training.data import (DocBatcher, Field, SequenceDataConfig, bits, eval_row
                            truncate_docs)
 from training.loop import ConfigError, TrainingError, dataclass_from_dict
 from training.models.dropout import FastDropout
+from training.models.softmax import SOFTMAX_BLOCK, AdaptiveSoftmax, target_log_softmax  # noqa: F401 (re-exported)
 from training.vocab import (BOS_ID, EOS_ID, KIND_IDENTIFIER, LANGUAGES_FILE, NUM_ID, PAD_ID, SPECIALS, STR_ID,
                             UNK_ID, LanguageMasks, Vocab, VocabError, build_language_masks, build_vocab)
 
@@ -87,6 +93,11 @@ class TokenLSTMConfig:
                                  # the export and the engine
     lang_min_count: int = 2      # a word is allowed in a language seen at least this often in its train files
     mask_loss: bool = False      # also mask the training loss (measured no better: see the module docstring)
+    softmax: str = "full"        # "full": one softmax over the vocabulary; "adaptive": `AdaptiveSoftmax`
+    # adaptive only: ids where the head ends and each tail cluster starts (ids are sorted by frequency), and the
+    # factor by which each further cluster's projection shrinks (embed / div, embed / div^2, ...)
+    adaptive_cutoffs: list = field(default_factory=lambda: [1000, 3000])
+    adaptive_div: float = 2.0
 
     def validate(self) -> None:
         for name in ("vocab_size", "embed", "hidden", "layers", "key_dim", "memory", "min_count", "lang_min_count"):
@@ -96,6 +107,28 @@ class TokenLSTMConfig:
             raise ConfigError(f"[model].vocab_size must exceed the {len(SPECIALS)} special tokens")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError("[model].dropout must be in [0, 1)")
+        if self.softmax not in ("full", "adaptive"):
+            raise ConfigError(f"[model].softmax must be \"full\" or \"adaptive\", not {self.softmax!r}")
+        cutoffs = self.adaptive_cutoffs
+        if self.softmax == "adaptive":
+            if not cutoffs or any(isinstance(c, bool) or not isinstance(c, int) for c in cutoffs):
+                raise ConfigError("[model].adaptive_cutoffs must be a non-empty list of whole numbers")
+            if list(cutoffs) != sorted(set(cutoffs)) or cutoffs[0] <= len(SPECIALS):
+                raise ConfigError(f"[model].adaptive_cutoffs must increase and start past the {len(SPECIALS)} "
+                                  "special tokens")
+            if not self.adaptive_div >= 1.0:
+                raise ConfigError("[model].adaptive_div must be at least 1")
+
+    def describe(self) -> dict[str, Any]:
+        """The config as recorded in a run's config.json and checked on resume.
+
+        A full-softmax config leaves out the adaptive keys, so runs started before they existed still resume.
+        """
+        config = asdict(self)
+        if self.softmax == "full":
+            for name in ("softmax", "adaptive_cutoffs", "adaptive_div"):
+                config.pop(name)
+        return config
 
 
 class TokenLSTM(nn.Module):
@@ -111,7 +144,11 @@ class TokenLSTM(nn.Module):
         self.lstm = nn.LSTM(E, H, config.layers, batch_first=True,
                             dropout=config.dropout if config.layers > 1 else 0.0)
         self.drop = FastDropout(config.dropout)
-        if config.tie_weights:
+        self.adaptive: AdaptiveSoftmax | None = None
+        if config.softmax == "adaptive":
+            self.adaptive = AdaptiveSoftmax(H, E, vocab_size, config.adaptive_cutoffs, config.adaptive_div,
+                                            tied=config.tie_weights)
+        elif config.tie_weights:
             self.proj = nn.Linear(H, E)
             self.out_bias = nn.Parameter(torch.zeros(vocab_size))
         else:
@@ -127,8 +164,14 @@ class TokenLSTM(nn.Module):
         dev = device or self.emb.weight.device
         return torch.zeros(shape, device=dev), torch.zeros(shape, device=dev)
 
+    def _tied(self) -> torch.Tensor | None:
+        """The embedding matrix when the output layer shares it, else None."""
+        return self.emb.weight if self.config.tie_weights else None
+
     def _logits(self, y: torch.Tensor) -> torch.Tensor:
-        """Vocabulary logits from LSTM outputs y [..., H]."""
+        """Vocabulary scores from LSTM outputs y [..., H]: logits, or the adaptive softmax's full log-probs."""
+        if self.adaptive is not None:
+            return self.adaptive.log_probs(y, self._tied())
         if self.config.tie_weights:
             return F.linear(self.proj(y), self.emb.weight, self.out_bias)
         return self.out(y)
@@ -139,13 +182,16 @@ class TokenLSTM(nn.Module):
         return self._logits(y), key, self.query(y), self.gate(y)
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None,
-                select: torch.Tensor | None = None
+                select: torch.Tensor | None = None, target: torch.Tensor | None = None,
+                bias: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """x int64 [B, T] -> logits [B,T,V], key [B,T,K], query [B,T,K], gate *logit* [B,T,1], final (h, c).
 
         With `select` (int64 indices into the flattened B*T positions), logits are computed only for those
         positions and returned as [len(select), V]: the vocabulary layer is most of a training step's work, and
-        padding positions need none of it.
+        padding positions need none of it.  With `target` as well (the targets at `select`, and `bias` [len(select),
+        V] or None, added to the scores), the first result is log p_vocab(target) [len(select)] in float32 instead:
+        the adaptive softmax then computes only the clusters the targets are in.
         """
         if state is None:
             state = self.init_state(x.shape[0], x.device)
@@ -155,10 +201,13 @@ class TokenLSTM(nn.Module):
         key = self.key(torch.cat([y, e], dim=-1))
         query, gate_logit = self.query(y), self.gate(y)
         if select is None:
-            logits = self._logits(y)
-        else:
-            logits = self._logits(y.reshape(-1, y.shape[-1]).index_select(0, select))
-        return logits, key, query, gate_logit, (h, c)
+            return self._logits(y), key, query, gate_logit, (h, c)
+        y_sel = y.reshape(-1, y.shape[-1]).index_select(0, select)
+        if target is None:
+            return self._logits(y_sel), key, query, gate_logit, (h, c)
+        if self.adaptive is not None:
+            return self.adaptive.target_log_prob(y_sel, target, self._tied(), bias), key, query, gate_logit, (h, c)
+        return target_log_softmax(self._logits(y_sel), target, bias), key, query, gate_logit, (h, c)
 
     def step(self, token: torch.Tensor, h: torch.Tensor, c: torch.Tensor
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -216,64 +265,6 @@ def memory_window(mem_text: torch.Tensor, chunk_text: torch.Tensor, size: int) -
     pos_ok = torch.cat([carried, own], dim=1)[None]      # [1, T, M+T]
     filled = torch.cat([mem_text, chunk_text], dim=1) != TEXT_PAD   # [B, M+T]
     return pos_ok & filled[:, None, :]
-
-
-# Rows of the [N, V] scores handled at once by `_TargetLogSoftmax`: 64 rows of 8,000 float32 scores are 2 MB, so
-# each block's float32 copy, exponentials and gradient stay in the core's cache instead of streaming [N, V]
-# float32 arrays through memory several times (on 2 CPU cores that streaming was most of the loss's cost).
-SOFTMAX_BLOCK = 64
-
-
-class _TargetLogSoftmax(torch.autograd.Function):
-    """log_softmax(logits + bias)[target] per row, in float32, block by block, with a fused backward.
-
-    Forward keeps only the per-row log-normaliser; backward recomputes softmax block by block and writes
-    grad * (onehot(target) - softmax) straight into the gradient in the logits' dtype (bf16 under autocast).
-    """
-
-    @staticmethod
-    def forward(ctx: Any, logits: torch.Tensor, target: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        n = logits.shape[0]
-        lse = torch.empty(n, dtype=torch.float32, device=logits.device)
-        for s in range(0, n, SOFTMAX_BLOCK):
-            x = _block(logits, bias, s)
-            lse[s:s + SOFTMAX_BLOCK] = torch.logsumexp(x, dim=-1)
-        picked = logits.gather(-1, target[:, None]).squeeze(-1).float()
-        if bias is not None:
-            picked = picked + bias.gather(-1, target[:, None]).squeeze(-1)
-        ctx.save_for_backward(logits, target, bias if bias is not None else lse.new_empty(0), lse)
-        ctx.has_bias = bias is not None
-        return picked - lse
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        logits, target, bias, lse = ctx.saved_tensors
-        bias = bias if ctx.has_bias else None
-        out = torch.empty_like(logits)
-        grad = grad.float()
-        for s in range(0, logits.shape[0], SOFTMAX_BLOCK):
-            e = s + SOFTMAX_BLOCK
-            g = _block(logits, bias, s).sub_(lse[s:e, None]).exp_().mul_(-grad[s:e, None])
-            g.scatter_add_(-1, target[s:e, None], grad[s:e, None])
-            out[s:e] = g
-        return out, None, None
-
-
-def _block(logits: torch.Tensor, bias: torch.Tensor | None, start: int) -> torch.Tensor:
-    """Rows start..start+SOFTMAX_BLOCK of logits (+ bias) as a new float32 tensor (safe to modify in place)."""
-    x = logits[start:start + SOFTMAX_BLOCK]
-    if bias is not None:
-        return x.float() + bias[start:start + SOFTMAX_BLOCK]      # a new tensor whatever x's dtype
-    return x.float() if x.dtype != torch.float32 else x.clone()
-
-
-def target_log_softmax(logits: torch.Tensor, target: torch.Tensor, bias: torch.Tensor | None = None
-                       ) -> torch.Tensor:
-    """log softmax(logits + bias)[target] for logits [N, V], target [N] (bias [N, V] or None), float32."""
-    if torch.is_grad_enabled() and (logits.requires_grad or (bias is not None and bias.requires_grad)):
-        return _TargetLogSoftmax.apply(logits, target, bias)
-    x = logits.float() if bias is None else logits.float() + bias
-    return torch.log_softmax(x, dim=-1).gather(-1, target[:, None]).squeeze(-1)
 
 
 def copy_log_probs(logits: torch.Tensor, gate_logit: torch.Tensor, query: torch.Tensor, keys: torch.Tensor,
@@ -462,7 +453,7 @@ class TokenTask:
         return TokenLSTM(self.model_config, len(self.vocab))
 
     def describe(self) -> dict[str, Any]:
-        config = asdict(self.model_config)
+        config = self.model_config.describe()
         if getattr(self, "masks", None) is None:
             # a run without masks describes itself as before masks existed, so its older checkpoints resume
             config.pop("language_masks"), config.pop("lang_min_count")
@@ -509,21 +500,28 @@ class TokenTask:
             mem = Memory(carry["keys"], carry["text"], carry["vid"]).reset_rows(reset)
         flat_target = target.reshape(-1)
         select = None if full_logits else torch.nonzero(flat_target != PAD_ID).squeeze(1)
-        logits, key, query, gate_logit, (h, c) = model(x, state, select)
+        bias = None
+        if self.lang_bias is not None and "lang" in batch:
+            table = self.lang_bias.to(x.device)
+            rows = batch["lang"].reshape(-1)
+            bias = table.index_select(0, rows if select is None else rows.index_select(0, select))
+        if select is None:
+            logits, key, query, gate_logit, (h, c) = model(x, state)
+        else:
+            # the model returns log p_vocab(target) at the selected positions (see TokenLSTM.forward)
+            logits = None
+            picked, key, query, gate_logit, (h, c) = model(x, state, select, flat_target.index_select(0, select),
+                                                           bias)
         with torch.autocast(x.device.type, enabled=False):
-            bias = None
-            if self.lang_bias is not None and "lang" in batch:
-                table = self.lang_bias.to(x.device)
-                rows = batch["lang"].reshape(-1)
-                bias = table.index_select(0, rows if select is None else rows.index_select(0, select))
             if select is None:
+                # the adaptive softmax's scores are already log-probs: the log-softmax below only renormalises
+                # them over the words the file's language allows
                 logits = logits.float().reshape(B * T, -1)
                 if bias is not None:
                     logits = logits + bias
                 log_pv = target_log_softmax(logits, flat_target).view(B, T)
                 logits = logits.view(B, T, -1)
             else:
-                picked = target_log_softmax(logits, flat_target.index_select(0, select), bias)
                 log_pv = torch.zeros(B * T, dtype=picked.dtype, device=x.device).index_copy(0, select, picked)
                 log_pv = log_pv.view(B, T)
             keys_all = torch.cat([mem.keys.to(key.dtype), key], dim=1)
