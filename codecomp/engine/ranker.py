@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import Counter
+from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -76,6 +77,12 @@ def model_ranks(dist: Any) -> np.ndarray:
     return ranks
 
 
+@lru_cache(maxsize=1 << 16)
+def _name_facts(label: str) -> tuple[int, int, str]:
+    """(length, sub-tokens, naming style) of a name: the same for every request, so computed once."""
+    return len(label), len(split_subtokens(label)), naming_style(label)
+
+
 def _dominant_style(near: Mapping[str, int]) -> tuple[str, dict[str, float]]:
     """The most common naming style among the names near the cursor, and each style's share."""
     counts: Counter[str] = Counter()
@@ -121,13 +128,13 @@ def feature_rows(matching: Mapping[str, tuple[int, Any]], base: Mapping[str, Seq
     x[:, col["log_p_model"]] = np.log(f[:, F_MODEL] + 1e-9)
     if neural:
         ranks = model_ranks(dist)
-        vocab_size = float(ranks.shape[0])
+        vids = np.array([index.get(label, -1) for label in labels], dtype=np.int64)
+        known = vids >= 0
+        safe = np.where(known, vids, 0)
         x[:, col["gate"]] = dist.gate
-        for r, label in enumerate(labels):
-            vid = index.get(label)
-            x[r, col["p_vocab"]] = (1.0 - dist.gate) * float(dist.p_vocab[vid]) if vid is not None else 0.0
-            x[r, col["p_copy"]] = dist.gate * dist.copy.get(label, 0.0)
-            x[r, col["log_model_rank"]] = math.log1p(float(ranks[vid]) if vid is not None else vocab_size)
+        x[:, col["p_vocab"]] = np.where(known, (1.0 - dist.gate) * dist.p_vocab[safe], 0.0)
+        x[:, col["p_copy"]] = [dist.gate * dist.copy.get(label, 0.0) for label in labels]
+        x[:, col["log_model_rank"]] = np.log1p(np.where(known, ranks[safe], ranks.shape[0]).astype(np.float64))
     else:
         x[:, col["log_model_rank"]] = FAR
     where, cut = occurrences(doc, cursor)
@@ -143,9 +150,9 @@ def feature_rows(matching: Mapping[str, tuple[int, Any]], base: Mapping[str, Seq
         x[r, col["match_tier"]] = tier
         x[r, col["case_match"]] = 1.0 if prefix and label.startswith(prefix) else (
             0.5 if prefix and label.lower().startswith(low_prefix) else 0.0)
-        x[r, col["length"]] = len(label)
-        x[r, col["subtokens"]] = len(split_subtokens(label))
-        own = naming_style(label)
+        length, subtokens, own = _name_facts(label)
+        x[r, col["length"]] = length
+        x[r, col["subtokens"]] = subtokens
         x[r, col["style_match"]] = 1.0 if own == style else 0.0
         x[r, col["style_share"]] = shares.get(own, 0.0)
         if entry.source in SOURCES:
