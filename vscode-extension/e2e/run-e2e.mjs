@@ -484,11 +484,12 @@ test("a Python without the codecomp package is reported with the install command
 }));
 
 test("a server that exits at start is reported, not silent", withScreenshot("crash", async () => {
-  // An interpreter wrapper that passes the import check but whose server exits at once with an error.
+  // An interpreter wrapper that passes the import check (`python -P -c ...`) but whose server (`python -P -m
+  // lsp_server`) exits at once with an error.
   const wrapper = path.join(ctx.tmp, "crashing-python");
   fs.writeFileSync(
     wrapper,
-    `#!/bin/sh\nif [ "$1" = "-c" ]; then exec "${PYTHON}" "$@"; fi\necho "codecomp-e2e: the model folder is unreadable" >&2\nexit 3\n`,
+    `#!/bin/sh\nif [ "$1" = "-c" ] || [ "$2" = "-c" ]; then exec "${PYTHON}" "$@"; fi\necho "codecomp-e2e: the model folder is unreadable" >&2\nexit 3\n`,
     { mode: 0o755 },
   );
   await clearNotifications();
