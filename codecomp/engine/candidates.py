@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codecomp.syntax import KEYWORDS, TokenKind
-from codecomp.engine.lexing import IDENT_BYTES, is_identifier, literal_ranges, split_identifiers
+from codecomp.engine.lexing import IDENT_BYTES, find_identifiers, is_identifier, literal_ranges, split_identifiers
 from codecomp.engine.session import Document
 
 # identifier bytes: ASCII word characters and `$`, and any non-ASCII byte (see `lexing.IDENT_BYTES`)
@@ -215,13 +215,16 @@ def occurrences(doc: Document, cursor: int) -> tuple[dict[str, list[int]], int]:
 
 
 def code_counts(doc: Document, cursor: int) -> Counter[bytes]:
-    """How often each identifier occurs in the code of the analysed text (the word at the cursor excluded)."""
-    where, _ = occurrences(doc, cursor)
+    """How often each identifier occurs in the code of the analysed text (the word at the cursor excluded).
+
+    Counted without offsets (a C-speed scan): this runs on every keystroke that is not part of a word, while
+    the offsets of `occurrences` are only needed by the learned ranker."""
+    text, _ = code_text(doc, cursor)
     cached = doc.extra.get("code_counts")
-    if cached is not None and cached[0] is where:
+    if cached is not None and cached[0] is text:
         return cached[1]
-    counts = Counter({name.encode("utf-8", "surrogatepass"): len(offs) for name, offs in where.items()})
-    doc.extra["code_counts"] = (where, counts)
+    counts = Counter(find_identifiers(text))
+    doc.extra["code_counts"] = (text, counts)
     return counts
 
 

@@ -32,7 +32,7 @@ WINDOW = 256          # tokens encoded on the first request at a position
 MAX_CONTEXT = 1024    # tokens after the anchor before the anchor is moved forward
 CHECKPOINT = 32       # model states are kept every this many tokens
 MAX_BYTES = 8 << 20   # documents larger than this are not parsed at all (an editor may open a data dump)
-SYNC_SCOPE_BYTES = 24_000  # scope analysis of larger files runs on a background thread
+SYNC_SCOPE_BYTES = 8_000   # files up to this size get their scope analysis inline (bounded keystroke cost)
 BACKGROUND_DELAY_S = 0.15  # ... starting a little later, so the request that triggered it is answered first
 
 
