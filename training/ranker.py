@@ -84,38 +84,25 @@ def collect_groups(engine: Any, docs: Sequence[Any], positions: Iterable[tuple[i
     workspace, exactly as the evaluation does; None: file only."""
     from tqdm import tqdm
 
-    from codecomp.eval.documents import Query, utf16_position
+    from codecomp.eval.documents import Query
     from codecomp.eval.engine_system import EngineSystem
+    from codecomp.eval.project_context import ProjectEngineSystem
 
-    uri_of = workspaces.uri_of if workspaces is not None else EngineSystem(engine).uri_of
+    # the evaluation's own adapters open the documents, so the features are those of an evaluated request
+    shown = ProjectEngineSystem(engine, workspaces) if workspaces is not None else EngineSystem(engine)
     groups = Groups()
-    current: dict[str, Any] = {"uri": None, "text": None, "version": 0, "project": object()}
     for d, i in tqdm(list(positions), desc=desc, disable=not progress, leave=False):
         doc = docs[d]
-        if workspaces is not None and current["project"] != doc.project:
-            workspaces.activate(engine, doc)
-            current["project"] = doc.project
         target = doc.tokens[i]
         for t in typed:
             if t and len(target) <= t:
                 continue
-            text, cursor = Query(doc, i, target[:t], "blank").document()
-            uri = uri_of(doc)
-            current["version"] += 1
-            if current["uri"] != uri:
-                if current["uri"] is not None:
-                    engine.close(current["uri"])
-                engine.open(uri, text, doc.lang, current["version"])
-            elif current["text"] != text:
-                engine.change(uri, text, current["version"])
-            current["uri"], current["text"] = uri, text
-            line, col = utf16_position(text, cursor)
+            uri, line, col = shown.show(Query(doc, i, target[:t], "blank"))
             got = engine.ranker_rows(uri, line, col)
             if got is not None:
                 labels, rows = got
                 groups.add(rows, labels, target, t, doc.project)
-    if current["uri"] is not None:
-        engine.close(current["uri"])
+    shown.close_all()
     return groups
 
 

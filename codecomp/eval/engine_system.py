@@ -76,23 +76,34 @@ class EngineSystem:
 
     def start_file(self, doc: FileDoc) -> None:
         """Close the previous files: the engine sees one held-out file at a time."""
+        self.close_all()
+
+    def close_all(self) -> None:
+        """Close every file this adapter opened in the engine."""
         for uri in list(self._open):
             self.engine.close(uri)
         self._open.clear()
 
-    def complete(self, q: Query) -> Any:
-        """Show the engine the query's document and ask for completions at its cursor (timed)."""
+    def show(self, q: Query) -> tuple[str, int, int]:
+        """Open (or update) the query's document in the engine, one held-out file at a time, and return
+        (uri, line, UTF-16 column) of its cursor: what the server would send for the same document."""
         text, cursor = q.document()
         uri = self.uri_of(q.doc)
         self._version += 1
+        if uri not in self._open:
+            self.start_file(q.doc)
+            self.engine.open(uri, text, q.doc.lang, self._version)
+        elif self._open[uri] != text:
+            self.engine.change(uri, text, self._version)
+        self._open[uri] = text
         line, col = utf16_position(text, cursor)
+        return uri, line, col
+
+    def complete(self, q: Query) -> Any:
+        """Show the engine the query's document and ask for completions at its cursor (timed)."""
+        uri = self.uri_of(q.doc)
         try:
-            if uri not in self._open:
-                self.start_file(q.doc)
-                self.engine.open(uri, text, q.doc.lang, self._version)
-            elif self._open[uri] != text:
-                self.engine.change(uri, text, self._version)
-            self._open[uri] = text
+            uri, line, col = self.show(q)
             t0 = time.perf_counter()
             res = self.engine.complete(uri, line, col, max_items=self.max_items)
         except Exception as exc:  # an engine failure must not end the evaluation: count it and score a miss

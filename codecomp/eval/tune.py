@@ -49,19 +49,6 @@ class Case:
     where: tuple[int, int] = (-1, -1)   # (document, token) of the position
 
 
-def _open(engine: Any, state: dict[str, Any], uri: str, text: str, lang: str) -> None:
-    """Show the engine `text` as the document `uri`, as the evaluation does (one file open at a time)."""
-    state["version"] = state.get("version", 0) + 1
-    if state.get("uri") != uri:
-        if state.get("uri") is not None:
-            engine.close(state["uri"])
-        engine.open(uri, text, lang, state["version"])
-        state["uri"], state["text"] = uri, text
-    elif state.get("text") != text:
-        engine.change(uri, text, state["version"])
-        state["text"] = text
-
-
 def collect_cases(engine: Any, docs: Sequence[Any], positions: Iterable[tuple[int, int]],
                   typed: Sequence[int] = TYPED, progress: bool = True, workspaces: Any = None) -> list[Case]:
     """The engine's candidate signals at every position and typed length (the identifier hidden).
@@ -70,11 +57,12 @@ def collect_cases(engine: Any, docs: Sequence[Any], positions: Iterable[tuple[in
     engine's workspace (file:// URIs inside the project's folder), else file-only."""
     from tqdm import tqdm
 
-    from codecomp.eval.documents import Query, utf16_position
+    from codecomp.eval.documents import Query
     from codecomp.eval.engine_system import EngineSystem
+    from codecomp.eval.project_context import ProjectEngineSystem
 
-    uris = workspaces if workspaces is not None else EngineSystem(engine)  # stable per-file URIs
-    state: dict[str, Any] = {}
+    # the evaluation's own adapters open the documents, so tuning sees them exactly as the evaluation does
+    shown = ProjectEngineSystem(engine, workspaces) if workspaces is not None else EngineSystem(engine)
     cases: list[Case] = []
     positions = list(positions)
     for d, i in tqdm(positions, desc="tune: candidate signals", disable=not progress, leave=False):
@@ -83,15 +71,8 @@ def collect_cases(engine: Any, docs: Sequence[Any], positions: Iterable[tuple[in
         for t in typed:
             if t and len(target) <= t:
                 continue
-            q = Query(doc, i, target[:t], "blank")
-            text, cursor = q.document()
-            if workspaces is not None and state.get("uri") != uris.uri_of(doc):
-                if state.get("uri") is not None:  # close the previous file in its own project's index
-                    engine.close(state.pop("uri"))
-                workspaces.activate(engine, doc)
-            _open(engine, state, uris.uri_of(doc), text, doc.lang)
-            line, col = utf16_position(text, cursor)
-            cf = engine.candidate_features(state["uri"], line, col)
+            uri, line, col = shown.show(Query(doc, i, target[:t], "blank"))
+            cf = engine.candidate_features(uri, line, col)
             if cf is None:
                 continue
             labels = sorted(cf.candidates, key=lambda lab: (len(lab), lab))
@@ -102,8 +83,7 @@ def collect_cases(engine: Any, docs: Sequence[Any], positions: Iterable[tuple[in
             tiebreak = np.array([order[n] for n in names], dtype=np.int64)
             cases.append(Case(doc.project, t, cf.n_idents, cf.neural, tiers, feats, tiebreak,
                               names.index(target) if target in cf.candidates else -1, (d, i)))
-    if state.get("uri") is not None:
-        engine.close(state["uri"])
+    shown.close_all()
     return cases
 
 
