@@ -175,6 +175,18 @@ def _walk(root: str, real_roots: list[str], config: DiscoveryConfig, report: Dis
         stack.extend((d, ignores) for d in reversed(subdirs))
 
 
+def _admitted(entry: os.DirEntry, is_dir: bool, is_link: bool, ignores: list[_Ignore], real_roots: list[str],
+              report: DiscoveryReport) -> bool:
+    """The checks folders and files share: not ignored by a .gitignore, and a link stays inside a root."""
+    if ignores and _ignored(ignores, entry.path, is_dir):
+        report.skip("gitignore")
+        return False
+    if is_link and not inside(os.path.realpath(entry.path), real_roots):
+        report.skip("outside_root")
+        return False
+    return True
+
+
 def _visit(entry: os.DirEntry, ignores: list[_Ignore], real_roots: list[str], config: DiscoveryConfig,
            report: DiscoveryReport) -> Discovered | str | None:
     """A file record, "dir" for a folder to descend into, or None (skipped, with the reason counted)."""
@@ -190,24 +202,14 @@ def _visit(entry: os.DirEntry, ignores: list[_Ignore], real_roots: list[str], co
                 config.skip_hidden and name.startswith(".")):
             report.skip("skipped_dir")
             return None
-        if ignores and _ignored(ignores, entry.path, True):
-            report.skip("gitignore")
-            return None
-        if is_link and not inside(os.path.realpath(entry.path), real_roots):
-            report.skip("outside_root")
-            return None
-        return "dir"
+        return "dir" if _admitted(entry, True, is_link, ignores, real_roots, report) else None
     lang = detect_language(name)
     if lang is None:
         return None
     if is_minified_name(name):
         report.skip("minified")
         return None
-    if ignores and _ignored(ignores, entry.path, False):
-        report.skip("gitignore")
-        return None
-    if is_link and not inside(os.path.realpath(entry.path), real_roots):
-        report.skip("outside_root")
+    if not _admitted(entry, False, is_link, ignores, real_roots, report):
         return None
     try:
         st = entry.stat()
