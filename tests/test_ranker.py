@@ -76,6 +76,39 @@ def test_feature_rows_on_a_hand_made_case(engine: Engine) -> None:
     assert np.all(ablate(rows, "model")[:, INDEX["p_vocab"]] == 0.0)
 
 
+def test_distances_are_looked_for_in_a_window_around_the_cursor(engine: Engine) -> None:
+    from codecomp.engine.candidates import NEAR_SPAN
+
+    filler = "x0 = 0;\n" * (NEAR_SPAN // 8 + 10)      # more than a window of code between the far use and the cursor
+    text = ("let farName = 1;\n" + filler + "let nearName = farName + 2;\nlet v = \n")
+    uri = "file:///w.js"
+    engine.open(uri, text, "javascript", 1)
+    try:
+        lines = text.split("\n")
+        labels, rows = engine.ranker_rows(uri, len(lines) - 2, len("let v = "))
+    finally:
+        engine.close(uri)
+    near, far = rows[labels.index("nearName")], rows[labels.index("farName")]
+    assert near[INDEX["log_dist_before"]] < FAR and near[INDEX["log_dist_after"]] == FAR
+    # farName's use on the line above is within the window; its declaration far above is not, yet it counts
+    assert far[INDEX["log_file_count"]] == pytest.approx(math.log1p(2))
+    assert far[INDEX["log_dist_before"]] < math.log1p(64)
+
+
+def test_a_word_cut_by_the_window_edge_is_not_a_use() -> None:
+    from codecomp.engine.candidates import nearby_uses
+    from codecomp.engine.session import Document
+
+    text = "abcdefgh = 1;\nvalue = \n"
+    doc = Document("file:///e.js", text, "javascript", 1)
+    cursor = len(text.encode()) - 1
+    where, _ = nearby_uses(doc, cursor, span=cursor - 4)     # the window starts inside `abcdefgh`
+    assert "efgh" not in where and "abcdefgh" not in where
+    assert "value" in where
+    whole, _ = nearby_uses(Document("file:///f.js", text, "javascript", 1), cursor)
+    assert "abcdefgh" in whole
+
+
 @pytest.fixture(scope="module")
 def trained(fixture_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     from training.ranker import train_ranker

@@ -21,6 +21,8 @@ from codecomp.syntax import KEYWORDS, TokenKind
 from codecomp.engine.lexing import IDENT_BYTES, find_identifiers, is_identifier, literal_ranges, split_identifiers
 from codecomp.engine.session import Document
 
+_IDENT_CONTINUE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$" + bytes(range(0x80, 0x100)))
+
 # identifier bytes: ASCII word characters and `$`, and any non-ASCII byte (see `lexing.IDENT_BYTES`)
 _W = rb"[A-Za-z_$\x80-\xff][A-Za-z0-9_$\x80-\xff]*"
 # A receiver starts at a word boundary (the look-behind): without it the regular-expression engine retries every
@@ -195,22 +197,34 @@ def code_text(doc: Document, cursor: int) -> tuple[bytes, int]:
     return text, cut
 
 
-def occurrences(doc: Document, cursor: int) -> tuple[dict[str, list[int]], int]:
-    """Offsets of every identifier of the code (`code_text`: comments and literals left out), by name, and the
-    cursor's offset; cached under the analysed text."""
+# How far either side of the cursor the learned ranker looks for a candidate's nearest uses (bytes of code).
+NEAR_SPAN = 16_384
+
+
+def nearby_uses(doc: Document, cursor: int, span: int = NEAR_SPAN) -> tuple[dict[str, list[int]], int]:
+    """Offsets of the identifiers of the code (`code_text`: comments and literals left out) within `span` bytes
+    either side of the cursor, by name, and the cursor's offset.
+
+    Only a window is scanned, so the cost per request does not grow with the file; cached under the analysed text
+    and the cursor (typing inside a word keeps both)."""
     text, cut = code_text(doc, cursor)
-    cached = doc.extra.get("occurrences")
-    if cached is not None and cached[0] is text:
-        return cached[1], cut
+    cached = doc.extra.get("nearby_uses")
+    if cached is not None and cached[0] is text and cached[1] == cut:
+        return cached[2], cut
+    lo, hi = max(0, cut - span), min(len(text), cut + span)
     where: dict[str, list[int]] = {}
-    for m in IDENT_BYTES.finditer(text):
+    for m in IDENT_BYTES.finditer(text, lo, hi):
+        s, e = m.span()
+        if (s == lo and lo > 0 and text[lo - 1] in _IDENT_CONTINUE) or (e == hi and hi < len(text)
+                                                                        and text[hi] in _IDENT_CONTINUE):
+            continue  # a word cut by the window's edge is not a use of that shorter name
         raw = m.group()
         if raw.isascii():
-            where.setdefault(raw.decode(), []).append(m.start())
+            where.setdefault(raw.decode(), []).append(s)
         else:  # a non-ASCII run may hold several names, or symbols that are none
             for word in split_identifiers(raw):
-                where.setdefault(word.decode("utf-8", "replace"), []).append(m.start() + raw.find(word))
-    doc.extra["occurrences"] = (text, where)
+                where.setdefault(word.decode("utf-8", "replace"), []).append(s + raw.find(word))
+    doc.extra["nearby_uses"] = (text, cut, where)
     return where, cut
 
 

@@ -20,13 +20,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from codecomp.engine.candidates import occurrences
+from codecomp.engine.candidates import code_counts, nearby_uses
 from codecomp.engine.scoring import (F_DOC, F_KEYWORD, F_MEMBER, F_MODEL, F_NEAR, F_NONMEMBER, F_OTHER, F_PCOUNT,
                                      F_PROJECT, F_RECEIVER, F_RELATED, F_SCOPE, F_TYPED, WEIGHTS, Weights,
                                      combine_matrix)
 from codecomp.syntax.names import STYLES, naming_style, split_subtokens
 
-VERSION = 1
+VERSION = 2
 SOURCES = ("scope", "member", "file", "documents", "project", "model", "copy", "keyword")
 KINDS = ("variable", "function", "class", "field", "keyword", "identifier")
 FAR = math.log1p(1e7)  # the distance feature of a name that does not occur on that side of the cursor
@@ -95,6 +95,17 @@ def _dominant_style(near: Mapping[str, int]) -> tuple[str, dict[str, float]]:
     return max(STYLES, key=lambda s: (counts[s], -STYLES.index(s))), {s: c / total for s, c in counts.items()}
 
 
+_SOURCE_COLUMN = {s: INDEX[f"source_{s}"] for s in SOURCES}
+_KIND_COLUMN = {k: INDEX[f"kind_{k}"] for k in KINDS}
+
+
+def _around(offsets: Sequence[int], cut: int) -> tuple[int, int]:
+    """(bytes back to the last use before `cut`, bytes on to the first use after it); -1 where there is none on
+    that side (within `NEAR_SPAN`)."""
+    k = bisect.bisect_left(offsets, cut)
+    return (cut - offsets[k - 1] if k > 0 else -1, offsets[k] - cut if k < len(offsets) else -1)
+
+
 def feature_rows(matching: Mapping[str, tuple[int, Any]], base: Mapping[str, Sequence[float]], doc: Any,
                  cursor: int, prefix: str, member_op: str | None, dist: Any = None, index: Mapping[str, int] | None = None,
                  near: Mapping[str, int] | None = None, weights: Weights = WEIGHTS) -> tuple[list[str], np.ndarray]:
@@ -137,27 +148,31 @@ def feature_rows(matching: Mapping[str, tuple[int, Any]], base: Mapping[str, Seq
         x[:, col["log_model_rank"]] = np.log1p(np.where(known, ranks[safe], ranks.shape[0]).astype(np.float64))
     else:
         x[:, col["log_model_rank"]] = FAR
-    where, cut = occurrences(doc, cursor)
+    where, cut = nearby_uses(doc, cursor)
+    counts = code_counts(doc, cursor)
     style, shares = _dominant_style(near or {})
-    low_prefix = prefix.lower()
-    for r, label in enumerate(labels):
-        tier, entry = matching[label]
-        offsets = where.get(label, ())
-        k = bisect.bisect_left(offsets, cut)
-        x[r, col["log_file_count"]] = math.log1p(len(offsets))
-        x[r, col["log_dist_before"]] = math.log1p(cut - offsets[k - 1]) if k > 0 else FAR
-        x[r, col["log_dist_after"]] = math.log1p(offsets[k] - cut) if k < len(offsets) else FAR
-        x[r, col["match_tier"]] = tier
-        x[r, col["case_match"]] = 1.0 if prefix and label.startswith(prefix) else (
-            0.5 if prefix and label.lower().startswith(low_prefix) else 0.0)
-        length, subtokens, own = _name_facts(label)
-        x[r, col["length"]] = length
-        x[r, col["subtokens"]] = subtokens
-        x[r, col["style_match"]] = 1.0 if own == style else 0.0
-        x[r, col["style_share"]] = shares.get(own, 0.0)
-        if entry.source in SOURCES:
-            x[r, col[f"source_{entry.source}"]] = 1.0
-        x[r, col[f"kind_{entry.kind if entry.kind in KINDS else 'identifier'}"]] = 1.0
+    entries = [matching[label] for label in labels]
+    # where the name occurs in this file: uses in the whole file; the last use before the cursor and the first
+    # after it, looked for within `candidates.NEAR_SPAN` bytes
+    x[:, col["log_file_count"]] = np.log1p([counts.get(label.encode(), 0) for label in labels])
+    places = np.array([_around(where.get(label, ()), cut) for label in labels], dtype=np.float64).reshape(n, 2)
+    x[:, col["log_dist_before"]] = np.where(places[:, 0] >= 0, np.log1p(np.maximum(places[:, 0], 0)), FAR)
+    x[:, col["log_dist_after"]] = np.where(places[:, 1] >= 0, np.log1p(np.maximum(places[:, 1], 0)), FAR)
+    x[:, col["match_tier"]] = [tier for tier, _ in entries]
+    if prefix:
+        low_prefix = prefix.lower()
+        x[:, col["case_match"]] = [1.0 if label.startswith(prefix) else 0.5 if label.lower().startswith(low_prefix)
+                                   else 0.0 for label in labels]
+    facts = [_name_facts(label) for label in labels]
+    x[:, col["length"]] = [f[0] for f in facts]
+    x[:, col["subtokens"]] = [f[1] for f in facts]
+    x[:, col["style_match"]] = [1.0 if f[2] == style else 0.0 for f in facts]
+    x[:, col["style_share"]] = [shares.get(f[2], 0.0) for f in facts]
+    rows = np.arange(n)
+    source = np.array([_SOURCE_COLUMN.get(entry.source, -1) for _, entry in entries], dtype=np.int64)
+    known_source = source >= 0
+    x[rows[known_source], source[known_source]] = 1.0
+    x[rows, [_KIND_COLUMN.get(entry.kind, _KIND_COLUMN["identifier"]) for _, entry in entries]] = 1.0
     x[:, col["typed_length"]] = len(prefix)
     x[:, col["lang_cpp"]] = 1.0 if doc.lang == "cpp" else 0.0
     x[:, col["op_dot"]] = 1.0 if member_op in (".", "?.") else 0.0
