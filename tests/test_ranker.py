@@ -162,3 +162,18 @@ def test_a_ranker_with_other_features_is_refused(trained: tuple[Path, Path], tmp
     assert eng.ranker is None and "retrain" in (eng.ranker_problem or "").lower()
     eng.open("file:///u.js", "let total = 1;\ntot", "javascript", 1)
     assert [c.label for c in eng.complete("file:///u.js", 1, 3).items][:1] == ["total"]   # the mix still ranks
+
+
+def test_saved_features_of_several_runs_are_pooled(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    from training.ranker import Groups, train_ranker
+
+    run, _ = trained
+    one = Groups.load(run / "features-train.npz")
+    pooled_run = tmp_path / "pooled"
+    info = train_ranker(Path("unused"), pooled_run, None, features_from=[run, run], progress=False,
+                        log=lambda m: None)
+    assert info["train_groups"] == 2 * len(one.y)
+    assert info["features_from"] == [str(run), str(run)]
+    both = Groups.load(pooled_run / "features-train.npz")   # the pooled groups are saved for later re-fits
+    assert len(both.y) == 2 * len(one.y) and both.missed == 2 * one.missed
+    np.testing.assert_array_equal(both.x[len(one.y)], one.x[0])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 import tomllib
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 import typer
 
@@ -88,9 +88,10 @@ def train_command(
     file_only: bool = typer.Option(False, "--file-only", help="ranker only: no project context (workspace index)."),
     install: Optional[Path] = typer.Option(None, "--install", help="ranker only: copy the trained ranker into this "
                                                                    "artifact folder as models.ranker."),
-    features_from: Optional[Path] = typer.Option(None, "--features-from",
-                                                 help="ranker only: re-fit on the features saved by an earlier "
-                                                      "ranker run (e.g. for --ablate) instead of computing them."),
+    features_from: Optional[List[Path]] = typer.Option(
+        None, "--features-from", help="ranker only: re-fit on the features saved by earlier ranker runs instead of "
+                                      "computing them (e.g. for --ablate); repeat it to pool runs, such as one with "
+                                      "project context and one --file-only."),
 ) -> None:
     """Train a model on a corpus; under torchrun each process trains on its own shard (DDP)."""
     import json
@@ -101,7 +102,7 @@ def train_command(
         try:
             info = train_ranker(corpus, out, artifact, positions=positions, seed=seed or 0, ablation=ablate,
                                 project_context=not file_only, install=install, progress=not quiet,
-                                features_from=features_from)
+                                features_from=list(features_from or []) or None)
         except RankerTrainingError as exc:
             typer.echo(f"codecomp train ranker: error: {exc}", err=True)
             raise typer.Exit(2)

@@ -50,6 +50,14 @@ class Groups:
         self.typed.append(typed)
         self.projects.append(project)
 
+    def extend(self, other: "Groups") -> None:
+        """Add the groups of another set (pooling runs)."""
+        self.x += other.x
+        self.y += other.y
+        self.typed += other.typed
+        self.projects += other.projects
+        self.missed += other.missed
+
     def save(self, path: Path) -> None:
         """The groups as one .npz (rows, relevance, group sizes, typed lengths, projects), for re-fitting."""
         x, y, g = self.arrays()
@@ -187,11 +195,13 @@ class RankerTrainingError(RuntimeError):
 def train_ranker(corpus: Path, out: Path, artifact: Path | None = None, positions: int = 2000, seed: int = 0,
                  ablation: str | None = None, project_context: bool = True, install: Path | None = None,
                  progress: bool = True, log: Callable[[str], None] = print,
-                 features_from: Path | None = None) -> dict[str, Any]:
+                 features_from: Path | Sequence[Path] | None = None) -> dict[str, Any]:
     """The whole of `codecomp train ranker`: features from the train and valid splits, fit, export, install.
 
-    The features are saved in the run folder (`features-train.npz`, `features-valid.npz`); `features_from` (a
-    run folder) re-fits on saved features instead of computing them again, e.g. for the ablations."""
+    The features are saved in the run folder (`features-train.npz`, `features-valid.npz`); `features_from` (run
+    folders) re-fits on saved features instead of computing them again, e.g. for the ablations; the groups of
+    several runs are pooled (e.g. positions asked with project context and file only, so that one ranker serves
+    both)."""
     from codecomp.engine import Engine
     from codecomp.engine.ranker import GROUPS
     from codecomp.eval.harness import docs_of, load_split, sample_identifier_positions
@@ -202,15 +212,20 @@ def train_ranker(corpus: Path, out: Path, artifact: Path | None = None, position
     if getattr(engine, "problem", None):
         raise RankerTrainingError(f"the model does not load: {engine.problem}")
     engine.use_ranker(False)  # features are computed for the ranking the ranker replaces, not by an older ranker
+    sources = [Path(features_from)] if isinstance(features_from, (str, Path)) else [Path(p) for p in features_from or ()]
     t0 = time.perf_counter()
     sets: dict[str, Groups] = {}
     out.mkdir(parents=True, exist_ok=True)
     for split, n in (("train", positions), ("valid", max(50, positions // 4))):
-        if features_from is not None:
-            saved = Path(features_from) / f"features-{split}.npz"
-            if not saved.is_file():
-                raise RankerTrainingError(f"{saved} does not exist: train once without --features-from first")
-            sets[split] = Groups.load(saved)
+        if sources:
+            sets[split] = Groups()
+            for run in sources:
+                saved = run / f"features-{split}.npz"
+                if not saved.is_file():
+                    raise RankerTrainingError(f"{saved} does not exist: train once without --features-from first")
+                sets[split].extend(Groups.load(saved))
+            if out.resolve() not in {run.resolve() for run in sources}:
+                sets[split].save(out / f"features-{split}.npz")
             continue
         docs = docs_of(load_split(corpus, split, None, seed), progress, f"{split} files")
         if not docs:
@@ -238,7 +253,7 @@ def train_ranker(corpus: Path, out: Path, artifact: Path | None = None, position
         raise RankerTrainingError(str(exc)) from None
     meta = {"corpus": str(corpus), "model": str(artifact) if artifact else "default", "positions": positions,
             "seed": seed, "ablation": ablation, "project_context": project_context,
-            "features_from": str(features_from) if features_from else None,
+            "features_from": [str(p) for p in sources] or None,
             "feature_seconds": round(feature_seconds, 1)}
     info = write_run(out, booster, figures, meta)
     log(f"wrote {out / RANKER_FILE} ({info['bytes']:,} bytes)")
