@@ -59,6 +59,14 @@ def language_of(language_id: str, uri: str) -> str | None:
     return None
 
 
+SUPERSEDED = object()  # run_engine's result for a request that a newer one of its kind replaced
+
+
+def _consume(fut: "asyncio.Future[Any]") -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """A consistent view of a document taken on the event loop, safe to use on the worker thread."""
@@ -231,6 +239,8 @@ class CodecompServer(LanguageServer):
         self._loaded: concurrent.futures.Future | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.project = ProjectIndexer(self)
+        # the newest pending request of each kind per document: (its cancel flag, its "superseded" event)
+        self._pending: dict[tuple[str, str], tuple[threading.Event, asyncio.Event]] = {}
 
     # -- messages -------------------------------------------------------------------------------
     def tell_once(self, key: str, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
@@ -296,18 +306,36 @@ class CodecompServer(LanguageServer):
             return None
         return Snapshot(doc.uri, doc.text, doc.version, lang, doc.generation)  # type: ignore[arg-type]
 
-    async def run_engine(self, fn: Callable[..., Any], snap: Snapshot, *args: Any) -> tuple[bool, Any]:
-        """Run an engine call on the worker within the time bound: (in_time, result)."""
+    async def run_engine(self, fn: Callable[..., Any], snap: Snapshot, *args: Any,
+                         kind: str | None = None) -> tuple[bool, Any]:
+        """Run an engine call on the worker within the time bound: (in_time, result).
+
+        With a `kind` ("completion", "inline"), a newer request of that kind for the same document supersedes
+        this one: it stops waiting at once and answers (False, SUPERSEDED), and its engine work is skipped (or
+        stopped mid-way), so a burst of requests never queues behind work nobody will read."""
         bound = self.settings.request_timeout_ms / 1000
         if self.host.stuck_for() > bound:
             # The worker is still on an overrun job: answer at once instead of queueing behind it.
             return False, None
         cancel = threading.Event()
-        fut = self.host.submit(fn, snap, *args, cancel)
+        superseded = asyncio.Event()
+        key = (kind, snap.uri) if kind else None
+        if key is not None:
+            older = self._pending.get(key)
+            if older is not None:
+                older[0].set()
+                older[1].set()
+            self._pending[key] = (cancel, superseded)
+        fut = asyncio.wrap_future(self.host.submit(fn, snap, *args, cancel))
+        fut.add_done_callback(_consume)  # a job nobody waits for any more may still fail: no "never retrieved"
+        watch = asyncio.ensure_future(superseded.wait())
         try:
-            return True, await asyncio.wait_for(asyncio.wrap_future(fut), bound)
-        except asyncio.TimeoutError:
+            done, _ = await asyncio.wait({fut, watch}, timeout=bound, return_when=asyncio.FIRST_COMPLETED)
+            if fut in done:
+                return True, fut.result()
             cancel.set()
+            if superseded.is_set():
+                return False, SUPERSEDED
             log.warning("engine did not answer within %d ms", self.settings.request_timeout_ms)
             return False, None
         except asyncio.CancelledError:
@@ -318,6 +346,10 @@ class CodecompServer(LanguageServer):
             self.tell_once(f"engine-error:{type(exc).__name__}", f"the completion engine failed ({exc}); "
                            "using the words of the file for now. Please report this with the log.")
             return False, None
+        finally:
+            watch.cancel()
+            if key is not None and self._pending.get(key, (None,))[0] is cancel:
+                del self._pending[key]
 
     def stale(self, snap: Snapshot) -> bool:
         doc = self.docs.get(snap.uri)
@@ -527,11 +559,13 @@ def _request_point(ls: CodecompServer, uri: str, pos: types.Position) -> tuple[D
     return doc, snap, doc.offset_at(pos.line, pos.character, ls.encoding)
 
 
-async def _complete(ls: CodecompServer, doc: Document, snap: Snapshot, offset: int, fragment: bool) -> tuple[Any, int] | None:
-    """Engine result and the offset where the replaced prefix starts; None when stale."""
+async def _complete(ls: CodecompServer, doc: Document, snap: Snapshot, offset: int, fragment: bool,
+                    kind: str) -> tuple[Any, int] | None:
+    """Engine result and the offset where the replaced prefix starts; None when stale or superseded."""
     line, col = doc.engine_position(offset)
-    in_time, result = await ls.run_engine(ls.host.complete, snap, line, col, ls.settings.max_items, fragment)
-    if ls.stale(snap):
+    in_time, result = await ls.run_engine(ls.host.complete, snap, line, col, ls.settings.max_items, fragment,
+                                          kind=kind)
+    if result is SUPERSEDED or ls.stale(snap):
         return None
     if not in_time or result is None:
         words = complete_words(snap.text, offset, ls.settings.max_items)
@@ -554,7 +588,7 @@ async def completion(ls: CodecompServer, params: types.CompletionParams) -> type
     doc, snap, offset = point
     # Clients with inline completion get the fragment as ghost text; the list then skips its decoding.
     with_fragment = not (ls.inline_supported and ls.settings.inline)
-    done = await _complete(ls, doc, snap, offset, with_fragment)
+    done = await _complete(ls, doc, snap, offset, with_fragment, "completion")
     if done is None:
         return empty
     result, start = done
@@ -570,7 +604,7 @@ async def inline_completion(ls: CodecompServer, params: types.InlineCompletionPa
     if point is None:
         return empty
     doc, snap, offset = point
-    done = await _complete(ls, doc, snap, offset, True)
+    done = await _complete(ls, doc, snap, offset, True, "inline")
     if done is None:
         return empty
     result, start = done

@@ -321,3 +321,25 @@ async def test_slow_engine_is_bounded_cancellable_and_stale_results_dropped(vsco
         content_changes=[types.TextDocumentContentChangeWholeDocument(text=CPP + "a")]))
     stale = await asyncio.wait_for(fut, 5)
     assert stale.items == () and stale.is_incomplete
+
+
+async def test_a_newer_completion_for_the_same_document_answers_the_older_ones_at_once(vscode: LanguageClient) -> None:
+    await start(vscode, client_capabilities("emacs"), {"simulateSlowEngineMs": 600, "requestTimeoutMs": 5000})
+    uri = "file:///project/demo/burst.cpp"
+    other = "file:///project/demo/other.cpp"
+    open_doc(vscode, uri, CPP, "cpp")
+    open_doc(vscode, other, CPP, "cpp")
+    params = types.CompletionParams(text_document=types.TextDocumentIdentifier(uri=uri), position=end_of(CPP))
+    elsewhere = types.CompletionParams(text_document=types.TextDocumentIdentifier(uri=other), position=end_of(CPP))
+    t0 = time.perf_counter()
+    older = [asyncio.ensure_future(vscode.text_document_completion_async(params)) for _ in range(5)]
+    await asyncio.sleep(0.05)
+    on_other = asyncio.ensure_future(vscode.text_document_completion_async(elsewhere))
+    newest = asyncio.ensure_future(vscode.text_document_completion_async(params))
+    answered = await asyncio.wait_for(asyncio.gather(*older), 5)
+    # the older ones were answered when the newest arrived, long before one slow engine call could end
+    assert time.perf_counter() - t0 < 0.45
+    assert all(r.items == () and r.is_incomplete for r in answered)
+    # the newest one and the other document's request (another kind of key) get real answers
+    assert "total" in [i.label for i in (await asyncio.wait_for(newest, 10)).items]
+    assert "total" in [i.label for i in (await asyncio.wait_for(on_other, 10)).items]
