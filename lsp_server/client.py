@@ -24,6 +24,7 @@ class Inbox:
     """Everything the server has sent, by kind."""
 
     responses: dict[Any, dict] = field(default_factory=dict)
+    arrived: dict[Any, float] = field(default_factory=dict)  # time.perf_counter() when each response came
     notifications: list[dict] = field(default_factory=list)
     requests: list[dict] = field(default_factory=list)
     null_id_errors: list[dict] = field(default_factory=list)
@@ -84,6 +85,7 @@ class LspProcess:
                     self.inbox.null_id_errors.append(msg)
                 else:
                     self.inbox.responses[msg["id"]] = msg
+                    self.inbox.arrived[msg["id"]] = time.perf_counter()
                 self._cond.notify_all()
 
     def _reply_to_server(self, msg: dict) -> None:
