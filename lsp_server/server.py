@@ -172,6 +172,11 @@ class EngineHost:
         if self.engine is not None and uri in self._versions:
             self._forget(uri)
 
+    def idle(self, budget_s: float = 0.02) -> bool:
+        """A slice of the engine's background work (unfinished parses); True while some remains."""
+        work = getattr(self.engine, "work_in_idle", None)
+        return bool(work is not None and work(budget_s))
+
     def set_workspace(self, index: Any) -> None:
         """Give the engine the project index (None: no project context)."""
         self.workspace = index
@@ -239,6 +244,7 @@ class CodecompServer(LanguageServer):
         self._loaded: concurrent.futures.Future | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.project = ProjectIndexer(self)
+        self._idle_queued = False  # a slice of idle work is queued on the engine worker
         # the newest pending request of each kind per document: (its cancel flag, its "superseded" event)
         self._pending: dict[tuple[str, str], tuple[threading.Event, asyncio.Event]] = {}
 
@@ -350,6 +356,25 @@ class CodecompServer(LanguageServer):
             watch.cancel()
             if key is not None and self._pending.get(key, (None,))[0] is cancel:
                 del self._pending[key]
+
+    def schedule_idle(self) -> None:
+        """Queue one slice of the engine's background work behind whatever the worker has to do; it queues the
+        next one when it is done, until none is left.  Requests that arrive meanwhile wait at most a slice."""
+        if self._idle_queued or self._loop is None:
+            return
+        self._idle_queued = True
+        loop = self._loop
+
+        def done(fut: concurrent.futures.Future) -> None:
+            more = not fut.cancelled() and fut.exception() is None and fut.result()
+            loop.call_soon_threadsafe(self._idle_done, bool(more))
+
+        self.host.submit(self.host.idle).add_done_callback(done)
+
+    def _idle_done(self, more: bool) -> None:
+        self._idle_queued = False
+        if more:
+            self.schedule_idle()
 
     def stale(self, snap: Snapshot) -> bool:
         doc = self.docs.get(snap.uri)
@@ -520,6 +545,7 @@ def did_open(ls: CodecompServer, params: types.DidOpenTextDocumentParams) -> Non
     snap = ls.snapshot(doc, quiet=True)
     if snap is not None:
         ls.host.submit(ls.host.sync, snap)
+        ls.schedule_idle()  # a long file is parsed in slices between requests
 
 
 @feature(types.TEXT_DOCUMENT_DID_SAVE)
@@ -565,6 +591,7 @@ async def _complete(ls: CodecompServer, doc: Document, snap: Snapshot, offset: i
     line, col = doc.engine_position(offset)
     in_time, result = await ls.run_engine(ls.host.complete, snap, line, col, ls.settings.max_items, fragment,
                                           kind=kind)
+    ls.schedule_idle()  # what the request left unfinished (a long parse) goes on between requests
     if result is SUPERSEDED or ls.stale(snap):
         return None
     if not in_time or result is None:

@@ -242,7 +242,7 @@ def _check_incremental(eng: Engine, edits, cursor: float) -> None:
     # the reference: a fresh parse of the final text, tokens from the same anchor, stepped from a zero state
     fresh = Document("file:///fresh.js", text, "javascript")
     assert prefix_start(fresh.source, fresh.byte_of(line, col)) == pstart
-    expected = [t for t in tokens_in_range(fresh.tree, fresh.source, "javascript", ctx.anchor, pstart)
+    expected = [t for t in tokens_in_range(fresh.ensure_parsed(), fresh.source, "javascript", ctx.anchor, pstart)
                 if t.kind is not TokenKind.COMMENT and t.start_byte >= ctx.anchor and t.end_byte <= pstart]
     assert [(t.text, t.start_byte) for t in ctx.tokens] == [(t.text, t.start_byte) for t in expected]
     stepper = _stepper(eng)

@@ -222,3 +222,30 @@ def test_reversed_and_out_of_range_edits_keep_the_editors_text() -> None:
         text = "int gamma_;\nint omega_beta = 2;\nint z = gam"
         assert "gamma_" in labels(complete(server, {"line": 2, "character": len(text.split("\n")[2])}))
         assert server.close() == 0
+
+
+# ------------------------------------------------------------------------------------- large documents
+def test_huge_and_pathological_documents_are_answered_and_stay_in_bounds() -> None:
+    """A long generated file, a 0.5M-character non-ASCII line and `a<` nested 100,000 deep: every request is
+    answered (without syntax while a parse is under way or after one was given up), the small document keeps
+    its real answers, and the deep case does not take the memory its parse would (several GB unbounded)."""
+    small = "int alpha = 1;\nint alphabet = 2;\nint z = al"
+    big = "".join(f"int value{i} = compute(value{i - 1}, {i});\n" for i in range(1, 30000)) + "int z = val"
+    line = "let alpha = 1;\nconst s = '" + "é漢字🙂" * 120000 + "'; let zz = al"
+    deep = "int f() { return " + "a<" * 100000 + "\nint z = al"
+    with LspProcess() as server:
+        server.initialize()
+        server.open("file:///h/small.cpp", small, "cpp")
+        for uri, text, lang in (("file:///h/big.cpp", big, "cpp"), ("file:///h/line.js", line, "javascript"),
+                                ("file:///h/deep.cpp", deep, "cpp")):
+            server.open(uri, text, lang)
+            lines = text.split("\n")
+            pos = {"line": len(lines) - 1, "character": len(lines[-1].encode("utf-16-le")) // 2}
+            for _ in range(3):
+                answer = complete(server, pos, uri)
+                assert answer is not None and "result" in answer, (uri, answer)
+            assert "alphabet" in labels(complete(server, END, "file:///h/small.cpp"))
+        time.sleep(1.0)   # the idle parse slices go on; the deep parse is given up by its memory bound
+        assert "value29999" in labels(complete(server, {"line": 29999, "character": 11}, "file:///h/big.cpp"))
+        assert server.rss_bytes() < 400 * 2 ** 20
+        assert server.close() == 0

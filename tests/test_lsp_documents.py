@@ -149,3 +149,14 @@ def test_enable_is_accepted_like_languages() -> None:
     assert s.languages == {"cpp": True, "javascript": False}
     s2, problems = parse_settings({"enable": "no"}, s)
     assert s2.languages == s.languages and "`enable` must be an object" in problems[0]
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from("ab\n\r é漢🙂𝔘\t"), max_size=40), line=st.integers(0, 4),
+       col=st.integers(0, 30), enc=st.sampled_from([UTF8, UTF16, UTF32]))
+def test_position_conversions_match_a_per_character_reference(text: str, line: int, col: int, enc: str) -> None:
+    doc = Document("file:///p.txt", text, 1, "plaintext")
+    offset = doc.offset_at(line, col, enc)
+    assert offset == naive_offset(text, line, col, enc)
+    pos = doc.position_at(offset, enc)
+    assert doc.offset_at(pos.line, pos.character, enc) == offset   # a round trip lands on the same character

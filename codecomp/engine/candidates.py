@@ -36,6 +36,7 @@ _SYMBOL_KINDS = {"variable": "variable", "parameter": "variable", "function": "f
 # Source priority: a candidate found by several sources keeps the first of these.
 SOURCE_ORDER = ("scope", "member", "file", "documents", "project", "model", "copy", "keyword")
 MAX_WORDS = 300  # with no typed prefix, at most this many frequent identifiers per document are scored
+MAX_PREFIX_WORDS = 3000  # with a typed prefix, at most this many identifiers per document are scored
 # project identifiers per request: with nothing typed the most frequent (and those declared in included files),
 # with a prefix the most frequent that start with it; the count bounds the scoring work per keystroke
 PROJECT_WORDS = 300
@@ -303,12 +304,23 @@ def scope_hints(doc: Document, cursor: int) -> tuple[set[str], dict[str, str]]:
 
 def _words(idents: Counter[bytes], prefix: str, near: set[bytes] | None) -> list[tuple[bytes, int]]:
     """The identifiers of a document worth scoring: those whose first character matches the typed prefix (every
-    match tier needs that); with no prefix, the `MAX_WORDS` most frequent plus those near the cursor, so the work
-    per request stays bounded in files with thousands of distinct names."""
+    match tier needs that; at most `MAX_PREFIX_WORDS`); with no prefix, the `MAX_WORDS` most frequent plus those
+    near the cursor, so the work per request stays bounded in files with thousands of distinct names."""
     if prefix:
         first = prefix[:1].encode("utf-8", "replace")
         alt = first.swapcase()
-        return [(w, n) for w, n in idents.items() if w[:1] == first or w[:1] == alt]
+        words = [(w, n) for w, n in idents.items() if w[:1] == first or w[:1] == alt]
+        if len(words) <= MAX_PREFIX_WORDS:
+            return words
+        # thousands of names share the first letter (a generated file): those that start with the whole prefix
+        # (any case), the most frequent first, then the rest by frequency, plus the names near the cursor
+        low = prefix.lower().encode("utf-8", "replace")
+        words.sort(key=lambda wn: (not wn[0].lower().startswith(low), -wn[1]))
+        chosen = dict(words[:MAX_PREFIX_WORDS])
+        for w in near or ():
+            if w in idents and (w[:1] == first or w[:1] == alt):
+                chosen[w] = idents[w]
+        return list(chosen.items())
     if len(idents) <= MAX_WORDS:
         return list(idents.items())
     chosen = dict(idents.most_common(MAX_WORDS))

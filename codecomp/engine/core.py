@@ -201,6 +201,14 @@ class BaseEngine:
                 and not any(uri_to_path(u) == path for u in self.store.docs):
             self.workspace.close_document(path)
 
+    def work_in_idle(self, budget_s: float = 0.05) -> bool:
+        """Advance background work for up to `budget_s` seconds: the unfinished parse of the most recently used
+        document that has one.  True while some remains (call again when idle)."""
+        waiting = [d for d in self.store.docs.values() if d.parse_pending]
+        if waiting:
+            max(waiting, key=lambda d: d.last_used).parse_some(budget_s)
+        return any(d.parse_pending for d in self.store.docs.values())
+
     def document(self, uri: str) -> Document | None:
         """The engine's copy of an open document."""
         return self.store.get(uri)
@@ -234,6 +242,7 @@ class BaseEngine:
             return Completion([], "", (max(line, 0), max(utf16_col, 0)), None, timings,
                               note=f"{uri} is not open in the engine")
         self.store.touch(uri)
+        doc.begin_request()
         t0 = time.perf_counter()
         cursor = doc.byte_of(max(line, 0), max(utf16_col, 0))
         pos = doc.position_of_byte(cursor)
@@ -242,7 +251,7 @@ class BaseEngine:
                               note="the file is too large for completion (over 8 MB); it is not analysed")
         tree = doc.ensure_parsed()
         timings["parse"] = _ms(t0)
-        where = inside_comment_or_string(tree, doc.source, doc.lang, cursor)
+        where = inside_comment_or_string(tree, doc.source, doc.lang, cursor) if tree is not None else None
         if where is not None:
             timings["total"] = _ms(t_start)
             return Completion([], "", pos, None, timings, note=f"no completion inside a {where}")
@@ -255,6 +264,9 @@ class BaseEngine:
         member_op = member_operator_before(doc.source, pstart)
         t0 = time.perf_counter()
         note = None
+        if tree is None:
+            note = (f"served without syntax: {doc.syntax_off}" if doc.syntax_off else
+                    "the file is still being parsed; served without syntax for now")
         try:
             state = self._model_state(doc, pstart, stop)
         except Cancelled:
@@ -442,12 +454,15 @@ class BaseEngine:
             return NameSuggestions("", [], [], reason=f"{uri} is not open in the engine")
         if doc.too_large:
             return NameSuggestions("", [], [], reason="the file is too large to analyse")
+        doc.begin_request()
         from codecomp.syntax import ParsedFile
         from codecomp.syntax.tokens import tokenize
         from codecomp.engine import naming
 
         _check(stop)
         tree = doc.ensure_parsed()
+        if tree is None:
+            return NameSuggestions("", [], [], reason=doc.syntax_off or "the file is still being parsed")
         parsed = ParsedFile(doc.lang, doc.source, tree, tokenize(tree, doc.source, doc.lang))
         cursor = doc.byte_of(max(line, 0), max(utf16_col, 0))
         _check(stop)
@@ -554,8 +569,8 @@ class Engine(BaseEngine):
     # -- neural hooks --------------------------------------------------------------------------------------------
     def _model_state(self, doc: Document, pstart: int, stop: Callable[[], bool] | None = None):
         tokens = doc.code_tokens_before(pstart)
-        if doc.tree is None:
-            return None
+        if doc.tree is None or doc.parse_pending:
+            return None  # no tree of the current text yet: no model context (the list is ranked without it)
         ctx = doc.context
         self.model.context(ctx, tokens, should_stop=stop)
         return self.model.cached_distribution(ctx, lang=doc.lang)

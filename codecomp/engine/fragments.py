@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from codecomp.syntax import is_keyword
+from codecomp.engine.lexing import LINE_WINDOW
 from codecomp.engine.types import Cancelled, Fragment
 
 OPENERS = {"(": ")", "[": "]", "{": "}"}
@@ -82,7 +83,7 @@ def decode(model, last: dict[str, np.ndarray], memory: np.ndarray, texts: list[s
     """
     keys = memory
     texts = list(texts)
-    outer = open_brackets(line_before)
+    outer = open_brackets(line_before[-LINE_WINDOW:])
     rest = lex_line(rest_of_line)
     rest_first = rest[0] if rest else None
     out = model.step(np.array([model.id_of(first)], np.int64), last["h"], last["c"])

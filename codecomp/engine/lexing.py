@@ -23,6 +23,12 @@ from codecomp.syntax.tokens import Token, TokenKind, kind_tables
 IDENT_BYTES = re.compile(rb"[A-Za-z_$\x80-\xff][A-Za-z0-9_$\x80-\xff]*")
 _IDENT_CHAR = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$")
 _JOINERS = frozenset("\u200c\u200d")  # ZWNJ / ZWJ continue a JavaScript identifier
+# A non-ASCII run longer than this is prose or data (a long line of CJK text, emoji art), not names anyone
+# completes: it is skipped instead of being split character by character.
+MAX_RUN_BYTES = 256
+# Checks of the current line (an unterminated string, open brackets) read at most this many bytes before the
+# cursor, so a line of a megabyte costs what a line of a few kilobytes does.
+LINE_WINDOW = 4096
 
 
 def is_ident_start(ch: str) -> bool:
@@ -37,7 +43,9 @@ def is_ident_continue(ch: str) -> bool:
 
 def split_identifiers(raw: bytes) -> list[bytes]:
     """The real identifiers inside a non-ASCII match of `IDENT_BYTES` (a word may be cut by a non-ASCII
-    character that is not an identifier character, such as `a→b`)."""
+    character that is not an identifier character, such as `a→b`); none in a run over `MAX_RUN_BYTES`."""
+    if len(raw) > MAX_RUN_BYTES:
+        return []
     text = raw.decode("utf-8", "replace")
     out: list[str] = []
     cur = ""
@@ -59,8 +67,9 @@ def split_identifiers(raw: bytes) -> list[bytes]:
 
 def find_identifiers(source: bytes, start: int = 0, end: int | None = None) -> list[bytes]:
     """Identifier spellings (bytes) in `source[start:end]`, non-ASCII ones checked by Unicode rules."""
-    found = IDENT_BYTES.findall(source, start, len(source) if end is None else end)
-    if all(w.isascii() for w in found):
+    end = len(source) if end is None else end
+    found = IDENT_BYTES.findall(source, start, end)
+    if source[start:end].isascii() or all(w.isascii() for w in found):
         return found
     out: list[bytes] = []
     for w in found:
@@ -192,7 +201,7 @@ def inside_comment_or_string(tree: Tree, source: bytes, lang: str, cursor: int) 
                     return None  # `${...}` holds code: complete there like anywhere else
                 return "string"
     # an unterminated string or template literal is an ERROR region: judge by the quotes on the line so far
-    line_start = source.rfind(b"\n", 0, cursor) + 1
+    line_start = max(source.rfind(b"\n", 0, cursor) + 1, cursor - LINE_WINDOW)
     line = source[line_start:cursor]
     if _open_quote(line, lang):
         return "string"

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from codecomp.syntax import Token, TokenKind, get_parser
+from codecomp.syntax import SlicedParse, Token, TokenKind
 from codecomp.syntax.parsed import changed_span, edit_tree
 from codecomp.engine.lexing import find_identifiers, prefix_start, tokens_in_range
 
@@ -34,6 +34,14 @@ CHECKPOINT = 32       # model states are kept every this many tokens
 MAX_BYTES = 8 << 20   # documents larger than this are not parsed at all (an editor may open a data dump)
 SYNC_SCOPE_BYTES = 8_000   # files up to this size get their scope analysis inline (bounded keystroke cost)
 BACKGROUND_DELAY_S = 0.15  # ... starting a little later, so the request that triggered it is answered first
+# Parsing in the editor is bounded (`SlicedParse`): a request parses for at most REQUEST_PARSE_S (the rest goes on
+# at the next request or in idle time, `Document.parse_some`; meanwhile the document is served without syntax);
+# a parse that takes more than MAX_PARSE_S in all, or grows the process by MAX_PARSE_GROWTH, is given up and
+# the document is served without syntax until it is reopened.  With `background_analysis` off (evaluation)
+# every parse runs to the end.
+REQUEST_PARSE_S = 0.03
+MAX_PARSE_S = 4.0
+MAX_PARSE_GROWTH = 200 << 20
 
 
 def _encode(text: str) -> bytes:
@@ -79,15 +87,14 @@ class LineTable:
         text = self.source[start:end]
         if text.isascii():
             return start + min(max(utf16_col, 0), end - start)
-        units = 0
-        offset = 0
-        for ch in text.decode("utf-8", "surrogatepass"):
-            width = 2 if ord(ch) > 0xFFFF else 1
-            if units + width > utf16_col:
-                break
-            units += width
-            offset += len(ch.encode("utf-8", "surrogatepass"))
-        return start + offset
+        # C-speed conversions, no loop per character: the first `utf16_col` UTF-16 units of the line, without a
+        # trailing half of a surrogate pair (a column inside a character means its start), back to UTF-8 bytes
+        col = max(utf16_col, 0)
+        whole = text.decode("utf-8", "surrogatepass").encode("utf-16-le", "surrogatepass")
+        units = whole[:2 * col]
+        if len(units) >= 2 and 0xD8 <= units[-1] <= 0xDB and 0xDC <= whole[2 * col + 1:2 * col + 2].ljust(1)[0] <= 0xDF:
+            units = units[:-2]   # a pair was cut (a lone surrogate from a JSON client is one unit of its own)
+        return start + len(units.decode("utf-16-le", "surrogatepass").encode("utf-8", "surrogatepass"))
 
     def position_of_byte(self, byte: int) -> tuple[int, int]:
         """(line, utf16_col) of a byte offset (a byte inside a character maps to that character's start)."""
@@ -180,8 +187,11 @@ class Document:
         self.text = text
         self.source = _encode(text)
         self.too_large = len(self.source) > MAX_BYTES
-        self.tree = None if self.too_large else get_parser(lang).parse(self.source)
+        self.tree = None                # the tree of the current text (with `dirty` edits not yet re-parsed)
         self.dirty = False              # the tree has pending edits and must be re-parsed before use
+        self.parsing: SlicedParse | None = None  # an unfinished parse (of an earlier text, maybe)
+        self.syntax_off: str | None = None  # why this document is served without syntax (a parse was given up)
+        self._parse_left: float | None = None  # what the current request may still spend parsing (`begin_request`)
         self._pending: list[tuple[int, int, int]] = []
         self._index: LineTable | None = None
         self.idents: Counter[bytes] = Counter(find_identifiers(self.source))
@@ -190,10 +200,12 @@ class Document:
         self.analysis: ScopeAnalysis | None = None  # the latest finished analysis (of this or an earlier text)
         self._scope_future = None       # background analysis of a long file, if one is running
         self._future_base: bytes | None = None
-        self.background_analysis = True  # False: every analysis runs inline (deterministic, for evaluation)
+        self.background_analysis = True  # False: every analysis and parse runs inline to the end (evaluation)
         self.last_used = time.monotonic()
         self.extra: dict[str, Any] = {}  # per-document data of other components (e.g. the naming model)
         self.last_edit: Edit | None = None
+        if not self.too_large:
+            self.parsing = self._new_parse(self.source, None)
 
     # -- text ----------------------------------------------------------------------------------------------------
     @property
@@ -224,12 +236,13 @@ class Document:
         for word in set(removed):  # drop the words that no longer occur (only those touched can be at zero)
             if self.idents[word] <= 0:
                 del self.idents[word]
-        was_large = self.too_large
         self.too_large = len(new) > MAX_BYTES
-        if self.too_large:
-            self.tree = None
-        elif was_large or self.tree is None:
-            self.tree = get_parser(self.lang).parse(new)
+        if self.too_large or self.syntax_off:
+            self.tree, self.parsing, self.dirty = None, None, False
+        elif self.parsing is not None:
+            pass  # the running parse is brought up to the new text when it ends (see `parse_some`)
+        elif self.tree is None:
+            self.parsing = self._new_parse(new, None)
         elif start != old_end or start != new_end:
             edit_tree(self.tree, old, new, start, old_end, new_end)
             self._pending.append((start, old_end, new_end))
@@ -245,18 +258,73 @@ class Document:
         self.last_edit = Edit(old_version, self.version, start, old_end, new_end,
                               _ident_only(old[start:old_end]) and _ident_only(new[start:new_end]))
 
+    def _new_parse(self, source: bytes, old_tree) -> SlicedParse:
+        return SlicedParse(self.lang, source, old_tree, MAX_PARSE_S, MAX_PARSE_GROWTH)
+
+    @property
+    def parse_pending(self) -> bool:
+        """A parse is under way (`parse_some` advances it)."""
+        return self.parsing is not None
+
+    def parse_some(self, budget_s: float | None) -> bool:
+        """Advance the document's parse for up to `budget_s` seconds (None: to the end); True when the tree of
+        the current text is ready (or the document has no syntax: too large, or a parse was given up)."""
+        if self.too_large or self.syntax_off:
+            return True
+        if self.parsing is None:
+            if not self.dirty:
+                return True
+            self.parsing = self._new_parse(self.source, self.tree)  # incremental: the edited tree
+        deadline = None if budget_s is None else time.perf_counter() + budget_s
+        while True:
+            job = self.parsing
+            left = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
+            if not job.advance(left):
+                return False
+            self.parsing = None
+            if job.failed:
+                self.syntax_off = f"{job.failed}; the file is served without syntax until it is reopened"
+                self.tree, self.dirty = None, False
+                self.context.reset()
+                return True
+            if job.old_tree is None:
+                self.context.reset()
+            else:
+                # syntax can change before an edit too (a `>` turning `a < b` into template arguments)
+                for changed in job.old_tree.changed_ranges(job.tree):
+                    self.context.invalidate_from(changed.start_byte)
+            self.tree, self.dirty = job.tree, False
+            self._pending.clear()
+            if job.source is self.source or job.source == self.source:
+                return True
+            # the text changed while it was parsed: one edit brings the tree to the current text
+            start, old_end, new_end = changed_span(job.source, self.source)
+            edit_tree(self.tree, job.source, self.source, start, old_end, new_end)
+            self.context.invalidate_from(start)
+            self.parsing = self._new_parse(self.source, self.tree)
+
+    def begin_request(self) -> None:
+        """A request starts: parsing may take up to `REQUEST_PARSE_S` of it in all (see `ensure_parsed`)."""
+        self._parse_left = REQUEST_PARSE_S
+
     def ensure_parsed(self):
-        """The up-to-date tree (re-parsed incrementally if edits are pending); None for oversized documents."""
-        if self.tree is None or not self.dirty:
+        """The tree of the current text, or None: an oversized document, a parse given up, or (in the editor)
+        a parse that needs more than the request's share of time (`begin_request`; without one, each call may
+        parse for `REQUEST_PARSE_S`); it goes on at the next request or in idle time."""
+        if not self.background_analysis:
+            self.parse_some(None)
             return self.tree
-        old_tree = self.tree
-        new_tree = get_parser(self.lang).parse(self.source, old_tree)
-        # syntax can change before an edit too (a `>` turning `a < b` into template arguments)
-        for changed in old_tree.changed_ranges(new_tree):
-            self.context.invalidate_from(changed.start_byte)
-        self.tree, self.dirty = new_tree, False
-        self._pending.clear()
-        return new_tree
+        budget = REQUEST_PARSE_S if self._parse_left is None else self._parse_left
+        if self.parsing is not None or self.dirty:
+            if budget <= 0:
+                return None
+            t0 = time.perf_counter()
+            done = self.parse_some(budget)
+            if self._parse_left is not None:
+                self._parse_left = max(0.0, self._parse_left - (time.perf_counter() - t0))
+            if not done:
+                return None
+        return self.tree
 
     def byte_of(self, line: int, utf16_col: int) -> int:
         """Byte offset of an LSP position, clamped into the document (never inside a character)."""
@@ -365,6 +433,8 @@ class Document:
             return ScopeView(current, cut, True)
         if not self.background_analysis or len(base) <= sync_bytes:
             tree = self._tree_for(base, cut, cut_end, copy=False)
+            if tree is None:
+                return None
             try:
                 info, tokens = analyse_scopes(base, tree, self.lang)
             except Exception:  # a hint only, as above
@@ -372,9 +442,10 @@ class Document:
             self.analysis = ScopeAnalysis(base, info, tokens)
             return ScopeView(self.analysis, cut, True)
         if self._scope_future is None:
-            self._future_base = base
-            self._scope_future = _scope_pool().submit(analyse_scopes, base, self._tree_for(base, cut, cut_end, True),
-                                                      self.lang, BACKGROUND_DELAY_S)
+            tree = self._tree_for(base, cut, cut_end, True)
+            if tree is not None:
+                self._future_base = base
+                self._scope_future = _scope_pool().submit(analyse_scopes, base, tree, self.lang, BACKGROUND_DELAY_S)
         if current is None:
             return None
         # where the cursor is in the earlier text: the single edit between the two texts shifts what follows it
@@ -383,13 +454,18 @@ class Document:
         return ScopeView(current, pos, False)
 
     def _tree_for(self, base: bytes, cut: int, cut_end: int, copy: bool):
-        """A tree of `base` (the current text with [cut, cut_end) removed), re-parsed incrementally."""
+        """A tree of `base` (the current text with [cut, cut_end) removed), re-parsed incrementally; None when
+        there is no tree (see `ensure_parsed`) or the re-parse does not fit in this request's share of time."""
         tree = self.ensure_parsed()
+        if tree is None:
+            return None
         if cut == cut_end:
             return tree.copy() if copy else tree
         edited = tree.copy()  # the document's own tree must keep describing the current text
         edit_tree(edited, self.source, base, cut, cut_end, cut)
-        return get_parser(self.lang).parse(base, edited)
+        job = SlicedParse(self.lang, base, edited, MAX_PARSE_S, MAX_PARSE_GROWTH)
+        job.advance(REQUEST_PARSE_S if self.background_analysis else None)
+        return job.tree
 
 
 _WORD_TAIL = re.compile(rb"[A-Za-z0-9_$\x80-\xff]+")

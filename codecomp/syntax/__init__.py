@@ -18,6 +18,7 @@ parse, incremental helpers), `tree` (AstArrays, heights, level_schedule), `scope
 from .languages import (
     KEYWORDS,
     LANGUAGES,
+    SlicedParse,
     check_language,
     detect_language,
     get_language,
@@ -32,7 +33,8 @@ from .tokens import Token, TokenKind, tokenize
 from .tree import AstArrays, depths, heights, level_schedule, node_type_names
 
 __all__ = [
-    "KEYWORDS", "LANGUAGES", "AstArrays", "LineIndex", "ParsedFile", "Scope", "ScopeInfo", "Symbol", "Token",
+    "KEYWORDS", "LANGUAGES", "AstArrays", "LineIndex", "ParsedFile", "Scope", "ScopeInfo", "SlicedParse", "Symbol",
+    "Token",
     "TokenKind", "changed_span", "check_language", "depths", "detect_language", "edit_tree", "get_language",
     "get_parser", "heights", "is_keyword", "language_from_id", "level_schedule", "node_type_names", "parse",
     "point_of_byte", "reparse", "tokenize",

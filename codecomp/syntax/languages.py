@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+import warnings
 from functools import lru_cache
 
 from tree_sitter import Language, Parser
@@ -75,6 +77,77 @@ def get_parser(lang: str) -> Parser:
     if parser is None:
         parser = parsers[lang] = Parser(get_language(lang))
     return parser
+
+
+# A bounded parse (`SlicedParse`): tree-sitter holds the interpreter while it parses, so a long parse runs as slices
+# of at most SLICE_S, and one that costs too much in all is given up.
+SLICE_S = 0.02
+# tree-sitter's own timeout is the only way to stop a parse that works here: its progress callback crashes the
+# interpreter in py-tree-sitter 0.25, and the timeout property warns that it is deprecated in its favour.
+warnings.filterwarnings("ignore", message=".*progress_callback.*", category=DeprecationWarning)
+
+
+def _rss_bytes() -> int | None:
+    """Resident memory of this process (Linux), or None where it cannot be read cheaply."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class SlicedParse:
+    """A tree-sitter parse of `source` (incremental when `old_tree` is the edited tree of an earlier text) that
+    advances in slices of at most `SLICE_S` (a budget ends after the slice that crosses it), so no single call
+    holds the interpreter for long and the work can be spread over several requests or idle moments; it gives up (`failed` says why) once it has taken
+    `max_seconds` in all or grown the process by `max_growth` bytes.  It owns its parser: an unfinished parse
+    keeps its state there, whatever other documents are parsed meanwhile."""
+
+    def __init__(self, lang: str, source: bytes, old_tree=None, max_seconds: float = 4.0,
+                 max_growth: int = 200 << 20) -> None:
+        self.lang, self.source, self.old_tree = lang, source, old_tree
+        self.max_seconds, self.max_growth = max_seconds, max_growth
+        self.parser = Parser(get_language(lang))
+        self.parser.timeout_micros = int(SLICE_S * 1e6)
+        self.tree = None
+        self.failed: str | None = None
+        self.spent = 0.0
+        self._rss0 = _rss_bytes()
+
+    @property
+    def done(self) -> bool:
+        return self.tree is not None or self.failed is not None
+
+    def advance(self, budget_s: float | None) -> bool:
+        """Parse for up to `budget_s` seconds (None: until done); True when finished (a tree, or `failed`)."""
+        if self.done:
+            return True
+        deadline = None if budget_s is None else time.perf_counter() + budget_s
+        while True:
+            now = time.perf_counter()
+            try:
+                if self.old_tree is None:
+                    self.tree = self.parser.parse(self.source)
+                else:
+                    self.tree = self.parser.parse(self.source, self.old_tree)
+            except ValueError:   # the slice ran out; the parser keeps its state for the next call
+                pass
+            self.spent += time.perf_counter() - now
+            if self.tree is not None:
+                self.parser = None   # the tree stands alone; the parser's memory can go
+                return True
+            rss = _rss_bytes()
+            if self.spent > self.max_seconds:
+                self.failed = f"parsing took more than {self.max_seconds:g} s"
+            elif rss is not None and self._rss0 is not None and rss - self._rss0 > self.max_growth:
+                self.failed = f"parsing needed more than {self.max_growth >> 20} MB"
+            if self.failed:
+                self.parser.reset()
+                self.parser = None
+                return True
+            if deadline is not None and time.perf_counter() >= deadline:
+                return False
+            time.sleep(0)   # let the other threads run between slices
 
 
 _CPP_KEYWORDS = """
