@@ -102,11 +102,11 @@ def test_a_word_cut_by_the_window_edge_is_not_a_use() -> None:
     text = "abcdefgh = 1;\nvalue = \n"
     doc = Document("file:///e.js", text, "javascript", 1)
     cursor = len(text.encode()) - 1
-    where, _ = nearby_uses(doc, cursor, span=cursor - 4)     # the window starts inside `abcdefgh`
-    assert "efgh" not in where and "abcdefgh" not in where
-    assert "value" in where
-    whole, _ = nearby_uses(Document("file:///f.js", text, "javascript", 1), cursor)
-    assert "abcdefgh" in whole
+    before, after, cut = nearby_uses(doc, cursor, span=cursor - 4)     # the window starts inside `abcdefgh`
+    assert "efgh" not in before and "abcdefgh" not in before
+    assert before["value"] == text.index("value") and not after
+    whole, _, _ = nearby_uses(Document("file:///f.js", text, "javascript", 1), cursor)
+    assert whole["abcdefgh"] == 0
 
 
 @pytest.fixture(scope="module")

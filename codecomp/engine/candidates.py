@@ -15,12 +15,14 @@ import re
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 from codecomp.syntax import KEYWORDS, TokenKind
 from codecomp.engine.lexing import IDENT_BYTES, find_identifiers, is_identifier, literal_ranges, split_identifiers
 from codecomp.engine.session import Document
 
+_IDENT_SPLIT = re.compile(r"([A-Za-z_$][A-Za-z0-9_$]*)")  # IDENT_BYTES on an all-ASCII window decoded to str
 _IDENT_CONTINUE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$" + bytes(range(0x80, 0x100)))
 
 # identifier bytes: ASCII word characters and `$`, and any non-ASCII byte (see `lexing.IDENT_BYTES`)
@@ -199,34 +201,56 @@ def code_text(doc: Document, cursor: int) -> tuple[bytes, int]:
 
 
 # How far either side of the cursor the learned ranker looks for a candidate's nearest uses (bytes of code).
-NEAR_SPAN = 16_384
+NEAR_SPAN = 4_096
 
 
-def nearby_uses(doc: Document, cursor: int, span: int = NEAR_SPAN) -> tuple[dict[str, list[int]], int]:
-    """Offsets of the identifiers of the code (`code_text`: comments and literals left out) within `span` bytes
-    either side of the cursor, by name, and the cursor's offset.
+def nearby_uses(doc: Document, cursor: int, span: int = NEAR_SPAN) -> tuple[dict[str, int], dict[str, int], int]:
+    """(offset of the last use of each name before the cursor, offset of its first use after it, the cursor's
+    offset), for the identifiers of the code (`code_text`: comments and literals left out) within `span` bytes
+    either side of the cursor.
 
-    Only a window is scanned, so the cost per request does not grow with the file; cached under the analysed text
-    and the cursor (typing inside a word keeps both)."""
+    Only a window is scanned, so the cost per request does not grow with the file, and the tables are built by
+    C-level loops (a dict built from (name, offset) pairs keeps the last pair of each name); cached under the
+    analysed text and the cursor (typing inside a word keeps both)."""
     text, cut = code_text(doc, cursor)
     cached = doc.extra.get("nearby_uses")
     if cached is not None and cached[0] is text and cached[1] == cut:
-        return cached[2], cut
+        return cached[2], cached[3], cut
     lo, hi = max(0, cut - span), min(len(text), cut + span)
-    where: dict[str, list[int]] = {}
+    # a word cut by the window's edge is not a use of that shorter name: move the edges out of words
+    while lo > 0 and text[lo - 1] in _IDENT_CONTINUE and lo < cut:
+        lo += 1
+    while hi < len(text) and text[hi] in _IDENT_CONTINUE and hi > cut:
+        hi -= 1
+    before = _uses(text, lo, cut)
+    after = _uses(text, cut, hi)
+    last_before = dict(zip(before[0], before[1]))
+    first_after = dict(zip(reversed(after[0]), reversed(after[1])))
+    doc.extra["nearby_uses"] = (text, cut, last_before, first_after)
+    return last_before, first_after, cut
+
+
+def _uses(text: bytes, lo: int, hi: int) -> tuple[list[str], list[int]]:
+    """(names, offsets) of the identifiers in text[lo:hi], in order."""
+    window = text[lo:hi]
+    if window.isascii():
+        # split with a capturing group alternates separators and names; the running sum of the lengths gives
+        # every name's offset (no match object per name)
+        parts = _IDENT_SPLIT.split(window.decode("ascii"))
+        ends = list(accumulate(map(len, parts), initial=lo))
+        return parts[1::2], ends[1:-1:2]
+    names: list[str] = []
+    offsets: list[int] = []
     for m in IDENT_BYTES.finditer(text, lo, hi):
-        s, e = m.span()
-        if (s == lo and lo > 0 and text[lo - 1] in _IDENT_CONTINUE) or (e == hi and hi < len(text)
-                                                                        and text[hi] in _IDENT_CONTINUE):
-            continue  # a word cut by the window's edge is not a use of that shorter name
         raw = m.group()
         if raw.isascii():
-            where.setdefault(raw.decode(), []).append(s)
+            names.append(raw.decode())
+            offsets.append(m.start())
         else:  # a non-ASCII run may hold several names, or symbols that are none
             for word in split_identifiers(raw):
-                where.setdefault(word.decode("utf-8", "replace"), []).append(s + raw.find(word))
-    doc.extra["nearby_uses"] = (text, cut, where)
-    return where, cut
+                names.append(word.decode("utf-8", "replace"))
+                offsets.append(m.start() + raw.find(word))
+    return names, offsets
 
 
 def code_counts(doc: Document, cursor: int) -> Counter[bytes]:

@@ -12,10 +12,11 @@ exactly `FEATURES`, so an engine never feeds columns in the wrong order.
 """
 from __future__ import annotations
 
-import bisect
 import math
 from collections import Counter
 from functools import lru_cache
+from itertools import repeat
+from operator import attrgetter
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -66,15 +67,20 @@ class RankerError(ValueError):
     """A ranker file that this engine cannot use; the message says why."""
 
 
-def model_ranks(dist: Any) -> np.ndarray:
-    """Rank (0 = most probable) of every vocabulary word in the model's distribution, once per distribution."""
-    ranks = getattr(dist, "ranks", None)
-    if ranks is None:
-        order = np.argsort(-dist.p_vocab, kind="stable")
-        ranks = np.empty_like(order)
-        ranks[order] = np.arange(order.shape[0])
-        dist.ranks = ranks
-    return ranks
+def model_ranks(dist: Any, ids: np.ndarray) -> np.ndarray:
+    """Rank (0 = most probable) in the model's distribution of the vocabulary words `ids`, as a stable sort of
+    the whole distribution would give it (ties in vocabulary order), without sorting it per request: the number
+    of words more probable, plus, for a probability of zero (a word masked for this language), the words of
+    probability zero before it.  The sorted probabilities are computed once per distribution."""
+    cached = getattr(dist, "sorted_p", None)
+    if cached is None:
+        p = dist.p_vocab
+        zeros = p == 0
+        cached = dist.sorted_p = (np.sort(p), np.cumsum(zeros) - zeros)
+    ordered, zeros_before = cached
+    p = dist.p_vocab[ids]
+    ranks = ordered.shape[0] - np.searchsorted(ordered, p, side="right")
+    return np.where(p == 0, ranks + zeros_before[ids], ranks)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -97,13 +103,9 @@ def _dominant_style(near: Mapping[str, int]) -> tuple[str, dict[str, float]]:
 
 _SOURCE_COLUMN = {s: INDEX[f"source_{s}"] for s in SOURCES}
 _KIND_COLUMN = {k: INDEX[f"kind_{k}"] for k in KINDS}
-
-
-def _around(offsets: Sequence[int], cut: int) -> tuple[int, int]:
-    """(bytes back to the last use before `cut`, bytes on to the first use after it); -1 where there is none on
-    that side (within `NEAR_SPAN`)."""
-    k = bisect.bisect_left(offsets, cut)
-    return (cut - offsets[k - 1] if k > 0 else -1, offsets[k] - cut if k < len(offsets) else -1)
+_IDENTIFIER_KIND = _KIND_COLUMN["identifier"]
+_SOURCE_OF = attrgetter("source")
+_KIND_OF = attrgetter("kind")
 
 
 def feature_rows(matching: Mapping[str, tuple[int, Any]], base: Mapping[str, Sequence[float]], doc: Any,
@@ -119,7 +121,8 @@ def feature_rows(matching: Mapping[str, tuple[int, Any]], base: Mapping[str, Seq
     x = np.zeros((n, len(FEATURES)), dtype=np.float32)
     if not n:
         return labels, x
-    f = np.array([base[label] for label in labels], dtype=np.float64).reshape(n, -1)
+    # C-level loops (map, fromiter) throughout: this runs for every candidate of every request
+    f = np.array(list(map(base.__getitem__, labels)), dtype=np.float64).reshape(n, -1)
     neural = dist is not None and index is not None
     col = INDEX
     x[:, col["mix_score"]] = combine_matrix(f, doc.ident_total, neural, weights)
@@ -138,41 +141,44 @@ def feature_rows(matching: Mapping[str, tuple[int, Any]], base: Mapping[str, Seq
     x[:, col["keyword_typed0"]] = f[:, F_KEYWORD]
     x[:, col["log_p_model"]] = np.log(f[:, F_MODEL] + 1e-9)
     if neural:
-        ranks = model_ranks(dist)
-        vids = np.array([index.get(label, -1) for label in labels], dtype=np.int64)
+        vids = np.fromiter(map(index.get, labels, repeat(-1)), dtype=np.int64, count=n)
         known = vids >= 0
         safe = np.where(known, vids, 0)
+        ranks = model_ranks(dist, safe)
         x[:, col["gate"]] = dist.gate
         x[:, col["p_vocab"]] = np.where(known, (1.0 - dist.gate) * dist.p_vocab[safe], 0.0)
-        x[:, col["p_copy"]] = [dist.gate * dist.copy.get(label, 0.0) for label in labels]
-        x[:, col["log_model_rank"]] = np.log1p(np.where(known, ranks[safe], ranks.shape[0]).astype(np.float64))
+        x[:, col["p_copy"]] = dist.gate * np.fromiter(map(dist.copy.get, labels, repeat(0.0)), np.float64, n)
+        x[:, col["log_model_rank"]] = np.log1p(np.where(known, ranks, dist.p_vocab.shape[0]).astype(np.float64))
     else:
         x[:, col["log_model_rank"]] = FAR
-    where, cut = nearby_uses(doc, cursor)
+    last_before, first_after, cut = nearby_uses(doc, cursor)
     counts = code_counts(doc, cursor)
     style, shares = _dominant_style(near or {})
-    entries = [matching[label] for label in labels]
+    tiers, entries = zip(*map(matching.__getitem__, labels))
     # where the name occurs in this file: uses in the whole file; the last use before the cursor and the first
     # after it, looked for within `candidates.NEAR_SPAN` bytes
-    x[:, col["log_file_count"]] = np.log1p([counts.get(label.encode(), 0) for label in labels])
-    places = np.array([_around(where.get(label, ()), cut) for label in labels], dtype=np.float64).reshape(n, 2)
-    x[:, col["log_dist_before"]] = np.where(places[:, 0] >= 0, np.log1p(np.maximum(places[:, 0], 0)), FAR)
-    x[:, col["log_dist_after"]] = np.where(places[:, 1] >= 0, np.log1p(np.maximum(places[:, 1], 0)), FAR)
-    x[:, col["match_tier"]] = [tier for tier, _ in entries]
+    x[:, col["log_file_count"]] = np.log1p(np.fromiter(map(counts.get, map(str.encode, labels), repeat(0)), np.float64, n))
+    before = np.fromiter(map(last_before.get, labels, repeat(-1)), np.float64, n)
+    after = np.fromiter(map(first_after.get, labels, repeat(-1)), np.float64, n)
+    x[:, col["log_dist_before"]] = np.where(before >= 0, np.log1p(np.maximum(cut - before, 0)), FAR)
+    x[:, col["log_dist_after"]] = np.where(after >= 0, np.log1p(np.maximum(after - cut, 0)), FAR)
+    x[:, col["match_tier"]] = tiers
     if prefix:
         low_prefix = prefix.lower()
         x[:, col["case_match"]] = [1.0 if label.startswith(prefix) else 0.5 if label.lower().startswith(low_prefix)
                                    else 0.0 for label in labels]
-    facts = [_name_facts(label) for label in labels]
-    x[:, col["length"]] = [f[0] for f in facts]
-    x[:, col["subtokens"]] = [f[1] for f in facts]
-    x[:, col["style_match"]] = [1.0 if f[2] == style else 0.0 for f in facts]
-    x[:, col["style_share"]] = [shares.get(f[2], 0.0) for f in facts]
-    rows = np.arange(n)
-    source = np.array([_SOURCE_COLUMN.get(entry.source, -1) for _, entry in entries], dtype=np.int64)
-    known_source = source >= 0
-    x[rows[known_source], source[known_source]] = 1.0
-    x[rows, [_KIND_COLUMN.get(entry.kind, _KIND_COLUMN["identifier"]) for _, entry in entries]] = 1.0
+    lengths, subtokens, styles = zip(*map(_name_facts, labels))
+    x[:, col["length"]] = lengths
+    x[:, col["subtokens"]] = subtokens
+    x[:, col["style_match"]] = np.fromiter(map(style.__eq__, styles), np.float64, n)
+    x[:, col["style_share"]] = np.fromiter(map(shares.get, styles, repeat(0.0)), np.float64, n)
+    # one-hot source and kind: flat indices into the row-major rows (a candidate of no known source gets none)
+    width = len(FEATURES)
+    flat = x.reshape(-1)
+    source = np.fromiter(map(_SOURCE_COLUMN.get, map(_SOURCE_OF, entries), repeat(-1)), np.int64, n)
+    at = np.arange(0, n * width, width)
+    flat[(at + source)[source >= 0]] = 1.0
+    flat[at + np.fromiter(map(_KIND_COLUMN.get, map(_KIND_OF, entries), repeat(_IDENTIFIER_KIND)), np.int64, n)] = 1.0
     x[:, col["typed_length"]] = len(prefix)
     x[:, col["lang_cpp"]] = 1.0 if doc.lang == "cpp" else 0.0
     x[:, col["op_dot"]] = 1.0 if member_op in (".", "?.") else 0.0
