@@ -125,7 +125,9 @@ def fit(train: Groups, valid: Groups, params: dict[str, Any] | None = None, abla
     vx, vy, vg = valid.arrays()
     if ablation:
         x, vx = ablate(x, ablation), ablate(vx, ablation)
-    p = {"objective": "lambdarank", "metric": "ndcg", "ndcg_eval_at": [1, 5], "learning_rate": 0.05,
+    # learning rate 0.1: the same valid NDCG as 0.05 with half the trees (0.709 vs 0.707 NDCG@1, 83 vs 167
+    # trees), and the serving cost of the ensemble is proportional to its trees
+    p = {"objective": "lambdarank", "metric": "ndcg", "ndcg_eval_at": [1, 5], "learning_rate": 0.1,
          "num_leaves": 31, "min_data_in_leaf": 20, "feature_fraction": 0.9, "bagging_fraction": 0.9,
          "bagging_freq": 1, "lambdarank_truncation_level": 20, "verbose": -1, "seed": 0,
          "deterministic": True, "num_threads": 1}
