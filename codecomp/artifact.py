@@ -55,8 +55,8 @@ def required_files(name: str, section: dict[str, Any]) -> tuple[str, ...]:
         return (str(section.get("file", "token.onnx")), str(section.get("vocab", "token_vocab.json"))) + shared
     if name == "char":
         return (str(section.get("file", "char.onnx")),)
-    if name == "ranker":
-        return (str(section.get("file", "ranker.onnx")),)
+    if name in ("ranker", "ranker_file"):
+        return (str(section.get("file", f"{name}.onnx")),)
     return REQUIRED_FILES.get(name, ())
 
 _FIX_HINT = "re-export it with `codecomp export --run RUN --out ARTIFACT`"

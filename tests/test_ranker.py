@@ -177,3 +177,35 @@ def test_saved_features_of_several_runs_are_pooled(trained: tuple[Path, Path], t
     both = Groups.load(pooled_run / "features-train.npz")   # the pooled groups are saved for later re-fits
     assert len(both.y) == 2 * len(one.y) and both.missed == 2 * one.missed
     np.testing.assert_array_equal(both.x[len(one.y)], one.x[0])
+
+
+def test_a_file_only_ranker_serves_positions_without_project_evidence(trained: tuple[Path, Path],
+                                                                        tmp_path: Path) -> None:
+    from training.ranker import install_ranker
+
+    run, artifact = trained
+    file_run = tmp_path / "file-run"
+    shutil.copytree(run, file_run)
+    info = json.loads((file_run / "ranker.json").read_text())
+    info["project_context"] = False
+    (file_run / "ranker.json").write_text(json.dumps(info))
+    both = tmp_path / "model"
+    shutil.copytree(artifact, both)
+    assert install_ranker(file_run, both) == "ranker_file"
+    manifest = json.loads((both / "manifest.json").read_text())
+    assert manifest["models"]["ranker_file"]["file"] == "ranker_file.onnx" and "ranker_file.onnx" in manifest["files"]
+    eng = Engine.load(both)
+    assert eng.ranker is not None and eng.ranker_file is not None
+
+    class Spy:
+        def __init__(self, inner) -> None:
+            self.inner, self.calls = inner, 0
+
+        def score(self, x):
+            self.calls += 1
+            return self.inner.score(x)
+
+    eng.ranker, eng.ranker_file = Spy(eng.ranker), Spy(eng.ranker_file)
+    eng.open("file:///lone.js", "let total = 1;\nlet t = tot", "javascript", 1)
+    assert [c.label for c in eng.complete("file:///lone.js", 1, len("let t = tot")).items][:1] == ["total"]
+    assert eng.ranker_file.calls == 1 and eng.ranker.calls == 0   # no workspace: the file-only ranker ranks

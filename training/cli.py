@@ -87,7 +87,7 @@ def train_command(
                                                                 "(model or project), for the evaluation's ablations."),
     file_only: bool = typer.Option(False, "--file-only", help="ranker only: no project context (workspace index)."),
     install: Optional[Path] = typer.Option(None, "--install", help="ranker only: copy the trained ranker into this "
-                                                                   "artifact folder as models.ranker."),
+                                                                   "artifact folder (as models.ranker, or as models.ranker_file with --file-only)."),
     features_from: Optional[List[Path]] = typer.Option(
         None, "--features-from", help="ranker only: re-fit on the features saved by earlier ranker runs instead of "
                                       "computing them (e.g. for --ablate); repeat it to pool runs, such as one with "

@@ -177,17 +177,22 @@ def write_run(out: Path, booster: Any, figures: dict[str, Any], meta: dict[str, 
     return info
 
 
-def install_ranker(run: Path, artifact: Path) -> None:
-    """Copy a trained ranker into an artifact folder as `models.ranker` and rewrite its manifest."""
+def install_ranker(run: Path, artifact: Path) -> str:
+    """Copy a trained ranker into an artifact folder and rewrite its manifest; returns the slot it went to:
+    `models.ranker` (trained with project context: used where the workspace index gives evidence) or
+    `models.ranker_file` (trained on lone files, `--file-only`: used where it gives none)."""
     from codecomp.artifact import MANIFEST, write_manifest
 
     info = json.loads((run / INFO_FILE).read_text(encoding="utf-8"))
     manifest = json.loads((artifact / MANIFEST).read_text(encoding="utf-8"))
-    shutil.copyfile(run / RANKER_FILE, artifact / RANKER_FILE)
+    slot = "ranker" if info.get("project_context", True) else "ranker_file"
+    shutil.copyfile(run / RANKER_FILE, artifact / f"{slot}.onnx")
     models = dict(manifest["models"])
-    models["ranker"] = {k: info[k] for k in ("file", "features", "version", "trees", "valid", "ablation",
-                                              "project_context") if k in info}
+    models[slot] = {k: info[k] for k in ("features", "version", "trees", "valid", "ablation", "project_context")
+                    if k in info}
+    models[slot]["file"] = f"{slot}.onnx"
     write_manifest(artifact, models, manifest.get("languages", []), manifest.get("training"))
+    return slot
 
 
 class RankerTrainingError(RuntimeError):
@@ -260,6 +265,6 @@ def train_ranker(corpus: Path, out: Path, artifact: Path | None = None, position
     info = write_run(out, booster, figures, meta)
     log(f"wrote {out / RANKER_FILE} ({info['bytes']:,} bytes)")
     if install is not None:
-        install_ranker(out, install)
-        log(f"installed into {install}")
+        slot = install_ranker(out, install)
+        log(f"installed into {install} as models.{slot}")
     return info

@@ -360,6 +360,7 @@ class BaseEngine:
 
     # -- the learned ranker ---------------------------------------------------------------------------------------
     ranker = None                   # a `ranker.Ranker` when the artifact carries one and it loads
+    ranker_file = None              # the one for positions without project evidence (optional; else `ranker`)
     ranker_problem: str | None = None
     _ranker_on = True
 
@@ -370,10 +371,13 @@ class BaseEngine:
     def _rank(self, g: Gathered, note: str | None) -> tuple[dict[str, float], str | None]:
         """Scores of the matching candidates: the learned ranker when present, else the hand-set mix; a failing
         ranker costs the ranking quality, never the list."""
-        if self.ranker is not None and self._ranker_on and g.matching:
+        # two regimes with different signals: with project evidence at the position (a workspace index), and
+        # without it (a lone file); an artifact may carry a ranker trained for each
+        ranker = self.ranker_file if g.project is None and self.ranker_file is not None else self.ranker
+        if ranker is not None and self._ranker_on and g.matching:
             try:
                 labels, rows = self._ranker_rows(g)
-                return dict(zip(labels, self.ranker.score(rows).tolist())), note
+                return dict(zip(labels, ranker.score(rows).tolist())), note
             except Exception as exc:
                 note = note or f"the ranker failed ({type(exc).__name__}: {exc}); ranked with the hand-set mix"
         return self._score({k: v[1] for k, v in g.matching.items()}, g.doc, g.cursor, g.prefix, g.member_op,
@@ -526,16 +530,18 @@ class Engine(BaseEngine):
                 "into it with `codecomp export --run RUN --out ARTIFACT`."
             )
         self.model = TokenModel(artifact, threads=threads)
-        if artifact.has("ranker"):
-            self._load_ranker(artifact, threads)
+        for slot in ("ranker", "ranker_file"):
+            if artifact.has(slot):
+                self._load_ranker(artifact, slot, threads)
 
-    def _load_ranker(self, artifact, threads: int) -> None:
-        """The artifact's learned ranker; one that does not fit this engine is reported and the mix ranks."""
+    def _load_ranker(self, artifact, slot: str, threads: int) -> None:
+        """One of the artifact's learned rankers (`slot`: "ranker", or "ranker_file" for positions without
+        project evidence); one that does not fit this engine is reported and the mix ranks instead."""
         from codecomp.engine.ranker import Ranker, RankerError
 
-        info = artifact.models["ranker"]
+        info = artifact.models[slot]
         try:
-            self.ranker = Ranker(artifact.session(str(info.get("file", "ranker.onnx")), threads=threads), info)
+            setattr(self, slot, Ranker(artifact.session(str(info.get("file", f"{slot}.onnx")), threads=threads), info))
         except (RankerError, ArtifactError) as exc:
             self.ranker_problem = f"The learned ranker is not used: {exc}"
         except Exception as exc:  # a broken graph: complete with the hand-set mix
