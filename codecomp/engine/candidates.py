@@ -81,6 +81,7 @@ class ProjectContext:
     members: Any = None                      # `MemberCompletion` at `.`, `->`, `::`, else None
     companions: list[tuple[str, str]] = field(default_factory=list)  # (name, kind) declared in companion files
     identifiers: dict[str, list] = field(default_factory=dict)  # prefix -> [ProjectIdentifier]
+    type_names: frozenset[str] = frozenset()  # C++ at `.` / `->`: types and namespaces the file can see
 
 
 def project_lookup(index: Any, path: str, doc: Document, pstart: int, prefix: str, member_op: str | None
@@ -102,6 +103,9 @@ def project_lookup(index: Any, path: str, doc: Document, pstart: int, prefix: st
         members = index.member_completion(path, base, cut, exclude_self=True) if member_op else None
         ctx = ProjectContext(path, context, index.ngram_words(path, context, PROJECT_NGRAM_WORDS), members,
                              [] if member_op else companion_declarations(index, path))
+        if member_op in (".", "->") and doc.lang == "cpp":
+            ctx.type_names = frozenset(name for name, d in index.related_declarations(path).items()
+                                       if d.kind in ("class", "namespace", "enum", "typedef"))
         doc.extra["project"] = (base, cut, generation, path, ctx)
     if prefix not in ctx.identifiers and not (member_op and member_op != "::"):
         ctx.identifiers[prefix] = _prefixed(index, path, ctx, prefix)
@@ -413,6 +417,13 @@ def gather(doc: Document, others: list[Document], cursor: int, prefix: str, memb
     if not member_op or member_op == "::":
         for kw in keywords:
             add(kw, "keyword", "keyword")
+    if member_op in (".", "->") and doc.lang == "cpp":
+        # after `w.` / `p->` a C++ type or namespace is not a member (a constructor is not called that way
+        # either), unless the code itself uses the name after a member operator
+        types = project.type_names if project is not None else frozenset()
+        for label in [label for label, e in pool.items()
+                      if (e.kind == "class" or label in types) and not e.member]:
+            del pool[label]
     return pool
 
 
