@@ -233,7 +233,7 @@ def sources(args) -> list[tuple[Path, str, str]]:
     from codecomp.eval.harness import load_split
 
     rows = [r for r in load_split(args.corpus, args.split, None, args.seed)
-            if r["text"].count("\n") >= args.min_lines and (args.lang is None or r["lang"] == args.lang)]
+            if r["text"].count("\n") >= args.min_lines and (args.lang is None or r["language"] == args.lang)]
     rng = random.Random(args.seed)
     by_project: dict[str, list] = {}
     for r in rows:
@@ -248,10 +248,10 @@ def sources(args) -> list[tuple[Path, str, str]]:
     tmp = Path(tempfile.mkdtemp(prefix="lsp-latency-"))
     out = []
     for r in chosen:
-        suffix = ".js" if r["lang"] == "javascript" else ".cpp"
+        suffix = ".js" if r["language"] == "javascript" else ".cpp"
         f = tmp / f"{r['project']}-{Path(r['path']).stem}{suffix}"
         f.write_text(r["text"], encoding="utf-8")
-        out.append((f, r["text"].replace("\r\n", "\n"), r["lang"]))
+        out.append((f, r["text"].replace("\r\n", "\n"), r["language"]))
     return out
 
 
