@@ -112,6 +112,18 @@ def test_a_word_cut_by_the_window_edge_is_not_a_use() -> None:
     assert whole["abcdefgh"] == 0
 
 
+def _without_rankers(artifact: Path) -> None:
+    """Remove the learned rankers an artifact carries (the shipped one carries two)."""
+    from codecomp.artifact import write_manifest
+
+    manifest = json.loads((artifact / "manifest.json").read_text())
+    models = {k: v for k, v in manifest["models"].items() if k not in ("ranker", "ranker_file")}
+    for slot in ("ranker", "ranker_file"):
+        if slot in manifest["models"]:
+            (artifact / manifest["models"][slot]["file"]).unlink()
+    write_manifest(artifact, models, manifest["languages"], manifest.get("training"))
+
+
 @pytest.fixture(scope="module")
 def trained(fixture_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     from training.ranker import train_ranker
@@ -119,6 +131,7 @@ def trained(fixture_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> t
     run = tmp_path_factory.mktemp("ranker-run")
     artifact = tmp_path_factory.mktemp("ranker-artifact") / "model"
     shutil.copytree(Path(__file__).resolve().parents[1] / "codecomp" / "default_model", artifact)
+    _without_rankers(artifact)   # the ranker trained here must be the one that serves
     info = train_ranker(fixture_corpus, run, None, positions=120, install=artifact, progress=False,
                         log=lambda m: None)
     assert info["train_groups"] > 50 and info["valid_groups"] > 10
