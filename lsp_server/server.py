@@ -1,7 +1,8 @@
 """The codecomp language server: thin pygls handlers over `codecomp.engine.Engine`.
 
 Threading model: the event loop owns the documents and the protocol; the engine lives on ONE worker thread
-(`EngineHost`), so engine calls never block the loop and run in order.  A request takes a snapshot of its
+(`EngineHost`), so engine calls never block the loop; they run in order of priority (requests on documents of
+up to 256 KB first, then the rest, idle work last) and in order of arrival within one.  A request takes a snapshot of its
 document (text + version), hands the engine work to the worker and waits at most `requestTimeoutMs`; when
 the worker is late the request is answered from the words of the file instead, so the editor is never kept
 waiting.  $/cancelRequest cancels work that has not started; results computed for a version the client
@@ -15,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
+import itertools
 import logging
 import os
+import queue
 import stat
 import sys
 import threading
@@ -78,11 +81,22 @@ class Snapshot:
     generation: int = 0  # which didOpen of this URI the text belongs to (a URI may be reopened)
 
 
+# Priorities of the engine worker's queue (lower first; first come, first served within one): a request on a
+# document of up to SMALL_DOCUMENT_BYTES goes before the work of large documents (their syncs, their requests),
+# so that a large file being opened or parsed never makes the other documents wait for it; idle work comes last.
+URGENT, NORMAL, IDLE = 0, 1, 2
+SMALL_DOCUMENT_BYTES = 256 << 10
+
+
 class EngineHost:
-    """Owns the engine and the single worker thread that every engine call runs on."""
+    """Owns the engine and the single worker thread that every engine call runs on, taking jobs from a priority
+    queue (`URGENT`, `NORMAL`, `IDLE`)."""
 
     def __init__(self) -> None:
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="codecomp-engine")
+        self._queue: queue.PriorityQueue = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._worker = threading.Thread(target=self._work, name="codecomp-engine", daemon=True)
+        self._worker.start()
         self.engine: Any = None
         self.problem: str | None = None
         self.source = "none"
@@ -92,8 +106,22 @@ class EngineHost:
 
         self.running_since: float | None = None  # when the job now on the worker started
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future:
-        return self._pool.submit(self._timed, fn, *args)
+    def submit(self, fn: Callable[..., Any], *args: Any, priority: int = NORMAL) -> concurrent.futures.Future:
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        self._queue.put((priority, next(self._order), fut, fn, args))
+        return fut
+
+    def _work(self) -> None:
+        while True:
+            _, _, fut, fn, args = self._queue.get()
+            if fut is None:
+                return
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(self._timed(fn, *args))
+            except BaseException as exc:  # handed to whoever waits on the future
+                fut.set_exception(exc)
 
     def _timed(self, fn: Callable[..., Any], *args: Any) -> Any:
         self.running_since = time.monotonic()
@@ -108,7 +136,14 @@ class EngineHost:
         return 0.0 if since is None else time.monotonic() - since
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        while True:  # cancel what has not started, then stop the worker
+            try:
+                _, _, fut, _, _ = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if fut is not None:
+                fut.cancel()
+        self._queue.put((-1, -1, None, None, None))
 
     # -- worker-thread functions ----------------------------------------------------------------
     def load(self, model_path: str | None) -> str | None:
@@ -332,7 +367,8 @@ class CodecompServer(LanguageServer):
                 older[0].set()
                 older[1].set()
             self._pending[key] = (cancel, superseded)
-        fut = asyncio.wrap_future(self.host.submit(fn, snap, *args, cancel))
+        priority = URGENT if len(snap.text) <= SMALL_DOCUMENT_BYTES else NORMAL
+        fut = asyncio.wrap_future(self.host.submit(fn, snap, *args, cancel, priority=priority))
         fut.add_done_callback(_consume)  # a job nobody waits for any more may still fail: no "never retrieved"
         watch = asyncio.ensure_future(superseded.wait())
         try:
@@ -369,7 +405,7 @@ class CodecompServer(LanguageServer):
             more = not fut.cancelled() and fut.exception() is None and fut.result()
             loop.call_soon_threadsafe(self._idle_done, bool(more))
 
-        self.host.submit(self.host.idle).add_done_callback(done)
+        self.host.submit(self.host.idle, priority=IDLE).add_done_callback(done)
 
     def _idle_done(self, more: bool) -> None:
         self._idle_queued = False

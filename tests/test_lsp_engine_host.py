@@ -54,3 +54,46 @@ def test_versions_only_move_forward_and_reopen_resets() -> None:
         assert ls.host.complete(reopened, 1, 2, 10, False, cancelled) is None  # cancelled work does not run
     finally:
         ls.host.shutdown()
+
+
+def test_requests_on_small_documents_go_before_the_work_of_large_ones() -> None:
+    from lsp_server.server import IDLE, NORMAL, SMALL_DOCUMENT_BYTES, URGENT
+
+    ls: CodecompServer = create_server()
+    host = ls.host
+    gate = threading.Event()
+    ran: list[str] = []
+    blocker = host.submit(gate.wait, 5)                          # the job now running (a large file's parse)
+    queued = [host.submit(ran.append, "large document sync"),
+              host.submit(ran.append, "idle slice", priority=IDLE),
+              host.submit(ran.append, "large document request", priority=NORMAL),
+              host.submit(ran.append, "small document request", priority=URGENT),
+              host.submit(ran.append, "second small request", priority=URGENT)]
+    gate.set()
+    blocker.result(5)
+    for fut in queued:
+        fut.result(5)
+    assert ran == ["small document request", "second small request", "large document sync",
+                   "large document request", "idle slice"]
+
+    # run_engine gives a request its priority from the size of its document
+    big = Snapshot("file:///h/big.cpp", "int x;\n" * (SMALL_DOCUMENT_BYTES // 7 + 1), 1, "cpp", 1)
+    small = Snapshot("file:///h/small.cpp", "int x;\n", 1, "cpp", 1)
+    seen: list[str] = []
+    gate2 = threading.Event()
+    host.submit(gate2.wait, 5)
+
+    async def ask() -> None:
+        def job(snap, cancel):
+            seen.append(snap.uri)
+            return True
+        a = asyncio.ensure_future(ls.run_engine(job, big))
+        await asyncio.sleep(0.01)
+        b = asyncio.ensure_future(ls.run_engine(job, small))
+        await asyncio.sleep(0.01)
+        gate2.set()
+        await asyncio.gather(a, b)
+
+    asyncio.run(ask())
+    assert seen == ["file:///h/small.cpp", "file:///h/big.cpp"]
+    host.shutdown()

