@@ -84,7 +84,9 @@ class Snapshot:
 # Priorities of the engine worker's queue (lower first; first come, first served within one): a request on a
 # document of up to SMALL_DOCUMENT_BYTES goes before the work of large documents (their syncs, their requests),
 # so that a large file being opened or parsed never makes the other documents wait for it; idle work comes last.
-URGENT, NORMAL, IDLE = 0, 1, 2
+# Loading the engine goes before everything: a request must never be served by the old engine, or by none, when
+# a load was asked for first.
+LOAD, URGENT, NORMAL, IDLE = -1, 0, 1, 2
 SMALL_DOCUMENT_BYTES = 256 << 10
 
 
@@ -143,7 +145,7 @@ class EngineHost:
                 break
             if fut is not None:
                 fut.cancel()
-        self._queue.put((-1, -1, None, None, None))
+        self._queue.put((LOAD - 1, -1, None, None, None))
 
     # -- worker-thread functions ----------------------------------------------------------------
     def load(self, model_path: str | None) -> str | None:
@@ -326,7 +328,7 @@ class CodecompServer(LanguageServer):
             if problem:
                 self.tell_once(f"model:{self.settings.model_path}", problem)
 
-        self._loaded = self.host.submit(self.host.load, self.settings.model_path)
+        self._loaded = self.host.submit(self.host.load, self.settings.model_path, priority=LOAD)
         self._loaded.add_done_callback(done)
 
     # -- document helpers -----------------------------------------------------------------------

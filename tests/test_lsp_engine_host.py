@@ -16,6 +16,9 @@ def test_a_stuck_worker_does_not_delay_answers() -> None:
     snap = Snapshot("file:///h/a.cpp", "int alpha = 1;\nint b = al", 1, "cpp", 1)
     release = threading.Event()
     ls.host.submit(release.wait, 5)  # a model step that will not finish soon
+    deadline = time.monotonic() + 5
+    while ls.host.running_since is None and time.monotonic() < deadline:
+        time.sleep(0.001)  # the worker has taken it (a request queued before that would go first)
 
     async def ask() -> list[tuple[bool, float]]:
         out = []
