@@ -81,9 +81,10 @@ class Snapshot:
     generation: int = 0  # which didOpen of this URI the text belongs to (a URI may be reopened)
 
 
-# Priorities of the engine worker's queue (lower first; first come, first served within one): a request on a
-# document of up to SMALL_DOCUMENT_BYTES goes before the work of large documents (their syncs, their requests),
-# so that a large file being opened or parsed never makes the other documents wait for it; idle work comes last.
+# Priorities of the engine worker's queue (lower first; first come, first served within one). Everything runs
+# as URGENT, in order, except the work of documents over SMALL_DOCUMENT_BYTES (their sync at didOpen and their
+# requests: NORMAL), so that a large file being opened or analysed never makes the other documents wait for it,
+# and idle work, which comes last. Lifecycle jobs (close, workspace) keep their order with the requests.
 # Loading the engine goes before everything: a request must never be served by the old engine, or by none, when
 # a load was asked for first.
 LOAD, URGENT, NORMAL, IDLE = -1, 0, 1, 2
@@ -108,7 +109,7 @@ class EngineHost:
 
         self.running_since: float | None = None  # when the job now on the worker started
 
-    def submit(self, fn: Callable[..., Any], *args: Any, priority: int = NORMAL) -> concurrent.futures.Future:
+    def submit(self, fn: Callable[..., Any], *args: Any, priority: int = URGENT) -> concurrent.futures.Future:
         fut: concurrent.futures.Future = concurrent.futures.Future()
         self._queue.put((priority, next(self._order), fut, fn, args))
         return fut
@@ -582,7 +583,7 @@ def did_open(ls: CodecompServer, params: types.DidOpenTextDocumentParams) -> Non
     # must hold this text instead of the file's disk copy
     snap = ls.snapshot(doc, quiet=True)
     if snap is not None:
-        ls.host.submit(ls.host.sync, snap)
+        ls.host.submit(ls.host.sync, snap, priority=URGENT if len(snap.text) <= SMALL_DOCUMENT_BYTES else NORMAL)
         ls.schedule_idle()  # a long file is parsed in slices between requests
 
 

@@ -67,7 +67,7 @@ def test_requests_on_small_documents_go_before_the_work_of_large_ones() -> None:
     gate = threading.Event()
     ran: list[str] = []
     blocker = host.submit(gate.wait, 5)                          # the job now running (a large file's parse)
-    queued = [host.submit(ran.append, "large document sync"),
+    queued = [host.submit(ran.append, "large document sync", priority=NORMAL),
               host.submit(ran.append, "idle slice", priority=IDLE),
               host.submit(ran.append, "large document request", priority=NORMAL),
               host.submit(ran.append, "small document request", priority=URGENT),
