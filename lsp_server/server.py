@@ -108,6 +108,7 @@ class EngineHost:
         self.workspace: Any = None  # the project index the engine is given (kept across model reloads)
 
         self.running_since: float | None = None  # when the job now on the worker started
+        self.idle_pending = False  # the engine had background work after the last job (read by the loop)
 
     def submit(self, fn: Callable[..., Any], *args: Any, priority: int = URGENT) -> concurrent.futures.Future:
         fut: concurrent.futures.Future = concurrent.futures.Future()
@@ -132,6 +133,8 @@ class EngineHost:
             return fn(*args)
         finally:
             self.running_since = None
+            check = getattr(self.engine, "has_idle_work", None)
+            self.idle_pending = bool(check is not None and check())
 
     def stuck_for(self) -> float:
         """Seconds the current worker job has been running (0 when idle)."""
@@ -399,8 +402,8 @@ class CodecompServer(LanguageServer):
     def schedule_idle(self) -> None:
         """Queue one slice of the engine's background work behind whatever the worker has to do; it queues the
         next one when it is done, until none is left.  Requests that arrive meanwhile wait at most a slice."""
-        if self._idle_queued or self._loop is None:
-            return
+        if self._idle_queued or self._loop is None or not self.host.idle_pending:
+            return  # nothing to do: no job per request when no parse is unfinished
         self._idle_queued = True
         loop = self._loop
 
@@ -409,6 +412,11 @@ class CodecompServer(LanguageServer):
             loop.call_soon_threadsafe(self._idle_done, bool(more))
 
         self.host.submit(self.host.idle, priority=IDLE).add_done_callback(done)
+
+    def schedule_idle_from_worker(self, _done: concurrent.futures.Future | None = None) -> None:
+        """`schedule_idle`, called from the worker thread (a future's done callback)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.schedule_idle)
 
     def _idle_done(self, more: bool) -> None:
         self._idle_queued = False
@@ -583,8 +591,10 @@ def did_open(ls: CodecompServer, params: types.DidOpenTextDocumentParams) -> Non
     # must hold this text instead of the file's disk copy
     snap = ls.snapshot(doc, quiet=True)
     if snap is not None:
-        ls.host.submit(ls.host.sync, snap, priority=URGENT if len(snap.text) <= SMALL_DOCUMENT_BYTES else NORMAL)
-        ls.schedule_idle()  # a long file is parsed in slices between requests
+        synced = ls.host.submit(ls.host.sync, snap, priority=URGENT if len(snap.text) <= SMALL_DOCUMENT_BYTES
+                                else NORMAL)
+        # a long file is parsed in slices between requests, from the moment the engine holds it
+        synced.add_done_callback(ls.schedule_idle_from_worker)
 
 
 @feature(types.TEXT_DOCUMENT_DID_SAVE)

@@ -90,27 +90,15 @@ def collect_groups(engine: Any, docs: Sequence[Any], positions: Iterable[tuple[i
 
     `workspaces` (a `codecomp.eval.project_context.ProjectWorkspaces`) gives each document's project as the
     workspace, exactly as the evaluation does; None: file only."""
-    from tqdm import tqdm
-
-    from codecomp.eval.documents import Query
-    from codecomp.eval.engine_system import EngineSystem
-    from codecomp.eval.project_context import ProjectEngineSystem
+    from codecomp.eval.project_context import shown_positions
 
     # the evaluation's own adapters open the documents, so the features are those of an evaluated request
-    shown = ProjectEngineSystem(engine, workspaces) if workspaces is not None else EngineSystem(engine)
     groups = Groups()
-    for d, i in tqdm(list(positions), desc=desc, disable=not progress, leave=False):
-        doc = docs[d]
-        target = doc.tokens[i]
-        for t in typed:
-            if t and len(target) <= t:
-                continue
-            uri, line, col = shown.show(Query(doc, i, target[:t], "blank"))
-            got = engine.ranker_rows(uri, line, col)
-            if got is not None:
-                labels, rows = got
-                groups.add(rows, labels, target, t, doc.project)
-    shown.close_all()
+    for d, i, t, uri, line, col in shown_positions(engine, docs, positions, typed, workspaces, progress, desc):
+        got = engine.ranker_rows(uri, line, col)
+        if got is not None:
+            labels, rows = got
+            groups.add(rows, labels, docs[d].tokens[i], t, docs[d].project)
     return groups
 
 

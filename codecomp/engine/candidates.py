@@ -19,11 +19,11 @@ from itertools import accumulate
 from typing import Any
 
 from codecomp.syntax import KEYWORDS, TokenKind
-from codecomp.engine.lexing import IDENT_BYTES, find_identifiers, is_identifier, literal_ranges, split_identifiers
+from codecomp.engine.lexing import (IDENT_BYTES, WORD_BYTES, find_identifiers, is_identifier, literal_ranges,
+                                    split_identifiers)
 from codecomp.engine.session import Document
 
 _IDENT_SPLIT = re.compile(r"([A-Za-z_$][A-Za-z0-9_$]*)")  # IDENT_BYTES on an all-ASCII window decoded to str
-_IDENT_CONTINUE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$" + bytes(range(0x80, 0x100)))
 
 # identifier bytes: ASCII word characters and `$`, and any non-ASCII byte (see `lexing.IDENT_BYTES`)
 _W = rb"[A-Za-z_$\x80-\xff][A-Za-z0-9_$\x80-\xff]*"
@@ -222,9 +222,9 @@ def nearby_uses(doc: Document, cursor: int, span: int = NEAR_SPAN) -> tuple[dict
         return cached[2], cached[3], cut
     lo, hi = max(0, cut - span), min(len(text), cut + span)
     # a word cut by the window's edge is not a use of that shorter name: move the edges out of words
-    while lo > 0 and text[lo - 1] in _IDENT_CONTINUE and lo < cut:
+    while lo > 0 and text[lo - 1] in WORD_BYTES and lo < cut:
         lo += 1
-    while hi < len(text) and text[hi] in _IDENT_CONTINUE and hi > cut:
+    while hi < len(text) and text[hi] in WORD_BYTES and hi > cut:
         hi -= 1
     before = _uses(text, lo, cut)
     after = _uses(text, cut, hi)

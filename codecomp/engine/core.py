@@ -207,6 +207,10 @@ class BaseEngine:
         waiting = [d for d in self.store.docs.values() if d.parse_pending]
         if waiting:
             max(waiting, key=lambda d: d.last_used).parse_some(budget_s)
+        return self.has_idle_work()
+
+    def has_idle_work(self) -> bool:
+        """Whether `work_in_idle` has something to do."""
         return any(d.parse_pending for d in self.store.docs.values())
 
     def document(self, uri: str) -> Document | None:

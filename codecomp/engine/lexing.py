@@ -22,6 +22,7 @@ from codecomp.syntax.tokens import Token, TokenKind, kind_tables
 # re-checked character by character (`split_identifiers`) so `→` or a non-breaking space never become words.
 IDENT_BYTES = re.compile(rb"[A-Za-z_$\x80-\xff][A-Za-z0-9_$\x80-\xff]*")
 _IDENT_CHAR = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$")
+WORD_BYTES = _IDENT_CHAR | frozenset(range(0x80, 0x100))  # the byte values an `IDENT_BYTES` match continues with
 _JOINERS = frozenset("\u200c\u200d")  # ZWNJ / ZWJ continue a JavaScript identifier
 # A non-ASCII run longer than this is prose or data (a long line of CJK text, emoji art), not names anyone
 # completes: it is skipped instead of being split character by character.

@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from codecomp.engine.lexing import find_identifiers, is_identifier
+from codecomp.engine.lexing import WORD_BYTES, find_identifiers, is_identifier
 
 
 def witten_bell(p_lower: float, count: int, total: int, types: int) -> float:
@@ -174,11 +174,10 @@ def _pattern(context: Sequence[bytes]) -> re.Pattern[bytes]:
     return re.compile(b"".join(parts))
 
 
-_WORD_BYTE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$") | frozenset(range(0x80, 0x100))
 
 
 def _is_word_byte(b: bytes) -> bool:
-    return bool(b) and b[0] in _WORD_BYTE
+    return bool(b) and b[0] in WORD_BYTES
 
 
 @dataclass
@@ -215,7 +214,7 @@ class IdentifierNgrams:
                 for match in _pattern(ctx[-m:]).finditer(source, lo, hi):
                     if match.start(1) == pstart:
                         continue  # the word being typed (or right after the cursor) is not evidence
-                    if guard and match.start() > 0 and source[match.start() - 1] in _WORD_BYTE:
+                    if guard and match.start() > 0 and source[match.start() - 1] in WORD_BYTES:
                         continue
                     raw = match.group(1)
                     if raw.isascii():

@@ -27,7 +27,7 @@ import shutil
 import tempfile
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from codecomp.eval.documents import FileDoc, Query
 from codecomp.eval.engine_system import EngineSystem
@@ -189,6 +189,28 @@ class ProjectEngineSystem(RecordingEngineSystem):
         """Close the previous file and switch the engine to this file's project."""
         super().start_file(doc)
         self.workspaces.activate(self.engine, doc)
+
+
+def shown_positions(engine: Any, docs: Sequence[FileDoc], positions: Iterable[tuple[int, int]],
+                    typed: Sequence[int], workspaces: ProjectWorkspaces | None = None, progress: bool = True,
+                    desc: str = "positions") -> Iterator[tuple[int, int, int, str, int, int]]:
+    """(document, token, typed length, uri, line, UTF-16 column) for every position and typed length, the
+    identifier hidden and its first `typed` characters typed, each shown to the engine by the evaluation's own
+    adapters (with each file's project as the workspace when `workspaces` is given), so that tuning and ranker
+    training ask exactly what the evaluation asks.  Lengths the identifier does not exceed are skipped."""
+    from tqdm import tqdm
+
+    shown = ProjectEngineSystem(engine, workspaces) if workspaces is not None else EngineSystem(engine)
+    try:
+        for d, i in tqdm(list(positions), desc=desc, disable=not progress, leave=False):
+            doc = docs[d]
+            target = doc.tokens[i]
+            for t in typed:
+                if t and len(target) <= t:
+                    continue
+                yield (d, i, t, *shown.show(Query(doc, i, target[:t], "blank")))
+    finally:
+        shown.close_all()
 
 
 class ProjectContextRun:

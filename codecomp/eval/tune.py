@@ -55,35 +55,24 @@ def collect_cases(engine: Any, docs: Sequence[Any], positions: Iterable[tuple[in
 
     `workspaces`: a `project_context.ProjectWorkspaces`; each file is then completed with its project as the
     engine's workspace (file:// URIs inside the project's folder), else file-only."""
-    from tqdm import tqdm
-
-    from codecomp.eval.documents import Query
-    from codecomp.eval.engine_system import EngineSystem
-    from codecomp.eval.project_context import ProjectEngineSystem
+    from codecomp.eval.project_context import shown_positions
 
     # the evaluation's own adapters open the documents, so tuning sees them exactly as the evaluation does
-    shown = ProjectEngineSystem(engine, workspaces) if workspaces is not None else EngineSystem(engine)
     cases: list[Case] = []
-    positions = list(positions)
-    for d, i in tqdm(positions, desc="tune: candidate signals", disable=not progress, leave=False):
-        doc = docs[d]
-        target = doc.tokens[i]
-        for t in typed:
-            if t and len(target) <= t:
-                continue
-            uri, line, col = shown.show(Query(doc, i, target[:t], "blank"))
-            cf = engine.candidate_features(uri, line, col)
-            if cf is None:
-                continue
-            labels = sorted(cf.candidates, key=lambda lab: (len(lab), lab))
-            order = {lab: r for r, lab in enumerate(labels)}
-            names = list(cf.candidates)
-            tiers = np.array([cf.candidates[n][0] for n in names], dtype=np.int64)
-            feats = np.array([cf.candidates[n][1] for n in names], dtype=np.float64).reshape(len(names), -1)
-            tiebreak = np.array([order[n] for n in names], dtype=np.int64)
-            cases.append(Case(doc.project, t, cf.n_idents, cf.neural, tiers, feats, tiebreak,
-                              names.index(target) if target in cf.candidates else -1, (d, i)))
-    shown.close_all()
+    for d, i, t, uri, line, col in shown_positions(engine, docs, positions, typed, workspaces, progress,
+                                                   "tune: candidate signals"):
+        cf = engine.candidate_features(uri, line, col)
+        if cf is None:
+            continue
+        target = docs[d].tokens[i]
+        labels = sorted(cf.candidates, key=lambda lab: (len(lab), lab))
+        order = {lab: r for r, lab in enumerate(labels)}
+        names = list(cf.candidates)
+        tiers = np.array([cf.candidates[n][0] for n in names], dtype=np.int64)
+        feats = np.array([cf.candidates[n][1] for n in names], dtype=np.float64).reshape(len(names), -1)
+        tiebreak = np.array([order[n] for n in names], dtype=np.int64)
+        cases.append(Case(docs[d].project, t, cf.n_idents, cf.neural, tiers, feats, tiebreak,
+                          names.index(target) if target in cf.candidates else -1, (d, i)))
     return cases
 
 
