@@ -200,12 +200,13 @@ def shared_engine(artifact: Path) -> Engine:
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(edits=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 6), EDIT_TEXTS), min_size=1, max_size=8),
-       cursor=st.floats(0, 1), small_window=st.booleans())
+       cursor=st.floats(0, 1), small_window=st.booleans(), idle=st.booleans())
 def test_incremental_state_equals_full_reencode(shared_engine: Engine, edits, cursor: float,
-                                                small_window: bool) -> None:
+                                                small_window: bool, idle: bool) -> None:
     """After random edits (each followed by a request), the cached state equals encoding from scratch.
 
-    With `small_window` the context window is shrunk so that anchoring and re-anchoring happen too.
+    With `small_window` the context window is shrunk so that anchoring and re-anchoring happen too; with `idle`
+    the engine's idle work fills the document's track after every request, so requests adopt its checkpoints.
     """
     from codecomp.engine import session
 
@@ -213,12 +214,19 @@ def test_incremental_state_equals_full_reencode(shared_engine: Engine, edits, cu
     if small_window:
         session.WINDOW, session.MAX_CONTEXT = 16, 40
     try:
-        _check_incremental(shared_engine, edits, cursor)
+        _check_incremental(shared_engine, edits, cursor, idle)
     finally:
         session.WINDOW, session.MAX_CONTEXT = saved
 
 
-def _check_incremental(eng: Engine, edits, cursor: float) -> None:
+def _idle(eng: Engine) -> None:
+    for _ in range(10_000):
+        if not eng.work_in_idle(0.05):
+            return
+    raise AssertionError("the idle work never ended")
+
+
+def _check_incremental(eng: Engine, edits, cursor: float, idle: bool = False) -> None:
     from codecomp.engine.lexing import prefix_start, tokens_in_range
     from codecomp.engine.session import ContextCache, Document
     from codecomp.syntax import TokenKind
@@ -232,6 +240,8 @@ def _check_incremental(eng: Engine, edits, cursor: float) -> None:
         eng.change(uri, text, i + 2)
         line = text.count("\n", 0, at)
         eng.complete(uri, line, at - (text.rfind("\n", 0, at) + 1), fragment=False)
+        if idle:
+            _idle(eng)
     at = int(cursor * len(text))
     line, col = text.count("\n", 0, at), at - (text.rfind("\n", 0, at) + 1)
     doc = eng.document(uri)
@@ -427,3 +437,39 @@ def test_line_table_agrees_with_the_syntax_line_index(parts, line: int, col: int
     assert table.byte_of(line, col) == index.byte_of(line, col)
     for b in range(len(data) + 2):
         assert table.position_of_byte(b) == index.position_of_byte(b)
+
+
+def test_a_jump_resumes_from_the_track_filled_in_idle_time(engine: Engine) -> None:
+    """Idle time reads the whole file into the track; a request far from the last one starts from the track's
+    checkpoint before it (the same state as reading the file from the start), and an edit drops only the part
+    of the track after it."""
+    from codecomp.engine.session import CHECKPOINT, JUMP_BYTES, ContextCache
+
+    text = "\n".join(JS.replace("cart", f"cart{i}").replace("Cart", f"Cart{i}") for i in range(8))
+    assert len(text.encode()) > 2 * JUMP_BYTES
+    engine.change(URI, text, 2)
+    engine.complete(URI, 1, 0, fragment=False)
+    doc = engine.document(URI)
+    assert engine.has_idle_work() and not doc.track.tokens
+    engine.work_in_idle(1.0, should_stop=lambda: True)  # a request is waiting: nothing is done
+    assert not doc.track.tokens
+    _idle(engine)
+    assert not engine.has_idle_work()
+    assert doc.track.covered == len(doc.source) and len(doc.track.ids) == len(doc.track.tokens) + 1
+
+    line = text.count("\n") - 5
+    engine.complete(URI, line, 2, fragment=False)
+    ctx = doc.context
+    assert ctx.anchor == 0 and 0 < ctx.last_steps <= CHECKPOINT + 2
+    ref = ContextCache(anchor=0)
+    _stepper(engine).context(ref, list(ctx.tokens))
+    assert ref.ids == ctx.ids
+    assert np.abs(ref.last["h"] - ctx.last["h"]).max() <= 1e-4
+
+    middle = len(text) // 2
+    engine.change(URI, text[:middle] + "\n" + text[middle:], 3)
+    assert 0 < doc.track.covered <= middle + 1 < len(doc.source)
+    kept = len(doc.track.tokens)
+    assert engine.has_idle_work()
+    _idle(engine)
+    assert doc.track.covered == len(doc.source) and len(doc.track.tokens) > kept

@@ -201,17 +201,35 @@ class BaseEngine:
                 and not any(uri_to_path(u) == path for u in self.store.docs):
             self.workspace.close_document(path)
 
-    def work_in_idle(self, budget_s: float = 0.05) -> bool:
+    def work_in_idle(self, budget_s: float = 0.05, should_stop: Callable[[], bool] | None = None) -> bool:
         """Advance background work for up to `budget_s` seconds: the unfinished parse of the most recently used
-        document that has one.  True while some remains (call again when idle)."""
+        document that has one, else the model track of the most recently used document (`_fill_track`), which
+        stops early when `should_stop` says so (a request is waiting).  True while some remains (call again
+        when idle)."""
         waiting = [d for d in self.store.docs.values() if d.parse_pending]
         if waiting:
             max(waiting, key=lambda d: d.last_used).parse_some(budget_s)
+        else:
+            doc = self._track_target()
+            if doc is not None:
+                self._fill_track(doc, time.perf_counter() + budget_s, should_stop)
         return self.has_idle_work()
 
     def has_idle_work(self) -> bool:
         """Whether `work_in_idle` has something to do."""
-        return any(d.parse_pending for d in self.store.docs.values())
+        return any(d.parse_pending for d in self.store.docs.values()) or self._track_target() is not None
+
+    def _track_target(self) -> Document | None:
+        """The document whose track idle time fills: the most recently used one, when it has work left."""
+        if not self.store.docs or not self._has_track:
+            return None
+        doc = next(reversed(self.store.docs.values()))
+        return doc if doc.track_pending else None
+
+    _has_track = False  # engines with a token model fill tracks
+
+    def _fill_track(self, doc: Document, deadline: float, should_stop: Callable[[], bool] | None) -> None:
+        """Extend `doc`'s track until `deadline` or `should_stop` (engines with a token model)."""
 
     def document(self, uri: str) -> Document | None:
         """The engine's copy of an open document."""
@@ -577,6 +595,16 @@ class Engine(BaseEngine):
                                   artifact=artifact, threads=threads)
 
     # -- neural hooks --------------------------------------------------------------------------------------------
+    _has_track = True
+
+    def _fill_track(self, doc: Document, deadline: float, should_stop: Callable[[], bool] | None) -> None:
+        try:
+            while doc.track_pending and time.perf_counter() < deadline and not (should_stop and should_stop()):
+                self.model.context(doc.track, doc.extend_track())
+        except Exception as exc:  # idle work only: requests still get windows of the model
+            doc.track_off = f"the model failed on this document ({type(exc).__name__}: {exc})"
+            doc.track.reset()
+
     def _model_state(self, doc: Document, pstart: int, stop: Callable[[], bool] | None = None):
         tokens = doc.code_tokens_before(pstart)
         if doc.tree is None or doc.parse_pending:

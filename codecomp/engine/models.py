@@ -154,9 +154,11 @@ class TokenModel:
         `should_stop` is asked between steps; when it says yes, the work done so far is kept (a later request
         continues from there) and `Cancelled` is raised.
         """
-        ids = [self.bos]
-        ids.extend(self.token_id(t) for t in tokens)
         have = ctx.ids
+        # the first `stable` tokens are those whose ids were consumed: only the rest are looked up
+        same = min(ctx.stable, len(tokens), len(have) - 1) if have else 0
+        ids = have[:same + 1] if have else [self.bos]
+        ids.extend(self.token_id(t) for t in tokens[same:])
         lcp = 0
         limit = min(len(have), len(ids))
         # one C-level comparison settles the common case (only new tokens at the end)
@@ -167,6 +169,7 @@ class TokenModel:
                 lcp += 1
         if lcp == len(have) == len(ids) and ctx.last is not None:
             ctx.last_steps = 0
+            ctx.stable = len(tokens)
             return 0
         if lcp < len(have) or ctx.last is None:
             # strictly before the end: the outputs of the last step are needed, and checkpoints keep only (h, c)
@@ -191,7 +194,8 @@ class TokenModel:
                 # a consistent, shorter context: the next request resumes from this step
                 ctx.last = out
                 ctx.last_steps = steps
-                ctx.texts = ["<bos>"] + [t.text for t in tokens[:max(len(have) - 1, 0)]]
+                ctx.stable = max(len(have) - 1, 0)
+                ctx.texts = self._texts(tokens, ctx.stable)
                 raise Cancelled(f"the request was cancelled after {steps} model steps")
             n = len(have)
             # read up to the next checkpoint boundary in one call when the chunk graph is there
@@ -210,9 +214,16 @@ class TokenModel:
                 ctx.checkpoints[len(have)] = (h, c)
         ctx.last = out
         ctx.last_steps = steps
-        # the copy memory matches exact token texts; <bos> matches nothing a candidate can be
-        ctx.texts = ["<bos>"] + [t.text for t in tokens]
+        ctx.stable = len(tokens)
+        ctx.texts = self._texts(tokens, len(tokens))
         return steps
+
+    def _texts(self, tokens: list[Token], n: int) -> list[str]:
+        """The spellings of the ids consumed for `tokens[:n]` as far back as the copy memory reaches (the list
+        aligns with the end of the keys); the copy memory matches exact token texts, and <bos> matches nothing
+        a candidate can be."""
+        lo = max(0, n - self.memory)
+        return (["<bos>"] if lo == 0 else []) + [t.text for t in tokens[lo:n]]
 
     def memory_of(self, keys: list[np.ndarray]) -> np.ndarray:
         """The copy memory: the last `memory` keys as one [n, K] array."""

@@ -13,11 +13,19 @@ burst of keystrokes costs one parse.  Derived data is kept incrementally:
 
 The anchor bounds the work: the first request on a long file encodes only the last `WINDOW` tokens before the
 cursor, and the context never grows past `MAX_CONTEXT` tokens before the anchor moves forward again.
+
+In the editor, idle time fills a second cache, the *track*: model states from the start of the file, with a
+checkpoint every `CHECKPOINT` tokens, kept valid up to the first edit and extended again after it.  A request
+that would re-anchor (the cursor jumped elsewhere in the file) adopts the track's last checkpoint before the
+cursor instead, when there is one close enough, and reads only the few tokens after it.  The track reads the
+file as the model was trained, state carried from the first token, so its contexts are never shorter than a
+window.
 """
 from __future__ import annotations
 
 import re
 import time
+from bisect import bisect_left, bisect_right
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +39,10 @@ from codecomp.engine.lexing import find_identifiers, prefix_start, tokens_in_ran
 WINDOW = 256          # tokens encoded on the first request at a position
 MAX_CONTEXT = 1024    # tokens after the anchor before the anchor is moved forward
 CHECKPOINT = 32       # model states are kept every this many tokens
+JUMP_BYTES = 16 * WINDOW  # a request this far after the cached context starts a fresh window (or adopts the track)
+TRACK_TOKENS = 32_768    # the track (model states across the whole file, filled in idle time) stops here
+TRACK_SLICE_BYTES = 512  # code read into the track per model call in idle time (about 100 tokens)
+TRACKS_KEPT = 2          # documents that keep a track: the most recently used ones
 MAX_BYTES = 8 << 20   # documents larger than this are not parsed at all (an editor may open a data dump)
 SYNC_SCOPE_BYTES = 8_000   # files up to this size get their scope analysis inline (bounded keystroke cost)
 BACKGROUND_DELAY_S = 0.15  # ... starting a little later, so the request that triggered it is answered first
@@ -156,11 +168,23 @@ class ContextCache:
     texts: list[str] = field(default_factory=list)      # spelling of each consumed id, for the copy mechanism
     last_steps: int = 0                                 # tokens the model read for the latest request
     dist: Any = None                                    # (last, Distribution, memory array) cached by the model
+    stable: int = 0     # the first `stable` tokens are those whose ids were consumed (ids[1:stable + 1])
+    base: int = 0       # tokens adopted from the track: not counted against MAX_CONTEXT
+    fixed: bool = False  # a track: anchored at byte 0 for good (a reset keeps the anchor)
 
     def reset(self) -> None:
-        """Forget everything (the next request re-anchors)."""
+        """Forget everything (the next request re-anchors; a track starts again from byte 0)."""
         self.anchor, self.covered, self.last, self.dist = -1, -1, None, None
         self.tokens.clear(), self.ids.clear(), self.checkpoints.clear(), self.keys.clear(), self.texts.clear()
+        self.stable = self.base = 0
+        if self.fixed:
+            self.anchor = self.covered = 0
+
+    def truncate(self, keep: int) -> None:
+        """Keep the first `keep` tokens."""
+        del self.tokens[keep:]
+        self.stable = min(self.stable, keep)
+        self.base = min(self.base, keep)
 
     def invalidate_from(self, byte: int) -> None:
         """Drop the cached tokens that could have changed because of an edit or re-parse at `byte`."""
@@ -169,12 +193,23 @@ class ContextCache:
         if byte <= self.anchor:
             self.reset()
             return
-        keep = len(self.tokens)
         # a token ending exactly at the edit may have grown ("fo" + "o"), so it goes too
-        while keep and self.tokens[keep - 1].end_byte >= byte:
-            keep -= 1
-        del self.tokens[keep:]
+        self.truncate(bisect_left(self.tokens, byte, key=_END))
         self.covered = min(self.covered, self.tokens[-1].end_byte if self.tokens else self.anchor)
+
+    def usable_checkpoint(self, end: int) -> int:
+        """The largest checkpoint k (ids[:k] consumed, state kept) after which at least one consumed token still
+        ends at or before `end`; 0 when there is none."""
+        valid = min(self.stable, len(self.tokens), len(self.ids) - 1)
+        n = bisect_right(self.tokens, end, hi=max(valid, 0), key=_END)  # consumed tokens ending <= end
+        k = (n // CHECKPOINT) * CHECKPOINT
+        while k > 0 and (k not in self.checkpoints or k >= n + 1):
+            k -= CHECKPOINT
+        return k
+
+
+def _END(tok: Token) -> int:
+    return tok.end_byte
 
 
 class Document:
@@ -196,6 +231,8 @@ class Document:
         self._index: LineTable | None = None
         self.idents: Counter[bytes] = Counter(find_identifiers(self.source))
         self.context = ContextCache()
+        self.track = ContextCache(anchor=0, covered=0, fixed=True)  # filled in idle time (see the module's text)
+        self.track_off: str | None = None  # why the track is not filled (the model failed on it)
         # scope analyses are keyed by the text they analysed, never by their age (see `scopes`)
         self.analysis: ScopeAnalysis | None = None  # the latest finished analysis (of this or an earlier text)
         self._scope_future = None       # background analysis of a long file, if one is running
@@ -247,7 +284,7 @@ class Document:
             edit_tree(self.tree, old, new, start, old_end, new_end)
             self._pending.append((start, old_end, new_end))
             self.dirty = True
-        self.context.invalidate_from(start)
+        self._invalidate_from(start)
         old_version = self.version
         self.text, self.source, self._index = text, new, None
         if version is not None:
@@ -285,14 +322,14 @@ class Document:
             if job.failed:
                 self.syntax_off = f"{job.failed}; the file is served without syntax until it is reopened"
                 self.tree, self.dirty = None, False
-                self.context.reset()
+                self._reset_contexts()
                 return True
             if job.old_tree is None:
-                self.context.reset()
+                self._reset_contexts()
             else:
                 # syntax can change before an edit too (a `>` turning `a < b` into template arguments)
                 for changed in job.old_tree.changed_ranges(job.tree):
-                    self.context.invalidate_from(changed.start_byte)
+                    self._invalidate_from(changed.start_byte)
             self.tree, self.dirty = job.tree, False
             self._pending.clear()
             if job.source is self.source or job.source == self.source:
@@ -300,7 +337,7 @@ class Document:
             # the text changed while it was parsed: one edit brings the tree to the current text
             start, old_end, new_end = changed_span(job.source, self.source)
             edit_tree(self.tree, job.source, self.source, start, old_end, new_end)
-            self.context.invalidate_from(start)
+            self._invalidate_from(start)
             self.parsing = self._new_parse(self.source, self.tree)
 
     def begin_request(self) -> None:
@@ -334,37 +371,106 @@ class Document:
         """LSP position of a byte offset."""
         return self.index.position_of_byte(byte)
 
+    def _invalidate_from(self, byte: int) -> None:
+        self.context.invalidate_from(byte)
+        self.track.invalidate_from(byte)
+
+    def _reset_contexts(self) -> None:
+        self.context.reset()
+        self.track.reset()
+
     # -- tokens --------------------------------------------------------------------------------------------------
     def code_tokens_before(self, end: int) -> list[Token]:
         """Code tokens (no comments) from the context anchor up to `end`, using and extending the cache.
 
-        Re-anchors when there is no anchor yet, when `end` moved before it, or when the context grew past
-        `MAX_CONTEXT` tokens: then only the last `WINDOW` tokens before `end` are kept.
+        Re-anchors when there is no anchor yet, when `end` moved before it, when more than `WINDOW` tokens
+        separate `end` from what the cache covers (a jump forward), or when the context grew past `MAX_CONTEXT`
+        tokens: then the track's last checkpoint before `end` is adopted when there is one, else only the last
+        `WINDOW` tokens before `end` are kept.
         """
         tree = self.ensure_parsed()
         ctx = self.context
         if tree is None:
             return []
-        if ctx.anchor < 0 or end < ctx.anchor:
-            self._anchor(end)
+        if ctx.anchor < 0 or end < ctx.anchor or end - ctx.covered > JUMP_BYTES:
+            self._reanchor(end)  # (a jump far forward: tokenizing all the code in between would cost more)
         if end < ctx.covered:
             # the cursor moved back: the cache covers more than asked, keep the tokens ending before `end`
-            while ctx.tokens and ctx.tokens[-1].end_byte > end:
-                ctx.tokens.pop()
+            ctx.truncate(bisect_right(ctx.tokens, end, key=_END))
             ctx.covered = end
-        if end > ctx.covered:
-            fresh = tokens_in_range(tree, self.source, self.lang, ctx.covered, end)
-            last_end = ctx.tokens[-1].end_byte if ctx.tokens else ctx.anchor
-            for tok in fresh:
-                if tok.end_byte <= last_end or tok.kind is TokenKind.COMMENT:
-                    continue
-                if tok.end_byte > end:
-                    break
-                ctx.tokens.append(tok)
-            ctx.covered = end
-        if len(ctx.tokens) > MAX_CONTEXT:
-            self._anchor(end)
+            if ctx.usable_checkpoint(end) == 0 and ctx.tokens and ctx.anchor > 0:
+                self._adopt_track(end, ctx.anchor)  # nothing to resume from but the anchor: the track may be closer
+        self._extend(ctx, tree, end, WINDOW)
+        if len(ctx.tokens) - ctx.base > MAX_CONTEXT:
+            self._reanchor(end)
+            self._extend(ctx, tree, end, WINDOW)
         return ctx.tokens
+
+    def _extend(self, ctx: ContextCache, tree, end: int, window: int | None) -> None:
+        """Add the code tokens between `ctx.covered` and `end`; more than `window` of them start a fresh window."""
+        if end <= ctx.covered:
+            return
+        fresh = tokens_in_range(tree, self.source, self.lang, ctx.covered, end)
+        last_end = ctx.tokens[-1].end_byte if ctx.tokens else ctx.anchor
+        added = []
+        for tok in fresh:
+            if tok.end_byte <= last_end or tok.kind is TokenKind.COMMENT:
+                continue
+            if tok.end_byte > end:
+                break
+            added.append(tok)
+        if window is not None and len(added) > window:
+            # a jump forward: reading every token in between would cost more than a fresh window
+            ctx.reset()
+            ctx.tokens = added[-window:]
+            ctx.anchor = ctx.tokens[0].start_byte
+        else:
+            ctx.tokens.extend(added)
+        ctx.covered = end
+
+    def _reanchor(self, end: int) -> None:
+        if not self._adopt_track(end):
+            self._anchor(end)
+
+    def _adopt_track(self, end: int, after: int = 0) -> bool:
+        """Start the context from the track's last checkpoint before `end`, when the track has one within
+        `JUMP_BYTES` (and past byte `after`): the model then reads only the tokens after it."""
+        track = self.track
+        k = track.usable_checkpoint(end)
+        if k == 0:
+            return False
+        resume = track.tokens[k - 2].end_byte  # the end of the last token read before the checkpoint
+        if resume < after or end - resume > JUMP_BYTES:
+            return False
+        ctx = self.context
+        ctx.reset()
+        ctx.anchor = 0
+        ctx.tokens = track.tokens[:k - 1]
+        ctx.ids = track.ids[:k]
+        ctx.keys = track.keys[:k]
+        ctx.checkpoints = {j: state for j, state in track.checkpoints.items() if j <= k}
+        ctx.stable = ctx.base = k - 1
+        ctx.covered = ctx.tokens[-1].end_byte if ctx.tokens else 0
+        return True
+
+    @property
+    def track_pending(self) -> bool:
+        """The track can be extended (`extend_track`) or has tokens the model has not read yet."""
+        track = self.track
+        if self.too_large or self.syntax_off or self.track_off or not self.background_analysis \
+                or self.tree is None or self.parsing is not None:
+            return False
+        unread = min(track.stable, len(track.ids) - 1) < len(track.tokens)
+        return unread or (track.covered < len(self.source) and len(track.tokens) < TRACK_TOKENS)
+
+    def extend_track(self, max_bytes: int = TRACK_SLICE_BYTES) -> list[Token]:
+        """Add up to `max_bytes` of code to the track's tokens (the model reads them next); its tokens."""
+        track = self.track
+        if self.dirty and not self.parse_some(REQUEST_PARSE_S):
+            return track.tokens  # the edited text is being parsed (idle time goes on with it)
+        if self.tree is not None and len(track.tokens) < TRACK_TOKENS:
+            self._extend(track, self.tree, min(len(self.source), track.covered + max_bytes), None)
+        return track.tokens
 
     def _anchor(self, end: int) -> None:
         """Anchor the context so that about `WINDOW` code tokens precede `end`."""
@@ -539,13 +645,16 @@ class DocumentStore:
         return self.docs.get(uri)
 
     def touch(self, uri: str) -> None:
-        """Mark `uri` most recently used; drop the model context of the least recently used documents."""
+        """Mark `uri` most recently used; drop the model context (and track) of the least recently used
+        documents."""
         doc = self.docs.get(uri)
         if doc is None:
             return
         doc.last_used = time.monotonic()
         self.docs.move_to_end(uri)
         for i, other in enumerate(reversed(self.docs.values())):
+            if i >= TRACKS_KEPT and other.track.tokens:
+                other.track.reset()
             if i >= self.max_contexts and other.context.anchor >= 0:
                 other.context.reset()
 
