@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 from lsprotocol import types
 
+from codecomp.engine.types import Completion
 from lsp_server.documents import UTF8, UTF16, UTF32, Document, DocumentError, units
 from lsp_server.lexical import complete_words
 from lsp_server.settings import Settings, parse_settings
@@ -119,11 +120,12 @@ def test_incremental_edits_match_a_naive_reference(initial: str, edits: list, en
 
 
 def test_lexical_words_rank_by_frequency_and_skip_the_word_being_typed() -> None:
-    text = "int tally = 0; tally += tax; int tag;\nta"
-    res = complete_words(text, len(text), 10)
+    text = "int tally = 0; tally += tax; int tag;\r\n  🙂 ta"
+    res = complete_words(Document("file:///w.cpp", text, 1, "cpp"), len(text), 10)
+    assert isinstance(res, Completion)  # the engine's own result type
     assert res.prefix == "ta"
     assert [c.label for c in res.items] == ["tally", "tag", "tax"]
-    assert res.prefix_start == len(text) - 2
+    assert res.replace_start == (1, 5)  # engine coordinates: line, UTF-16 column (the emoji is two units)
 
 
 def test_settings_parse_and_fall_back_with_messages() -> None:
