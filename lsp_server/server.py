@@ -75,7 +75,7 @@ class CodecompServer(LanguageServer):
             "codecomp", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
             protocol_cls=CodecompProtocol, max_workers=2,
         )
-        self.settings = Settings(model_path=model_path, log_level=log_level or "warning")
+        self.settings = Settings(model_path=model_path or "", log_level=log_level or Settings.log_level)
         self.docs = DocumentStore()
         self.host = EngineHost()
         self.encoding = UTF16
@@ -141,7 +141,7 @@ class CodecompServer(LanguageServer):
             if problem:
                 self.tell_once(f"model:{self.settings.model_path}", problem)
 
-        self._loaded = self.host.submit(self.host.load, self.settings.model_path, priority=LOAD)
+        self._loaded = self.host.submit(self.host.load, self.settings.model_path or None, priority=LOAD)
         self._loaded.add_done_callback(done)
 
     # -- document helpers -----------------------------------------------------------------------
@@ -334,7 +334,7 @@ def initialize(ls: CodecompServer, params: types.InitializeParams) -> None:
     caps = params.capabilities.text_document
     ls.inline_supported = bool(caps is not None and getattr(caps, "inline_completion", None) is not None)
     if ls.inline_supported:
-        # Advertised only to clients that declared inline completion (LSP 3.18); the `inline` setting
+        # Advertised only to clients that declared inline completion (LSP 3.18); the `inlineCompletions` setting
         # is checked per request, so it can be switched on and off without a restart.
         ls.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())(inline_completion)
     ls.project.read_capabilities(params)
@@ -468,7 +468,7 @@ async def completion(ls: CodecompServer, params: types.CompletionParams) -> type
         return empty
     doc, snap, offset = point
     # Clients with inline completion get the fragment as ghost text; the list then skips its decoding.
-    with_fragment = not (ls.inline_supported and ls.settings.inline)
+    with_fragment = not (ls.inline_supported and ls.settings.inline_completions)
     done = await _complete(ls, doc, snap, offset, with_fragment, "completion")
     if done is None:
         return empty
@@ -479,7 +479,7 @@ async def completion(ls: CodecompServer, params: types.CompletionParams) -> type
 
 async def inline_completion(ls: CodecompServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:
     empty = types.InlineCompletionList(items=[])
-    if not ls.settings.inline:
+    if not ls.settings.inline_completions:
         return empty
     point = _request_point(ls, params.text_document.uri, params.position)
     if point is None:
