@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from lsp_server.client import SERVER, LspProcess
+from benchmarks.lsp_client import SERVER, LspProcess
 from lsp_server.protocol import MAX_HEADER_LINE, MAX_MESSAGE_BYTES, StreamReaderAdapter, ThreadedReader, read_loop
 
 DOC = "file:///hardening/a.cpp"
