@@ -1,15 +1,16 @@
-"""The codecomp language server: thin pygls handlers over `codecomp.engine.Engine`.
+"""The codecomp language server: thin pygls handlers over the engine's API (`codecomp.engine.types`).
 
 Threading model: the event loop owns the documents and the protocol; the engine lives on ONE worker thread
-(`EngineHost`, lsp_server/host.py), so engine calls never block the loop; they run in order of priority (requests on documents of
-up to 256 KB first, then the rest, idle work last) and in order of arrival within one.  A request takes a snapshot of its
-document (text + version), hands the engine work to the worker and waits at most `requestTimeoutMs`; when
-the worker is late the request is answered from the words of the file instead, so the editor is never kept
-waiting.  $/cancelRequest cancels work that has not started; results computed for a version the client
-has since edited are dropped.  The server never opens the files behind the URIs of the documents it is sent:
-an open document is its editor text.  The project index (`lsp_server/project.py`, setting `workspaceIndex`)
-reads the other source files of the workspace folders in the background; the engine uses it for project
-context, and an open document replaces its file's disk copy there from didOpen to didClose.
+(`EngineHost`, lsp_server/host.py), so engine calls never block the loop; they run in order of priority
+(requests on documents of up to 256 KB first, then the rest, idle work last) and in order of arrival within
+one.  A request takes a snapshot of its document (text + version), hands the engine work to the worker and
+waits at most `requestTimeoutMs`; when the worker is late (or there is no engine) the request is answered from
+the words of the file instead, so the editor is never kept waiting.  $/cancelRequest cancels work that has not
+started; results computed for a version the client has since edited are dropped.  The server never opens the
+files behind the URIs of the documents it is sent: an open document is its editor text.  The project index
+(`lsp_server/project.py`, setting `workspaceIndex`) reads the other source files of the workspace folders in
+the background; the engine uses it for project context, and an open document replaces its file's disk copy
+there from didOpen to didClose.
 """
 from __future__ import annotations
 
@@ -25,9 +26,9 @@ from typing import Any, Callable
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
+from codecomp.engine.types import Completion
 from lsp_server import __version__
 from lsp_server.convert import completion_items, edit_range, inline_items, occurrence_offsets
-from codecomp.engine.types import Completion
 from lsp_server.documents import UTF16, Document, DocumentError, DocumentStore
 from lsp_server.host import IDLE, LOAD, NORMAL, SMALL_DOCUMENT_BYTES, URGENT, EngineHost, Snapshot
 from lsp_server.lexical import complete_words, prefix_at
