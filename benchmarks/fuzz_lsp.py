@@ -32,7 +32,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lsp_server.client import SERVER, LspProcess  # noqa: E402
+from benchmarks.lsp_client import SERVER, LspProcess  # noqa: E402
 
 ENCODINGS = ("utf-16", "utf-8", "utf-32")
 _BREAK = re.compile(r"\r\n|\r|\n")

@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lsp_server.client import SERVER, LspProcess  # noqa: E402
+from benchmarks.lsp_client import SERVER, LspProcess  # noqa: E402
 
 SMALL = "int alpha = 1;\nint alphabet = 2;\nint z = al"
 SMALL_URI = "file:///bench/small.cpp"

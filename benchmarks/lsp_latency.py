@@ -37,7 +37,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lsp_server.client import SERVER, LspProcess  # noqa: E402
+from benchmarks.lsp_client import SERVER, LspProcess  # noqa: E402
 
 DEFAULT_FILE = REPO / "corpora" / "fixtures" / "wordfreq" / "wordfreq.cpp"
 LANG = {".cpp": "cpp", ".cc": "cpp", ".h": "cpp", ".hpp": "cpp", ".js": "javascript", ".mjs": "javascript"}

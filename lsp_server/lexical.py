@@ -1,38 +1,22 @@
 """Last-resort completions from the words of the open document, computed without the engine.
 
-Used in two situations only: when a request overruns its time bound (the engine is busy or stuck, and the
-editor still gets an answer in time), and when the engine package itself cannot be imported (a broken
-install).  It needs no parse and no state beyond the text, so it always answers within a millisecond or two.
+The server answers with them when the engine gives no answer in time (it is busy or stuck, and the editor still
+gets an answer within `requestTimeoutMs`) or gives none at all (it could not be created).  They need no parse
+and no state beyond the text, so they always come within a millisecond or two, and they are the engine's own
+result type (`codecomp.engine.types.Completion`), so they go through the same conversion to LSP.
 """
 from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+
+from codecomp.engine.types import Candidate, Completion
+from lsp_server.documents import Document
 
 _WORD = re.compile(r"(?:[^\W\d]|\$)[\w$]*")
 _PREFIX = re.compile(r"[\w$]*\Z")
 WINDOW = 100_000  # characters around the cursor that are scanned: bounds the cost on huge files
-
-
-@dataclass(frozen=True)
-class LexicalCandidate:
-    label: str
-    kind: str = "identifier"
-    score: float = 0.0
-    source: str = "lexical"
-    detail: str = "word in this file"
-
-
-@dataclass
-class LexicalResult:
-    """Same fields as the engine's Completion (design.md section 5) that the server reads."""
-
-    items: list[LexicalCandidate]
-    prefix: str
-    prefix_start: int  # code-point offset of the typed prefix
-    fragment: None = None
-    timings: dict[str, float] = field(default_factory=dict)
+NOTE = "the completion engine did not answer in time: words of this file"
 
 
 def prefix_at(text: str, offset: int) -> str:
@@ -41,8 +25,10 @@ def prefix_at(text: str, offset: int) -> str:
     return m.group(0) if m else ""
 
 
-def complete_words(text: str, offset: int, max_items: int) -> LexicalResult:
-    """Words of `text` near `offset` that extend the typed prefix, most frequent (then nearest) first."""
+def complete_words(doc: Document, offset: int, max_items: int) -> Completion:
+    """Words of the document near `offset` (a code-point offset) that extend the typed prefix, most frequent
+    (then nearest) first."""
+    text = doc.text
     prefix = prefix_at(text, offset)
     start = offset - len(prefix)
     lo, hi = max(0, offset - WINDOW), min(len(text), offset + WINDOW)
@@ -57,5 +43,6 @@ def complete_words(text: str, offset: int, max_items: int) -> LexicalResult:
             last_seen[word] = -abs(m.start() - offset)
     ranked = sorted(counts, key=lambda w: (-counts[w], -last_seen[w], w))[:max_items]
     total = sum(counts.values()) or 1
-    items = [LexicalCandidate(label=w, score=counts[w] / total) for w in ranked]
-    return LexicalResult(items=items, prefix=prefix, prefix_start=start)
+    items = [Candidate(label=w, kind="identifier", score=counts[w] / total, source="file",
+                       detail="word in this file") for w in ranked]
+    return Completion(items=items, prefix=prefix, replace_start=doc.engine_position(start), note=NOTE)

@@ -283,10 +283,10 @@ def _find_length(line: bytes) -> int | None:
     return _parse_length(line[idx + len(b"content-length:") :])
 
 
-async def read_loop(reader: AsyncReader, protocol: CodecompProtocol, stopped: Callable[[], bool]) -> None:
+async def read_loop(reader: AsyncReader, protocol: CodecompProtocol) -> None:
     """Read Content-Length framed messages until EOF (or exit) and dispatch them."""
     carry = b""  # the tail of a dropped over-long line: a header may have started in it
-    while not stopped():
+    while True:
         length: int | None = None
         bad_header = False
         while True:

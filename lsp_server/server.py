@@ -1,38 +1,36 @@
-"""The codecomp language server: thin pygls handlers over `codecomp.engine.Engine`.
+"""The codecomp language server: thin pygls handlers over the engine's API (`codecomp.engine.types`).
 
 Threading model: the event loop owns the documents and the protocol; the engine lives on ONE worker thread
-(`EngineHost`), so engine calls never block the loop; they run in order of priority (requests on documents of
-up to 256 KB first, then the rest, idle work last) and in order of arrival within one.  A request takes a snapshot of its
-document (text + version), hands the engine work to the worker and waits at most `requestTimeoutMs`; when
-the worker is late the request is answered from the words of the file instead, so the editor is never kept
-waiting.  $/cancelRequest cancels work that has not started; results computed for a version the client
-has since edited are dropped.  The server never opens the files behind the URIs of the documents it is sent:
-an open document is its editor text.  The project index (`lsp_server/project.py`, setting `workspaceIndex`)
-reads the other source files of the workspace folders in the background; the engine uses it for project
-context, and an open document replaces its file's disk copy there from didOpen to didClose.
+(`EngineHost`, lsp_server/host.py), so engine calls never block the loop; they run in order of priority
+(requests on documents of up to 256 KB first, then the rest, idle work last) and in order of arrival within
+one.  A request takes a snapshot of its document (text + version), hands the engine work to the worker and
+waits at most `requestTimeoutMs`; when the worker is late (or there is no engine) the request is answered from
+the words of the file instead, so the editor is never kept waiting.  $/cancelRequest cancels work that has not
+started; results computed for a version the client has since edited are dropped.  The server never opens the
+files behind the URIs of the documents it is sent: an open document is its editor text.  The project index
+(`lsp_server/project.py`, setting `workspaceIndex`) reads the other source files of the workspace folders in
+the background; the engine uses it for project context, and an open document replaces its file's disk copy
+there from didOpen to didClose.
 """
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import inspect
-import itertools
 import logging
 import os
-import queue
 import stat
 import sys
 import threading
-import time
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
+from codecomp.engine.types import Completion
 from lsp_server import __version__
 from lsp_server.convert import completion_items, edit_range, inline_items, occurrence_offsets
 from lsp_server.documents import UTF16, Document, DocumentError, DocumentStore
+from lsp_server.host import IDLE, LOAD, NORMAL, SMALL_DOCUMENT_BYTES, URGENT, EngineHost, Snapshot
 from lsp_server.lexical import complete_words, prefix_at
 from lsp_server.project import ProjectIndexer
 from lsp_server.protocol import CodecompProtocol, StreamReaderAdapter, ThreadedReader, read_loop
@@ -70,202 +68,6 @@ def _consume(fut: "asyncio.Future[Any]") -> None:
         fut.exception()
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """A consistent view of a document taken on the event loop, safe to use on the worker thread."""
-
-    uri: str
-    text: str
-    version: int
-    lang: str
-    generation: int = 0  # which didOpen of this URI the text belongs to (a URI may be reopened)
-
-
-# Priorities of the engine worker's queue (lower first; first come, first served within one). Everything runs
-# as URGENT, in order, except the work of documents over SMALL_DOCUMENT_BYTES (their sync at didOpen and their
-# requests: NORMAL), so that a large file being opened or analysed never makes the other documents wait for it,
-# and idle work, which comes last. Lifecycle jobs (close, workspace) keep their order with the requests.
-# Loading the engine goes before everything: a request must never be served by the old engine, or by none, when
-# a load was asked for first.
-LOAD, URGENT, NORMAL, IDLE = -1, 0, 1, 2
-SMALL_DOCUMENT_BYTES = 256 << 10
-
-
-class EngineHost:
-    """Owns the engine and the single worker thread that every engine call runs on, taking jobs from a priority
-    queue (`URGENT`, `NORMAL`, `IDLE`)."""
-
-    def __init__(self) -> None:
-        self._queue: queue.PriorityQueue = queue.PriorityQueue()
-        self._order = itertools.count()
-        self._worker = threading.Thread(target=self._work, name="codecomp-engine", daemon=True)
-        self._worker.start()
-        self.engine: Any = None
-        self.problem: str | None = None
-        self.source = "none"
-        self._versions: dict[str, tuple[int, int]] = {}  # uri -> (generation, version) the engine holds
-        self.delay_s = 0.0  # simulateSlowEngineMs: makes every engine call slow, to check the time bound
-        self.workspace: Any = None  # the project index the engine is given (kept across model reloads)
-
-        self.running_since: float | None = None  # when the job now on the worker started
-        self.idle_pending = False  # the engine had background work after the last job (read by the loop)
-
-    def submit(self, fn: Callable[..., Any], *args: Any, priority: int = URGENT) -> concurrent.futures.Future:
-        fut: concurrent.futures.Future = concurrent.futures.Future()
-        self._queue.put((priority, next(self._order), fut, fn, args))
-        return fut
-
-    def _work(self) -> None:
-        while True:
-            _, _, fut, fn, args = self._queue.get()
-            if fut is None:
-                return
-            if not fut.set_running_or_notify_cancel():
-                continue
-            try:
-                fut.set_result(self._timed(fn, *args))
-            except BaseException as exc:  # handed to whoever waits on the future
-                fut.set_exception(exc)
-
-    def _timed(self, fn: Callable[..., Any], *args: Any) -> Any:
-        self.running_since = time.monotonic()
-        try:
-            return fn(*args)
-        finally:
-            self.running_since = None
-            check = getattr(self.engine, "has_idle_work", None)
-            self.idle_pending = bool(check is not None and check())
-
-    def stuck_for(self) -> float:
-        """Seconds the current worker job has been running (0 when idle)."""
-        since = self.running_since
-        return 0.0 if since is None else time.monotonic() - since
-
-    def shutdown(self) -> None:
-        while True:  # cancel what has not started, then stop the worker
-            try:
-                _, _, fut, _, _ = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if fut is not None:
-                fut.cancel()
-        self._queue.put((LOAD - 1, -1, None, None, None))
-
-    # -- worker-thread functions ----------------------------------------------------------------
-    def load(self, model_path: str | None) -> str | None:
-        """Load the engine (or its fallback); returns the problem to tell the user, if any."""
-        t0 = time.perf_counter()
-        self._versions.clear()
-        try:
-            from codecomp.engine import Engine
-        except Exception as exc:  # a broken install: keep serving words of the file
-            self.engine, self.source = None, "lexical"
-            self.problem = (
-                f"codecomp could not load its completion engine ({type(exc).__name__}: {exc}). "
-                "Reinstall the package (pip install --force-reinstall codecomp); until then completions "
-                "come from the words of the open file."
-            )
-            log.error("%s", self.problem)
-            return self.problem
-        try:
-            self.engine = Engine.load(model_path)
-            self.problem = getattr(self.engine, "problem", None)
-        except Exception as exc:
-            log.exception("Engine.load failed")
-            try:
-                self.engine = Engine.load(None)
-                self.problem = f"the model at {model_path!r} could not be loaded ({exc}); using the shipped model"
-            except Exception:
-                self.engine = None
-                self.problem = f"the completion engine failed to start ({exc}); completions come from the words of the file"
-        self.source = type(self.engine).__name__ if self.engine is not None else "lexical"
-        if self.workspace is not None:
-            self.set_workspace(self.workspace)
-        log.info("engine %s loaded in %.0f ms (problem: %s)", self.source, (time.perf_counter() - t0) * 1e3, self.problem)
-        return self.problem
-
-    def sync(self, snap: Snapshot) -> bool:
-        """Bring the engine's copy of the document to `snap`; False when it already holds a newer one."""
-        if self.engine is None:
-            return True
-        held = self._versions.get(snap.uri)
-        want = (snap.generation, snap.version)
-        if held is not None and held > want:
-            return False
-        if held == want:
-            return True
-        try:
-            if held is not None and held[0] != snap.generation:
-                self._forget(snap.uri)  # the document was reopened: start from its new text
-                held = None
-            if held is None:
-                self.engine.open(snap.uri, snap.text, snap.lang, snap.version)
-            else:
-                self.engine.change(snap.uri, snap.text, snap.version)
-            self._versions[snap.uri] = want
-        except Exception:
-            log.exception("engine could not take %s version %s", snap.uri, snap.version)
-            self._forget(snap.uri)
-            raise
-        return True
-
-    def close(self, uri: str) -> None:
-        if self.engine is not None and uri in self._versions:
-            self._forget(uri)
-
-    def idle(self, budget_s: float = 0.02) -> bool:
-        """A slice of the engine's background work (unfinished parses); True while some remains."""
-        work = getattr(self.engine, "work_in_idle", None)
-        return bool(work is not None and work(budget_s))
-
-    def set_workspace(self, index: Any) -> None:
-        """Give the engine the project index (None: no project context)."""
-        self.workspace = index
-        if self.engine is not None and hasattr(self.engine, "set_workspace"):
-            self.engine.set_workspace(index)
-
-    def sync_workspace(self, snaps: list[Snapshot]) -> None:
-        """Bring the engine to these snapshots, then hand the changed texts to the project index."""
-        if self.engine is None or not hasattr(self.engine, "sync_workspace"):
-            return
-        for snap in snaps:
-            try:
-                self.sync(snap)
-            except Exception:  # logged by sync; the other documents still go to the index
-                continue
-        self.engine.sync_workspace()
-
-    def _forget(self, uri: str) -> None:
-        self._versions.pop(uri, None)
-        try:
-            self.engine.close(uri)
-        except Exception:
-            log.debug("engine.close(%s) failed", uri, exc_info=True)
-
-    def _slow(self, cancel: threading.Event) -> None:
-        if self.delay_s:
-            cancel.wait(self.delay_s)  # a cancelled request stops waiting at once
-
-    def complete(self, snap: Snapshot, line: int, col: int, max_items: int, fragment: bool, cancel: threading.Event) -> Any:
-        self._slow(cancel)
-        if cancel.is_set() or self.engine is None or not self.sync(snap):
-            return None
-        params = inspect.signature(self.engine.complete).parameters
-        extra = {"should_stop": cancel.is_set} if "should_stop" in params else {}  # stop mid-way when cancelled
-        if "fragment" in params:
-            return self.engine.complete(snap.uri, line, col, max_items=max_items, fragment=fragment, **extra)
-        return self.engine.complete(snap.uri, line, col, max_items=max_items, **extra)
-
-    def suggest_names(self, snap: Snapshot, line: int, col: int, k: int, cancel: threading.Event) -> Any:
-        self._slow(cancel)
-        if cancel.is_set() or self.engine is None or not self.sync(snap):
-            return None
-        suggest = getattr(self.engine, "suggest_names", None)
-        if suggest is not None and "should_stop" in inspect.signature(suggest).parameters:
-            return suggest(snap.uri, line, col, k=k, should_stop=cancel.is_set)
-        return suggest(snap.uri, line, col, k=k) if suggest else None
-
-
 class CodecompServer(LanguageServer):
     """Language server state: settings, documents and the engine host."""
 
@@ -274,8 +76,7 @@ class CodecompServer(LanguageServer):
             "codecomp", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
             protocol_cls=CodecompProtocol, max_workers=2,
         )
-        self.cli_model_path = model_path
-        self.settings = Settings(model_path=model_path, log_level=log_level or "warning")
+        self.settings = Settings(model_path=model_path or "", log_level=log_level or Settings.log_level)
         self.docs = DocumentStore()
         self.host = EngineHost()
         self.encoding = UTF16
@@ -325,14 +126,23 @@ class CodecompServer(LanguageServer):
             asyncio.ensure_future(self.project.start())
 
     def load_engine(self) -> None:
+        """Load the engine for the `modelPath` setting on the worker, and tell the user once what it could not
+        use.  Which engine serves without a usable model is decided by `Engine.load` alone (see host.py)."""
         def done(fut: concurrent.futures.Future) -> None:
-            problem = None if fut.cancelled() or fut.exception() else fut.result()
-            if fut.exception() is not None:
-                problem = f"the completion engine failed to start: {fut.exception()}"
+            if fut.cancelled():
+                return
+            exc = fut.exception()
+            if exc is not None:
+                log.error("the completion engine could not be created", exc_info=exc)
+                problem: str | None = (f"the completion engine could not be created ({type(exc).__name__}: {exc}); "
+                                       "completions come from the words of the file. Reinstalling codecomp "
+                                       "should fix this.")
+            else:
+                problem = fut.result()
             if problem:
                 self.tell_once(f"model:{self.settings.model_path}", problem)
 
-        self._loaded = self.host.submit(self.host.load, self.settings.model_path, priority=LOAD)
+        self._loaded = self.host.submit(self.host.load, self.settings.model_path or None, priority=LOAD)
         self._loaded.add_done_callback(done)
 
     # -- document helpers -----------------------------------------------------------------------
@@ -481,10 +291,8 @@ class CodecompServer(LanguageServer):
 
     async def _serve(self, reader: Any) -> None:
         self._loop = asyncio.get_running_loop()
-        stop = threading.Event()
-        self._stop_event = stop
         try:
-            await read_loop(reader, self.protocol, stop.is_set)  # type: ignore[arg-type]
+            await read_loop(reader, self.protocol)  # type: ignore[arg-type]
         except SystemExit as exc:  # the exit notification
             self.exit_code = int(exc.code or 0)
 
@@ -527,7 +335,7 @@ def initialize(ls: CodecompServer, params: types.InitializeParams) -> None:
     caps = params.capabilities.text_document
     ls.inline_supported = bool(caps is not None and getattr(caps, "inline_completion", None) is not None)
     if ls.inline_supported:
-        # Advertised only to clients that declared inline completion (LSP 3.18); the `inline` setting
+        # Advertised only to clients that declared inline completion (LSP 3.18); the `inlineCompletions` setting
         # is checked per request, so it can be switched on and off without a restart.
         ls.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())(inline_completion)
     ls.project.read_capabilities(params)
@@ -635,8 +443,9 @@ def _request_point(ls: CodecompServer, uri: str, pos: types.Position) -> tuple[D
 
 
 async def _complete(ls: CodecompServer, doc: Document, snap: Snapshot, offset: int, fragment: bool,
-                    kind: str) -> tuple[Any, int] | None:
-    """Engine result and the offset where the replaced prefix starts; None when stale or superseded."""
+                    kind: str) -> tuple[Completion, int] | None:
+    """The completion (the engine's, else the words of the file) and the offset where the replaced prefix
+    starts; None when stale or superseded."""
     line, col = doc.engine_position(offset)
     in_time, result = await ls.run_engine(ls.host.complete, snap, line, col, ls.settings.max_items, fragment,
                                           kind=kind)
@@ -644,14 +453,11 @@ async def _complete(ls: CodecompServer, doc: Document, snap: Snapshot, offset: i
     if result is SUPERSEDED or ls.stale(snap):
         return None
     if not in_time or result is None:
-        words = complete_words(snap.text, offset, ls.settings.max_items)
-        return words, words.prefix_start
-    start = offset - len(prefix_at(snap.text, offset))
-    replace_start = getattr(result, "replace_start", None)
-    if replace_start is not None:
-        cand = doc.engine_offset(*replace_start)
-        if doc.position_at(cand).line == doc.position_at(offset).line and cand <= offset:
-            start = cand
+        result = complete_words(doc, offset, ls.settings.max_items)  # the text is the snapshot's: not stale
+    start = offset - len(prefix_at(doc.text, offset))
+    cand = doc.engine_offset(*result.replace_start)
+    if doc.position_at(cand).line == doc.position_at(offset).line and cand <= offset:
+        start = cand
     return result, start
 
 
@@ -663,7 +469,7 @@ async def completion(ls: CodecompServer, params: types.CompletionParams) -> type
         return empty
     doc, snap, offset = point
     # Clients with inline completion get the fragment as ghost text; the list then skips its decoding.
-    with_fragment = not (ls.inline_supported and ls.settings.inline)
+    with_fragment = not (ls.inline_supported and ls.settings.inline_completions)
     done = await _complete(ls, doc, snap, offset, with_fragment, "completion")
     if done is None:
         return empty
@@ -674,7 +480,7 @@ async def completion(ls: CodecompServer, params: types.CompletionParams) -> type
 
 async def inline_completion(ls: CodecompServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:
     empty = types.InlineCompletionList(items=[])
-    if not ls.settings.inline:
+    if not ls.settings.inline_completions:
         return empty
     point = _request_point(ls, params.text_document.uri, params.position)
     if point is None:
@@ -701,12 +507,12 @@ async def code_action(ls: CodecompServer, params: types.CodeActionParams) -> lis
     in_time, names = await ls.run_engine(ls.host.suggest_names, snap, line, col, 5)
     if not in_time or names is None or ls.stale(snap):
         return []
-    symbol = str(getattr(names, "symbol", "") or "")
-    spans = occurrence_offsets(doc, getattr(names, "occurrences", []) or [])
+    symbol = names.symbol
+    spans = occurrence_offsets(doc, names.occurrences)
     if not symbol or not spans:
         return []
     actions = []
-    for name, _score in list(getattr(names, "names", []) or [])[:5]:
+    for name, _score in names.names[:5]:
         if not name or name == symbol:
             continue
         edits = [types.TextEdit(range=edit_range(doc, a, b, ls.encoding), new_text=str(name)) for a, b in spans]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lsp_server.client import LspProcess
+from benchmarks.lsp_client import LspProcess
 
 # The command the VS Code extension runs (vscode-extension/src/python.ts, serverLaunch).
 SAFE_SERVER = [sys.executable, "-P", "-m", "lsp_server"]

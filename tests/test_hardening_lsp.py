@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from lsp_server.client import SERVER, LspProcess
+from benchmarks.lsp_client import SERVER, LspProcess
 from lsp_server.protocol import MAX_HEADER_LINE, MAX_MESSAGE_BYTES, StreamReaderAdapter, ThreadedReader, read_loop
 
 DOC = "file:///hardening/a.cpp"
@@ -106,7 +106,7 @@ async def _read_all(data: bytes, kind: str) -> _Recorder:
         stream.feed_data(data)
         stream.feed_eof()
         reader = StreamReaderAdapter(stream)
-    await asyncio.wait_for(read_loop(reader, rec, lambda: False), 30)  # type: ignore[arg-type]
+    await asyncio.wait_for(read_loop(reader, rec), 30)  # type: ignore[arg-type]
     return rec
 
 

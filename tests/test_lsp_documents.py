@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 from lsprotocol import types
 
+from codecomp.engine.types import Completion
 from lsp_server.documents import UTF8, UTF16, UTF32, Document, DocumentError, units
 from lsp_server.lexical import complete_words
 from lsp_server.settings import Settings, parse_settings
@@ -119,22 +120,23 @@ def test_incremental_edits_match_a_naive_reference(initial: str, edits: list, en
 
 
 def test_lexical_words_rank_by_frequency_and_skip_the_word_being_typed() -> None:
-    text = "int tally = 0; tally += tax; int tag;\nta"
-    res = complete_words(text, len(text), 10)
+    text = "int tally = 0; tally += tax; int tag;\r\n  🙂 ta"
+    res = complete_words(Document("file:///w.cpp", text, 1, "cpp"), len(text), 10)
+    assert isinstance(res, Completion)  # the engine's own result type
     assert res.prefix == "ta"
     assert [c.label for c in res.items] == ["tally", "tag", "tax"]
-    assert res.prefix_start == len(text) - 2
+    assert res.replace_start == (1, 5)  # engine coordinates: line, UTF-16 column (the emoji is two units)
 
 
-def test_settings_parse_and_fall_back_with_messages() -> None:
-    s, problems = parse_settings({"codecomp": {"maxItems": 7, "languages": {"cpp": False}, "inline": False,
+def test_settings_parse_and_keep_their_value_with_messages() -> None:
+    s, problems = parse_settings({"codecomp": {"maxItems": 7, "enable": {"cpp": False}, "inlineCompletions": False,
                                                "logLevel": "DEBUG", "modelPath": "m"}})
     assert problems == []
-    assert (s.max_items, s.languages["cpp"], s.languages["javascript"], s.inline, s.log_level, s.model_path) == (
-        7, False, True, False, "debug", "m")
-    s2, problems = parse_settings({"maxItems": "lots", "languages": {"rust": True, "cpp": "yes"},
-                                   "logLevel": 3, "requestTimeoutMs": 10, "inline": None}, s)
-    assert s2.max_items == 7 and s2.languages["cpp"] is False and s2.log_level == "debug"
+    assert (s.max_items, s.language_enabled("cpp"), s.language_enabled("javascript"), s.inline_completions,
+            s.log_level, s.model_path) == (7, False, True, False, "debug", "m")
+    s2, problems = parse_settings({"maxItems": "lots", "enable": {"rust": True, "cpp": "yes"},
+                                   "logLevel": 3, "requestTimeoutMs": 10}, s)
+    assert s2.max_items == 7 and not s2.language_enabled("cpp") and s2.log_level == "debug"
     assert s2.request_timeout_ms == Settings().request_timeout_ms
     assert len(problems) == 5
     assert any("maxItems" in p and "whole number" in p for p in problems)
@@ -143,12 +145,11 @@ def test_settings_parse_and_fall_back_with_messages() -> None:
     assert s3 == s2 and "JSON object" in problems[0]
 
 
-def test_enable_is_accepted_like_languages() -> None:
-    s, problems = parse_settings({"codecomp": {"enable": {"javascript": False}}})
-    assert problems == []
-    assert s.languages == {"cpp": True, "javascript": False}
+def test_enable_takes_one_flag_or_one_per_language() -> None:
+    s, problems = parse_settings({"codecomp": {"enable": False}})
+    assert problems == [] and not s.language_enabled("cpp") and not s.language_enabled("javascript")
     s2, problems = parse_settings({"enable": "no"}, s)
-    assert s2.languages == s.languages and "`enable` must be an object" in problems[0]
+    assert s2 == s and "`enable` must be true, false or an object" in problems[0]
 
 
 @hsettings(max_examples=300, deadline=None)

@@ -6,7 +6,8 @@ import asyncio
 import threading
 import time
 
-from lsp_server.server import CodecompServer, Snapshot, create_server
+from lsp_server.host import Snapshot
+from lsp_server.server import CodecompServer, create_server
 
 
 def test_a_stuck_worker_does_not_delay_answers() -> None:
@@ -60,7 +61,7 @@ def test_versions_only_move_forward_and_reopen_resets() -> None:
 
 
 def test_requests_on_small_documents_go_before_the_work_of_large_ones() -> None:
-    from lsp_server.server import IDLE, NORMAL, SMALL_DOCUMENT_BYTES, URGENT
+    from lsp_server.host import IDLE, NORMAL, SMALL_DOCUMENT_BYTES, URGENT
 
     ls: CodecompServer = create_server()
     host = ls.host

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import time
 
-from lsp_server.client import SERVER, LspProcess
+from benchmarks.lsp_client import SERVER, LspProcess
 
 DOC = "file:///proto/a.cpp"
 TEXT = "int alpha = 1;\nint alphabet = 2;\nint z = al"

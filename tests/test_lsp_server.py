@@ -254,7 +254,7 @@ async def vscode(lsp_client: LanguageClient):
 
 async def test_settings_and_inline_only_when_supported(vscode: LanguageClient) -> None:
     result = await start(vscode, client_capabilities("visual-studio-code"),
-                         {"maxItems": "many", "languages": {"javascript": False}, "logLevel": "info"})
+                         {"maxItems": "many", "enable": {"javascript": False}, "logLevel": "info"})
     assert result.capabilities.inline_completion_provider is None
     assert result.capabilities.completion_provider is not None
     for _ in range(50):
@@ -266,7 +266,7 @@ async def test_settings_and_inline_only_when_supported(vscode: LanguageClient) -
     open_doc(vscode, js, "let alpha = 1, alphabet = 2;\nalp", "javascript")
     assert (await complete(vscode, js, types.Position(line=1, character=3))).items == ()
     vscode.workspace_did_change_configuration(
-        types.DidChangeConfigurationParams(settings={"codecomp": {"maxItems": 1, "languages": {"javascript": True}}})
+        types.DidChangeConfigurationParams(settings={"codecomp": {"maxItems": 1, "enable": {"javascript": True}}})
     )
     res = await complete(vscode, js, types.Position(line=1, character=3))
     assert len(res.items) == 1 and res.items[0].label.startswith("alp")

@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from lsp_server.client import LspProcess
+from benchmarks.lsp_client import LspProcess
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -5,12 +5,29 @@
     engine.open(uri, text, "cpp", 1)
     result = engine.complete(uri, line, utf16_col)
 
-Layout: `session` (per-document state), `lexing` (local token views of the tree), `models` (onnxruntime step
-graphs), `candidates`, `ngram` (the document's own n-gram statistics), `scoring`, `ranking`, `fragments`, `core`
-(the engines), `cli` (`codecomp complete`).  `complete` and `suggest_names` take `should_stop=` / `deadline=`
-so a cancelled request stops between model steps.
+Layout: `types` (the results and the `CompletionEngine` API that clients drive), `session` (per-document
+state), `lexing` (local token views of the tree), `models` (onnxruntime step graphs), `candidates`, `ngram` (the
+document's own n-gram statistics), `scoring`, `ranking`, `fragments`, `core` (the engines, imported on first
+use), `cli` (`codecomp complete`).  `complete` and `suggest_names` take `should_stop=` / `deadline=` so a
+cancelled request stops between model steps.
 """
-from codecomp.engine.core import BaseEngine, Engine, FallbackEngine
-from codecomp.engine.types import Cancelled, Candidate, Completion, Fragment, NameSuggestions
+from __future__ import annotations
 
-__all__ = ["BaseEngine", "Cancelled", "Candidate", "Completion", "Engine", "FallbackEngine", "Fragment", "NameSuggestions"]
+from typing import TYPE_CHECKING, Any
+
+from codecomp.engine.types import Cancelled, Candidate, Completion, CompletionEngine, Fragment, NameSuggestions
+
+if TYPE_CHECKING:
+    from codecomp.engine.core import BaseEngine, Engine, FallbackEngine
+
+__all__ = ["BaseEngine", "Cancelled", "Candidate", "Completion", "CompletionEngine", "Engine", "FallbackEngine",
+           "Fragment", "NameSuggestions"]
+
+
+def __getattr__(name: str) -> Any:
+    # The engines are imported on first use: `codecomp.engine.types` (the contract) stays cheap to import.
+    if name in ("BaseEngine", "Engine", "FallbackEngine"):
+        from codecomp.engine import core
+
+        return getattr(core, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

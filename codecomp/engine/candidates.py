@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
-from codecomp.syntax import KEYWORDS, TokenKind
+from codecomp.syntax import KEYWORDS
 from codecomp.engine.lexing import (IDENT_BYTES, WORD_BYTES, find_identifiers, is_identifier, literal_ranges,
                                     split_identifiers)
 from codecomp.engine.session import Document
@@ -459,8 +459,3 @@ def _add_project(project: ProjectContext, prefix: str, member_op: str | None, ke
             entry.project_count = max(entry.project_count, m.count)
             if entry.kind == "identifier":
                 entry.kind = "field"
-
-
-def is_completable_token(kind: TokenKind) -> bool:
-    """Token kinds a completion may produce as a list item (identifiers and keywords)."""
-    return kind in (TokenKind.IDENTIFIER, TokenKind.KEYWORD)

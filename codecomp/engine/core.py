@@ -100,6 +100,13 @@ def _check(stop: Callable[[], bool] | None) -> None:
         raise Cancelled("the request was cancelled")
 
 
+def _unusable(exc: Exception) -> str:
+    """The fallback engine's message for a model that could not be loaded."""
+    detail = str(exc) if isinstance(exc, ArtifactError) else f"{type(exc).__name__}: {exc}"
+    return (f"The completion model could not be loaded: {detail} "
+            "Completions come from the words of your open files until then.")
+
+
 def _normalise_lang(lang: str) -> str:
     """Accept our names ("cpp") and LSP language ids ("javascriptreact"); raise ValueError for others."""
     if lang in LANGUAGES:
@@ -573,7 +580,9 @@ class Engine(BaseEngine):
     def load(cls, model_path: str | Path | None = None, threads: int = 1, max_contexts: int = 16) -> BaseEngine:
         """A neural engine for the artifact at `model_path` (None: the shipped default), else a `FallbackEngine`.
 
-        Never raises for a missing or broken model: the fallback's `.problem` explains what to do.
+        This is the one place that decides what completes when the model cannot: a missing or broken model (any
+        error while reading the artifact or opening its graphs) gives the fallback engine, whose `.problem` says
+        in words what went wrong and how to fix it.  Never raises for a model problem.
         """
         path = Path(model_path) if model_path is not None else default_path()
         if model_path is None and not (path / "manifest.json").is_file():
@@ -583,16 +592,13 @@ class Engine(BaseEngine):
                 "or the codecomp.modelPath setting.", max_contexts)
         try:
             artifact = load_artifact(path)
-        except ArtifactError as exc:
-            return FallbackEngine(f"The completion model could not be loaded: {exc} "
-                                  "Completions come from the words of your open files until then.", max_contexts)
+        except Exception as exc:
+            return FallbackEngine(_unusable(exc), max_contexts)
         try:
             return cls(artifact, threads=threads, max_contexts=max_contexts)
-        except ArtifactError as exc:
+        except Exception as exc:
             # e.g. a naming-only artifact: completion falls back, rename suggestions still use the model
-            return FallbackEngine(f"The completion model could not be loaded: {exc} "
-                                  "Completions come from the words of your open files until then.", max_contexts,
-                                  artifact=artifact, threads=threads)
+            return FallbackEngine(_unusable(exc), max_contexts, artifact=artifact, threads=threads)
 
     # -- neural hooks --------------------------------------------------------------------------------------------
     _has_track = True

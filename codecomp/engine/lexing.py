@@ -8,7 +8,6 @@ comment or string, the identifier prefix being typed, whether the position follo
 """
 from __future__ import annotations
 
-import bisect
 import re
 from functools import lru_cache
 
@@ -281,9 +280,3 @@ def literal_ranges(tree: Tree, lang: str) -> list[tuple[int, int]]:
         else:
             merged.append((s, e))
     return merged
-
-
-def in_ranges(ranges: list[tuple[int, int]], starts: list[int], offset: int) -> bool:
-    """Whether `offset` lies inside one of `ranges` (`starts` = the ranges' start offsets, for bisection)."""
-    k = bisect.bisect_right(starts, offset) - 1
-    return k >= 0 and ranges[k][0] <= offset < ranges[k][1]

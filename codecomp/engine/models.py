@@ -289,17 +289,3 @@ class CharModel:
         """One step: (logits [B, 259], h, c)."""
         logits, h2, c2 = self.session.run(None, {"byte": np.asarray(byte_ids, np.int64), "h": h, "c": c})
         return logits, h2, c2
-
-    def log_prob(self, context: bytes, continuation: bytes) -> float:
-        """log p(continuation | context) summed over bytes (context is cut to its last 256 bytes)."""
-        h, c = self.zero_state()
-        logits = None
-        for b in context[-256:]:
-            logits, h, c = self.step(np.array([b]), h, c)
-        total = 0.0
-        for b in continuation:
-            if logits is None:
-                logits, h, c = self.step(np.array([ord("\n")]), h, c)
-            total += float(np.log(softmax(logits[0])[b] + 1e-12))
-            logits, h, c = self.step(np.array([b]), h, c)
-        return total

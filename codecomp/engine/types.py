@@ -1,12 +1,17 @@
-"""Result types of the completion engine (docs/design.md, section 5).
+"""The completion engine's contract (docs/design.md, section 5): its result types and its API.
 
-They are plain dataclasses so that the language server, the evaluation harness and the command line can read
-them without knowing how they were computed.
+The results are plain dataclasses so that the language server, the evaluation harness and the command line can
+read them without knowing how they were computed.  `CompletionEngine` is the API that `Engine.load` returns
+(a neural `Engine` or a `FallbackEngine`) and that the language server drives.  Importing this module loads no
+model runtime (onnxruntime is imported only when a model is loaded).
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+if TYPE_CHECKING:
+    from codecomp.engine.workspace import WorkspaceIndex
 
 # Candidate kinds the engine produces (the language server maps them onto LSP CompletionItemKind).
 KINDS = ("variable", "function", "class", "field", "keyword", "identifier", "fragment")
@@ -75,3 +80,35 @@ class NameSuggestions:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
         return asdict(self)
+
+
+class CompletionEngine(Protocol):
+    """What a client may call on an engine (`codecomp.engine.BaseEngine` implements it).
+
+    Positions are (0-based line, UTF-16 column).  `should_stop` is asked between model steps: a cancelled call
+    returns an empty result whose `note` / `reason` starts with "cancelled".
+    """
+
+    #: why the model is not used (a user-facing sentence), None when it is
+    problem: str | None
+
+    def open(self, uri: str, text: str, lang: str, version: int = 0) -> None: ...
+
+    def change(self, uri: str, text: str, version: int | None = None) -> None: ...
+
+    def close(self, uri: str) -> None: ...
+
+    def complete(self, uri: str, line: int, utf16_col: int, max_items: int = 50, fragment: bool = True, *,
+                 should_stop: Callable[[], bool] | None = None, deadline: float | None = None) -> Completion: ...
+
+    def suggest_names(self, uri: str, line: int, utf16_col: int, k: int = 5, *,
+                      should_stop: Callable[[], bool] | None = None, deadline: float | None = None
+                      ) -> NameSuggestions: ...
+
+    def work_in_idle(self, budget_s: float = 0.05) -> bool: ...
+
+    def has_idle_work(self) -> bool: ...
+
+    def set_workspace(self, index: WorkspaceIndex | None) -> None: ...
+
+    def sync_workspace(self, uri: str | None = None) -> int: ...

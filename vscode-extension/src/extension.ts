@@ -345,7 +345,7 @@ class Codecomp implements vscode.Disposable {
     this.model = modelDisplayName(settings.modelPath, this.hasDefaultModel);
     this.updateStatus();
     const inlineAdvertised = this.client?.initializeResult?.capabilities?.inlineCompletionProvider !== undefined;
-    if (this.client?.isRunning() && settings.inline && !inlineAdvertised) {
+    if (this.client?.isRunning() && settings.inlineCompletions && !inlineAdvertised) {
       // The server registers inline completion only when it starts with it on.
       this.output.info("Inline completions turned on; restarting the server.");
       await this.restart();

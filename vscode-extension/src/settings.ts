@@ -18,23 +18,38 @@ export const VSCODE_LANGUAGE_MAP: Readonly<Record<string, ServerLanguage>> = {
 
 export type TraceSetting = "off" | "messages" | "verbose";
 
-/** Log levels the server understands (Python logging level names, lower case). */
-export type ServerLogLevel = "warning" | "info" | "debug";
+/** Log levels the server understands (Python logging level names, lower case), least verbose first. */
+export const SERVER_LOG_LEVELS = ["error", "warning", "info", "debug"] as const;
+export type ServerLogLevel = (typeof SERVER_LOG_LEVELS)[number];
+
+/**
+ * Settings sent to the server as the user wrote them: the server checks their types and bounds (the table in
+ * lsp_server/settings.py, which package.json matches) and tells the user about a value it cannot take.
+ */
+export const PASSED_THROUGH = [
+  "maxItems",
+  "requestTimeoutMs",
+  "maxDocumentKiB",
+  "workspaceIndex",
+  "maxIndexedFiles",
+  "simulateSlowEngineMs",
+] as const;
+export type PassedThrough = (typeof PASSED_THROUGH)[number];
 
 /**
  * The object the server receives, both as `initializationOptions` and as the `settings` of
  * `workspace/didChangeConfiguration`, and as the answer to `workspace/configuration` for section `codecomp`.
+ * Each `codecomp.*` setting the server reads appears once, under its own name.
  */
-export interface ServerSettings {
+export type ServerSettings = {
   /** Model artifact folder; null means the model shipped with the package. */
   modelPath: string | null;
-  maxItems: number;
+  /** `codecomp.enable` resolved for each language (it is language-overridable). */
   enable: Record<ServerLanguage, boolean>;
-  /** The same flags as `enable`, under the name the server's settings parser reads. */
-  languages: Record<ServerLanguage, boolean>;
-  inline: boolean;
+  inlineCompletions: boolean;
+  /** `codecomp.logLevel`, raised by `codecomp.trace.server` when tracing. */
   logLevel: ServerLogLevel;
-}
+} & Partial<Record<PassedThrough, unknown>>;
 
 /**
  * Reads one `codecomp.*` setting. `languageId` asks for the language-scoped value
@@ -42,10 +57,7 @@ export interface ServerSettings {
  */
 export type SettingReader = (key: string, languageId?: string) => unknown;
 
-export const DEFAULT_MAX_ITEMS = 50;
-const MAX_ITEMS_LIMIT = 500;
-
-/** Maps the trace setting onto the server's log level: tracing the protocol also wants the server's details. */
+/** Maps the trace setting onto a server log level: tracing the protocol also wants the server's details. */
 export function logLevelForTrace(trace: unknown): ServerLogLevel {
   if (trace === "verbose") {
     return "debug";
@@ -56,13 +68,14 @@ export function logLevelForTrace(trace: unknown): ServerLogLevel {
   return "warning";
 }
 
-/** Clamps `maxItems` into 1..500; anything that is not a number falls back to the default. */
-export function sanitizeMaxItems(value: unknown): number {
-  const n = typeof value === "number" ? value : Number.NaN;
-  if (!Number.isFinite(n)) {
-    return DEFAULT_MAX_ITEMS;
+/** The server's log level: `codecomp.logLevel`, or what the trace setting asks for when that is more verbose. */
+export function serverLogLevel(configured: unknown, trace: unknown): ServerLogLevel {
+  const level = SERVER_LOG_LEVELS.find((l) => l === configured) ?? "warning";
+  if (trace !== "messages" && trace !== "verbose") {
+    return level;
   }
-  return Math.min(MAX_ITEMS_LIMIT, Math.max(1, Math.floor(n)));
+  const fromTrace = logLevelForTrace(trace);
+  return SERVER_LOG_LEVELS.indexOf(level) >= SERVER_LOG_LEVELS.indexOf(fromTrace) ? level : fromTrace;
 }
 
 /**
@@ -92,14 +105,19 @@ export function buildServerSettings(read: SettingReader, expand: (p: string) => 
     enable[lang] = enabledFor(read, lang);
   }
   const inline = read("inlineCompletions");
-  return {
+  const settings: ServerSettings = {
     modelPath,
-    maxItems: sanitizeMaxItems(read("maxItems")),
     enable,
-    languages: { ...enable },
-    inline: typeof inline === "boolean" ? inline : true,
-    logLevel: logLevelForTrace(read("trace.server")),
+    inlineCompletions: typeof inline === "boolean" ? inline : true,
+    logLevel: serverLogLevel(read("logLevel"), read("trace.server")),
   };
+  for (const key of PASSED_THROUGH) {
+    const value = read(key);
+    if (value !== undefined) {
+      settings[key] = value;
+    }
+  }
+  return settings;
 }
 
 /**

@@ -1,8 +1,9 @@
 """A small synchronous LSP client over a server subprocess's stdio, for checking the server.
 
-The latency benchmark, the fuzz campaign and the security tests drive the real server through it.  It
-speaks raw bytes (so it can also send malformed frames on purpose), reads the server's output on a thread
-and checks every frame the server sends: a frame that is not valid JSON-RPC is recorded in `bad_frames`.
+The latency benchmark, the fuzz campaign and the protocol, hardening and security tests drive the real server
+through it (a tool of the repository, not part of the installed package).  It speaks raw bytes (so it can also
+send malformed frames on purpose), reads the server's output on a thread and checks every frame the server
+sends: a frame that is not valid JSON-RPC is recorded in `bad_frames`.
 """
 from __future__ import annotations
 

@@ -1,0 +1,204 @@
+"""The engine host: the completion engine and the one worker thread that every engine call runs on.
+
+The server never calls the engine on its event loop: it hands jobs to `EngineHost.submit`, which runs them one
+at a time on the worker, in order of priority (`LOAD`, `URGENT`, `NORMAL`, `IDLE`; first come, first served
+within one).  The engine is driven through its declared API, `codecomp.engine.types.CompletionEngine`.
+
+What completes when the model cannot: `Engine.load` decides (its `FallbackEngine`, with a `.problem` for the
+user).  The host adds no fallback of its own; when the engine cannot even be created (a broken install),
+`load` raises, the host holds no engine, and the server answers from the words of the file.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from codecomp.engine.types import Completion, CompletionEngine, NameSuggestions
+
+if TYPE_CHECKING:
+    from codecomp.engine.workspace import WorkspaceIndex
+
+log = logging.getLogger("codecomp.lsp")
+
+# Priorities of the worker's queue (lower first; first come, first served within one). Everything runs as
+# URGENT, in order, except the work of documents over SMALL_DOCUMENT_BYTES (their sync at didOpen and their
+# requests: NORMAL), so that a large file being opened or analysed never makes the other documents wait for it,
+# and idle work, which comes last. Lifecycle jobs (close, workspace) keep their order with the requests.
+# Loading the engine goes before everything: a request must never be served by the old engine, or by none, when
+# a load was asked for first.
+LOAD, URGENT, NORMAL, IDLE = -1, 0, 1, 2
+SMALL_DOCUMENT_BYTES = 256 << 10
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A consistent view of a document taken on the event loop, safe to use on the worker thread."""
+
+    uri: str
+    text: str
+    version: int
+    lang: str
+    generation: int = 0  # which didOpen of this URI the text belongs to (a URI may be reopened)
+
+
+class EngineHost:
+    """Owns the engine and the single worker thread that every engine call runs on, taking jobs from a priority
+    queue.  The methods below `submit` and `shutdown` run on the worker."""
+
+    def __init__(self) -> None:
+        self._queue: queue.PriorityQueue = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._worker = threading.Thread(target=self._work, name="codecomp-engine", daemon=True)
+        self._worker.start()
+        self.engine: CompletionEngine | None = None
+        self._versions: dict[str, tuple[int, int]] = {}  # uri -> (generation, version) the engine holds
+        self.delay_s = 0.0  # simulateSlowEngineMs: makes every engine call slow, to check the time bound
+        self.workspace: WorkspaceIndex | None = None  # the project index the engine is given (kept across reloads)
+
+        self.running_since: float | None = None  # when the job now on the worker started
+        self.idle_pending = False  # the engine had background work after the last job (read by the loop)
+
+    def submit(self, fn: Callable[..., Any], *args: Any, priority: int = URGENT) -> concurrent.futures.Future:
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        self._queue.put((priority, next(self._order), fut, fn, args))
+        return fut
+
+    def _work(self) -> None:
+        while True:
+            _, _, fut, fn, args = self._queue.get()
+            if fut is None:
+                return
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(self._timed(fn, *args))
+            except BaseException as exc:  # handed to whoever waits on the future
+                fut.set_exception(exc)
+
+    def _timed(self, fn: Callable[..., Any], *args: Any) -> Any:
+        self.running_since = time.monotonic()
+        try:
+            return fn(*args)
+        finally:
+            self.running_since = None
+            engine = self.engine
+            self.idle_pending = engine is not None and engine.has_idle_work()
+
+    def stuck_for(self) -> float:
+        """Seconds the current worker job has been running (0 when idle)."""
+        since = self.running_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    def shutdown(self) -> None:
+        while True:  # cancel what has not started, then stop the worker
+            try:
+                _, _, fut, _, _ = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if fut is not None:
+                fut.cancel()
+        self._queue.put((LOAD - 1, -1, None, None, None))
+
+    # -- worker-thread functions ----------------------------------------------------------------
+    def load(self, model_path: str | None) -> str | None:
+        """Load the engine for `model_path` (None: the shipped model); returns its problem (a sentence for the
+        user) when it could not use the model.  Raises only when no engine can be created at all."""
+        t0 = time.perf_counter()
+        self._versions.clear()
+        self.engine = None  # if the load raises, requests are answered without an engine
+        from codecomp.engine import Engine
+
+        engine = Engine.load(model_path)
+        self.engine = engine
+        if self.workspace is not None:
+            engine.set_workspace(self.workspace)
+        log.info("engine %s loaded in %.0f ms (problem: %s)", type(engine).__name__,
+                 (time.perf_counter() - t0) * 1e3, engine.problem)
+        return engine.problem
+
+    def sync(self, snap: Snapshot) -> bool:
+        """Bring the engine's copy of the document to `snap`; False when it already holds a newer one."""
+        if self.engine is None:
+            return True
+        held = self._versions.get(snap.uri)
+        want = (snap.generation, snap.version)
+        if held is not None and held > want:
+            return False
+        if held == want:
+            return True
+        try:
+            if held is not None and held[0] != snap.generation:
+                self._forget(snap.uri)  # the document was reopened: start from its new text
+                held = None
+            if held is None:
+                self.engine.open(snap.uri, snap.text, snap.lang, snap.version)
+            else:
+                self.engine.change(snap.uri, snap.text, snap.version)
+            self._versions[snap.uri] = want
+        except Exception:
+            log.exception("engine could not take %s version %s", snap.uri, snap.version)
+            self._forget(snap.uri)
+            raise
+        return True
+
+    def close(self, uri: str) -> None:
+        if self.engine is not None and uri in self._versions:
+            self._forget(uri)
+
+    def idle(self, budget_s: float = 0.02) -> bool:
+        """A slice of the engine's background work (unfinished parses); True while some remains."""
+        return self.engine is not None and self.engine.work_in_idle(budget_s)
+
+    def set_workspace(self, index: WorkspaceIndex | None) -> None:
+        """Give the engine the project index (None: no project context)."""
+        self.workspace = index
+        if self.engine is not None:
+            self.engine.set_workspace(index)
+
+    def sync_workspace(self, snaps: list[Snapshot]) -> None:
+        """Bring the engine to these snapshots, then hand the changed texts to the project index."""
+        if self.engine is None:
+            return
+        for snap in snaps:
+            try:
+                self.sync(snap)
+            except Exception:  # logged by sync; the other documents still go to the index
+                continue
+        self.engine.sync_workspace()
+
+    def _forget(self, uri: str) -> None:
+        self._versions.pop(uri, None)
+        if self.engine is None:
+            return
+        try:
+            self.engine.close(uri)
+        except Exception:
+            log.debug("engine.close(%s) failed", uri, exc_info=True)
+
+    def _slow(self, cancel: threading.Event) -> None:
+        if self.delay_s:
+            cancel.wait(self.delay_s)  # a cancelled request stops waiting at once
+
+    def complete(self, snap: Snapshot, line: int, col: int, max_items: int, fragment: bool,
+                 cancel: threading.Event) -> Completion | None:
+        """The engine's completion at (line, UTF-16 col) of `snap`; None when there is no engine, the request
+        was cancelled, or the engine holds a newer version of the document."""
+        self._slow(cancel)
+        if cancel.is_set() or self.engine is None or not self.sync(snap):
+            return None
+        return self.engine.complete(snap.uri, line, col, max_items=max_items, fragment=fragment,
+                                    should_stop=cancel.is_set)
+
+    def suggest_names(self, snap: Snapshot, line: int, col: int, k: int,
+                      cancel: threading.Event) -> NameSuggestions | None:
+        """Name suggestions for the symbol at (line, UTF-16 col); None as for `complete`."""
+        self._slow(cancel)
+        if cancel.is_set() or self.engine is None or not self.sync(snap):
+            return None
+        return self.engine.suggest_names(snap.uri, line, col, k=k, should_stop=cancel.is_set)
