@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from codecomp.cli import app
-from training.cli import read_config
+from training.cli import CONFIG_DIR, read_config, resolve_config, shipped_configs
 from training.data import synthetic_corpus
 from training.loop import ConfigError, LoopConfig, dataclass_from_dict, train
 from training.models.char_lstm import CharLSTM, CharLSTMConfig, CharTask
@@ -78,6 +78,38 @@ def test_train_command_rejects_unknown_model_and_config_problems(tmp_path: Path)
     res = runner.invoke(app, ["train", "char", "--corpus", str(tmp_path), "--out", str(tmp_path / "r"),
                               "--config", str(cfg)])
     assert res.exit_code == 2 and "not valid TOML" in res.output
+
+
+def test_config_names_work_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--config tiny-token` means the shipped config wherever the command runs; a real file wins."""
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert "tiny-token" in shipped_configs() and "cpu-default-char" in shipped_configs()
+    assert resolve_config("tiny-token", "token") == CONFIG_DIR / "tiny-token.toml"
+    assert resolve_config("tiny-token.toml", "token") == CONFIG_DIR / "tiny-token.toml"
+    assert resolve_config(None, "char") == CONFIG_DIR / "cpu-default-char.toml"
+    (work / "tiny-token.toml").write_text('[train]\nlr = 0.1\n')
+    assert resolve_config("tiny-token.toml", "token") == Path("tiny-token.toml")   # the file in the folder
+    with pytest.raises(ConfigError) as err:
+        resolve_config("tiny-tokn", "token")
+    for name in shipped_configs():
+        assert name in str(err.value)
+    with pytest.raises(ConfigError, match="a folder, not a config file"):
+        resolve_config(str(tmp_path), "token")
+
+    # through the command: the name gets past the config (the missing corpus is the next problem) ...
+    res = runner.invoke(app, ["train", "token", "--corpus", str(work / "no-corpus"), "--out", str(work / "r"),
+                              "--config", "tiny-token", "--quiet"])
+    assert res.exit_code == 2 and "--config" not in res.output and "no-corpus" in res.output, res.output
+    # ... a shipped config of another model is refused as such, and an unknown name lists the shipped ones
+    res = runner.invoke(app, ["train", "token", "--corpus", str(work), "--out", str(work / "r"),
+                              "--config", "tiny-char"])
+    assert res.exit_code == 2 and "for the 'char' model" in res.output
+    res = runner.invoke(app, ["train", "token", "--corpus", str(work), "--out", str(work / "r"),
+                              "--config", "tiny"])
+    assert res.exit_code == 2 and "neither a config file nor a shipped config" in res.output
+    assert "tiny-token" in res.output and "gpu-char" in res.output
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
