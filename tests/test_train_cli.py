@@ -166,3 +166,18 @@ def test_artifact_sampling_matches_run_sampling(char_run: Path, tmp_path: Path) 
     for seed in (0, 5):
         assert sample_from_path(art, "x = ", seed=seed, max_chars=50) == \
             sample_from_path(char_run, "x = ", seed=seed, max_chars=50)
+
+
+def test_train_without_torch_says_what_to_install(tmp_path: Path) -> None:
+    """On the base install (no torch) `codecomp train token` explains itself instead of a traceback."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("import sys; sys.modules['torch'] = None\n"          # as if torch were not installed
+              "from codecomp.cli import app\n"
+              "app(['train', 'token', '--corpus', 'c', '--out', 'r', '--config', 'tiny-token'])\n")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "needs torch" in proc.stderr and "`train` extra" in proc.stderr and "Traceback" not in proc.stderr

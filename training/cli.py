@@ -136,7 +136,14 @@ def train_command(
         typer.echo(json.dumps({k: info[k] for k in ("trees", "train_groups", "valid_groups", "valid", "bytes")}))
         return
 
-    from training.loop import BudgetClock, LoopConfig, TrainingError, dataclass_from_dict, train
+    try:
+        from training.loop import BudgetClock, LoopConfig, TrainingError, dataclass_from_dict, train
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        typer.echo("codecomp train: error: training the char, token and tree models needs torch, which the base "
+                   "install leaves out; install the `train` extra (README, \"Training on your own code\")", err=True)
+        raise typer.Exit(2)
 
     # The budget clock runs from the start of this process: start-up, reading the config and corpus and
     # building the vocabulary count too.
