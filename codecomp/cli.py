@@ -24,17 +24,23 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help (click's layout) for every command: flags read `--flag` or `--flag / --no-flag` with no value
+    # placeholder, and defaults are wrapped, never cut off (the boxed layout truncates long ones).
+    rich_markup_mode=None,
 )
 
-app.command("demo", help="Show completions, a fragment, a name suggestion and generated code on bundled samples.")(demo_command)
+app.command("demo", help="Show completions, a fragment, a name suggestion and generated code on bundled samples.",
+            short_help="Show the shipped model at work on two bundled samples.")(demo_command)
 app.add_typer(corpus_app, name="corpus", help="Build and inspect corpora of real C++ and JavaScript code.")
-app.command("train", help="Train a model (char, token or tree) on a corpus.")(train_command)
+app.command("train", help="Train a model (char, token, tree or ranker) on a corpus.")(train_command)
 app.command("sample", help="Generate code with a trained char-LSTM.")(sample_command)
 app.command("export", help="Export trained models to an ONNX artifact the engine can serve.")(export_command)
 app.command("complete", help="Print ranked completions and a fragment at FILE:LINE:COL.")(complete_command)
 app.command("name", help="Suggest names for the symbol at FILE:LINE:COL.")(name_command)
-app.command("eval", help="Evaluate a model and baselines on held-out projects and write a report.")(eval_command)
-app.command("tune", help="Tune the engine's ranking weights on the valid split (never test).")(tune_command)
+app.command("eval", help="Evaluate a model and baselines on held-out projects and write a report.",
+            short_help="Evaluate a model and baselines on held-out projects.")(eval_command)
+app.command("tune", help="Tune the engine's ranking weights on the valid split (never test).",
+            short_help="Tune the ranking weights on the valid split (never test).")(tune_command)
 app.command("serve", help="Run the language server (stdio by default).")(serve_command)
 
 

@@ -3,8 +3,11 @@
 #   bash tests/run.sh            # Python suite + VS Code extension unit tests + real-editor checks
 # Environment:
 #   VENV=.venv                   where the virtual environment lives (created if missing)
-#   TORCH_SPEC=torch==2.13.0     the torch requirement installed before the project (see README, "GPU training")
-#   PIP_EXTRA=                   extra pip arguments for the torch install (e.g. --index-url of a CPU build)
+#   TORCH_SPEC=torch==2.13.0     the torch requirement installed before the project
+#   PIP_EXTRA=                   extra pip arguments for the torch install.  Empty: PyPI's wheel, which on Linux
+#                                is the CUDA build (several GB).  The CPU build:
+#                                PIP_EXTRA='--index-url https://download.pytorch.org/whl/cpu'
+#                                (README, "GPU and multi-GPU training", for CUDA builds)
 #   SKIP_VSCODE_E2E=1            skip the code-server end-to-end test
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +37,8 @@ fi
 phase "python environment"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-# torch first, deliberately: the pinned CPU build here; see README for CUDA builds.
+# torch first, deliberately: its build (PyPI's by default, or the one PIP_EXTRA points at) is chosen here, and
+# the `train` extra's pin on the version keeps it.
 "$VENV/bin/python" -m pip install -q ${PIP_EXTRA:-} "$TORCH_SPEC"
 "$VENV/bin/python" -m pip install -q -e '.[train,dev]'
 

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from codecomp.cli import app
-from training.cli import read_config
+from training.cli import CONFIG_DIR, read_config, resolve_config, shipped_configs
 from training.data import synthetic_corpus
 from training.loop import ConfigError, LoopConfig, dataclass_from_dict, train
 from training.models.char_lstm import CharLSTM, CharLSTMConfig, CharTask
@@ -80,6 +80,38 @@ def test_train_command_rejects_unknown_model_and_config_problems(tmp_path: Path)
     assert res.exit_code == 2 and "not valid TOML" in res.output
 
 
+def test_config_names_work_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--config tiny-token` means the shipped config wherever the command runs; a real file wins."""
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert "tiny-token" in shipped_configs() and "cpu-default-char" in shipped_configs()
+    assert resolve_config("tiny-token", "token") == CONFIG_DIR / "tiny-token.toml"
+    assert resolve_config("tiny-token.toml", "token") == CONFIG_DIR / "tiny-token.toml"
+    assert resolve_config(None, "char") == CONFIG_DIR / "cpu-default-char.toml"
+    (work / "tiny-token.toml").write_text('[train]\nlr = 0.1\n')
+    assert resolve_config("tiny-token.toml", "token") == Path("tiny-token.toml")   # the file in the folder
+    with pytest.raises(ConfigError) as err:
+        resolve_config("tiny-tokn", "token")
+    for name in shipped_configs():
+        assert name in str(err.value)
+    with pytest.raises(ConfigError, match="a folder, not a config file"):
+        resolve_config(str(tmp_path), "token")
+
+    # through the command: the name gets past the config (the missing corpus is the next problem) ...
+    res = runner.invoke(app, ["train", "token", "--corpus", str(work / "no-corpus"), "--out", str(work / "r"),
+                              "--config", "tiny-token", "--quiet"])
+    assert res.exit_code == 2 and "--config" not in res.output and "no-corpus" in res.output, res.output
+    # ... a shipped config of another model is refused as such, and an unknown name lists the shipped ones
+    res = runner.invoke(app, ["train", "token", "--corpus", str(work), "--out", str(work / "r"),
+                              "--config", "tiny-char"])
+    assert res.exit_code == 2 and "for the 'char' model" in res.output
+    res = runner.invoke(app, ["train", "token", "--corpus", str(work), "--out", str(work / "r"),
+                              "--config", "tiny"])
+    assert res.exit_code == 2 and "neither a config file nor a shipped config" in res.output
+    assert "tiny-token" in res.output and "gpu-char" in res.output
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
 def test_shipped_configs_are_valid(path: Path) -> None:
     doc = tomllib.loads(path.read_text())
@@ -134,3 +166,18 @@ def test_artifact_sampling_matches_run_sampling(char_run: Path, tmp_path: Path) 
     for seed in (0, 5):
         assert sample_from_path(art, "x = ", seed=seed, max_chars=50) == \
             sample_from_path(char_run, "x = ", seed=seed, max_chars=50)
+
+
+def test_train_without_torch_says_what_to_install(tmp_path: Path) -> None:
+    """On the base install (no torch) `codecomp train token` explains itself instead of a traceback."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("import sys; sys.modules['torch'] = None\n"          # as if torch were not installed
+              "from codecomp.cli import app\n"
+              "app(['train', 'token', '--corpus', 'c', '--out', 'r', '--config', 'tiny-token'])\n")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "needs torch" in proc.stderr and "`train` extra" in proc.stderr and "Traceback" not in proc.stderr

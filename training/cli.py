@@ -22,6 +22,31 @@ def default_config(kind: str) -> Path | None:
     return path if path.exists() else None
 
 
+def shipped_configs() -> list[str]:
+    """Names of the configs shipped with the package (`tiny-token` for training/configs/tiny-token.toml)."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
+
+
+def resolve_config(value: str | Path | None, kind: str) -> Path | None:
+    """The config file that `--config VALUE` means: a path to a TOML file (relative to the working folder), or
+    the name of a shipped config (`tiny-token`, with or without `.toml`), which works from any folder.  Without
+    a value, the shipped CPU default of the model kind.  A ConfigError lists the shipped names otherwise."""
+    from training.loop import ConfigError
+
+    if value is None:
+        return default_config(kind)
+    text = str(value)
+    path = Path(text).expanduser()
+    if path.is_file():
+        return path
+    name = text[:-len(".toml")] if text.endswith(".toml") else text
+    if "/" not in text and "\\" not in text and name in shipped_configs():
+        return CONFIG_DIR / f"{name}.toml"
+    what = "a folder, not a config file" if path.is_dir() else "neither a config file nor a shipped config's name"
+    raise ConfigError(f"--config {text!r} is {what}; shipped configs (use the name from any folder): "
+                      f"{', '.join(shipped_configs())}")
+
+
 def read_config(path: Path | None, kind: str) -> dict[str, Any]:
     """Parse a training config TOML and check its top-level layout (sections are checked by the loop/task)."""
     from training.loop import ConfigError
@@ -29,7 +54,7 @@ def read_config(path: Path | None, kind: str) -> dict[str, Any]:
     if path is None:
         return {}
     if not path.exists():
-        raise ConfigError(f"config file {path} does not exist (shipped configs are in training/configs/)")
+        raise ConfigError(f"config file {path} does not exist; shipped configs: {', '.join(shipped_configs())}")
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -66,12 +91,14 @@ def make_task(kind: str, corpus: Path, sections: dict[str, Any], seed: int) -> A
 
 
 def train_command(
-    model: str = typer.Argument(..., help="Which model to train: char, token, tree, or ranker (the learned "
+    model: str = typer.Argument(..., metavar="MODEL", help="Which model to train: char, token, tree, or ranker (the learned "
                                           "ranking of candidates, over an existing artifact's engine)."),
     corpus: Path = typer.Option(..., "--corpus", help="Corpus folder written by `codecomp corpus build`."),
     out: Path = typer.Option(..., "--out", help="Run folder for config.json, metrics.jsonl, checkpoints, vocabulary."),
-    config: Optional[Path] = typer.Option(
-        None, "--config", help="Training config TOML (default: training/configs/cpu-default-MODEL.toml)."),
+    config: Optional[str] = typer.Option(
+        None, "--config", metavar="FILE|NAME",
+        help="Training config: a TOML file, or the name of a shipped config (cpu-default-MODEL, tiny-MODEL, "
+             "gpu-MODEL, e.g. tiny-token) from any folder.  Default: cpu-default-MODEL."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its ckpt-last.pt."),
     max_minutes: Optional[float] = typer.Option(
         None, "--max-minutes", help="Wall-time budget of this whole command in minutes (setup, vocabulary, "
@@ -109,7 +136,14 @@ def train_command(
         typer.echo(json.dumps({k: info[k] for k in ("trees", "train_groups", "valid_groups", "valid", "bytes")}))
         return
 
-    from training.loop import BudgetClock, LoopConfig, TrainingError, dataclass_from_dict, train
+    try:
+        from training.loop import BudgetClock, LoopConfig, TrainingError, dataclass_from_dict, train
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        typer.echo("codecomp train: error: training the char, token and tree models needs torch, which the base "
+                   "install leaves out; install the `train` extra (README, \"Training on your own code\")", err=True)
+        raise typer.Exit(2)
 
     # The budget clock runs from the start of this process: start-up, reading the config and corpus and
     # building the vocabulary count too.
@@ -117,7 +151,7 @@ def train_command(
     try:
         if model not in TASKS:
             raise TrainingError(f"unknown model {model!r}; choose one of {', '.join(TASKS)}")
-        cfg_path = config if config is not None else default_config(model)
+        cfg_path = resolve_config(config, model)
         doc = read_config(cfg_path, model)
         loop_cfg: LoopConfig = dataclass_from_dict(LoopConfig, doc.get("train"), "train")
         if seed is not None:

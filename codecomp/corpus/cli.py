@@ -20,7 +20,7 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-@app.command("build")
+@app.command("build", short_help="Build a corpus from a recipe: fetch, filter, split, parse.")
 def build_command(
     recipe: Path = typer.Argument(..., help="Recipe TOML file (see corpora/*.toml)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder; replaced only when the build succeeds."),
@@ -53,7 +53,7 @@ def build_command(
     typer.echo(f"corpus written to {out}")
 
 
-@app.command("stats")
+@app.command("stats", short_help="Print the split sizes and filter counts of a corpus.")
 def stats_command(
     corpus: Path = typer.Argument(..., help="A corpus folder written by `codecomp corpus build`."),
     as_json: bool = typer.Option(False, "--json", help="Print stats.json as is."),

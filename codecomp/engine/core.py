@@ -33,7 +33,7 @@ from codecomp.engine.lexing import inside_comment_or_string, member_operator_bef
 from codecomp.engine.ranking import match_tier, order_key
 from codecomp.engine.scoring import candidate_features, document_ngrams, near_counts, score_pool
 from codecomp.engine.session import Document, DocumentStore
-from codecomp.engine.types import Cancelled, Candidate, Completion, NameSuggestions
+from codecomp.engine.types import Cancelled, Candidate, Completion, Fragment, NameSuggestions
 
 MAX_DOCUMENTS = 64  # open documents kept; the least recently used beyond this are dropped
 MODEL_WORDS = 200   # the most probable vocabulary words offered as candidates
@@ -254,9 +254,13 @@ class BaseEngine:
         """
         stop = _stopper(should_stop, deadline)
         try:
-            return self._complete(uri, line, utf16_col, max_items, fragment, stop)
+            result = self._complete(uri, line, utf16_col, max_items, fragment, stop)
         except Cancelled as exc:
-            return Completion([], "", (max(line, 0), max(utf16_col, 0)), None, {}, note=f"cancelled: {exc}")
+            result = Completion([], "", (max(line, 0), max(utf16_col, 0)), None, {}, note=f"cancelled: {exc}")
+        if result.fragment is None and result.fragment_reason is None:
+            result.fragment_reason = ("no fragment was asked for" if not fragment
+                                      else result.note or "no fragment at this position")
+        return result
 
     def _gather(self, uri: str, line: int, utf16_col: int, stop: Callable[[], bool] | None
                 ) -> "Gathered | Completion":
@@ -363,18 +367,20 @@ class BaseEngine:
                         key=lambda pair: pair[0])
         items = [Candidate(e.label, e.kind, round(scores[e.label], 4), e.source) for _, e in ranked[:max(0, max_items)]]
         timings["rank"] = _ms(t0)
-        frag = None
+        frag = why = None
         if fragment:
             t0 = time.perf_counter()
             try:
-                frag = self._fragment(doc, g.state, items, prefix, cursor, stop)
+                frag, why = self._fragment(doc, g.state, items, prefix, cursor, stop)
             except Cancelled:  # the list is ready: it goes out without the fragment
-                note = note or "the fragment was cancelled"
+                why = "the fragment was cancelled"
+                note = note or why
             except Exception as exc:  # same as above: the list still goes out
-                note = note or f"the fragment could not be decoded ({type(exc).__name__}: {exc})"
+                why = f"the fragment could not be decoded ({type(exc).__name__}: {exc})"
+                note = note or why
             timings["fragment"] = _ms(t0)
         timings["total"] = _ms(g.t_start)
-        return Completion(items, prefix, g.replace_start, frag, timings, note=note)
+        return Completion(items, prefix, g.replace_start, frag, timings, note=note, fragment_reason=why)
 
     def candidate_features(self, uri: str, line: int, utf16_col: int) -> CandidateFeatures | None:
         """The raw scoring signals of every candidate at a position, as the ranking of `complete` sees them
@@ -445,8 +451,9 @@ class BaseEngine:
         return candidate_features(pool, doc, cursor, prefix, member_op, near=near, ngrams=ngrams, project=project)
 
     def _fragment(self, doc: Document, state, items: list[Candidate], prefix: str, cursor: int,
-                  stop: Callable[[], bool] | None = None):
-        return None
+                  stop: Callable[[], bool] | None = None) -> tuple[Fragment | None, str | None]:
+        """(fragment, None), or (None, why there is none in words)."""
+        return None, "fragments need the token model, and this engine has none"
 
     # -- naming --------------------------------------------------------------------------------------------------
     artifact = None                 # the loaded artifact, when there is one (the fallback may hold a naming-only one)
@@ -647,24 +654,26 @@ class Engine(BaseEngine):
                                   model=self.model if state else None, near=near, ngrams=ngrams, project=project)
 
     def _fragment(self, doc: Document, state, items: list[Candidate], prefix: str, cursor: int,
-                  stop: Callable[[], bool] | None = None):
+                  stop: Callable[[], bool] | None = None) -> tuple[Fragment | None, str | None]:
         if state is None or doc.context.last is None:
-            return None
+            return None, "the token model has not read the code before the cursor"
         if doc.source[cursor:cursor + 1].decode("latin-1").isalnum() or doc.source[cursor:cursor + 1] in (b"_", b"$"):
-            return None  # the cursor is inside a word: a fragment would have to splice the rest of it
+            # a fragment would have to splice the rest of the word
+            return None, "the cursor is inside a word"
         if doc.tree is not None and any(t.start_byte < cursor < t.end_byte for t in
                                         tokens_in_range(doc.tree, doc.source, doc.lang, cursor - 1, cursor + 1)):
-            return None  # inside an operator such as `&|&` or `!|=`: nothing sensible starts there
+            # such as `&|&` or `!|=`: nothing sensible starts there
+            return None, "the cursor is inside an operator"
         if prefix:
             if not items:
-                return None
+                return None, "no identifier starts with the typed prefix"
             first = items[0].label
         else:
             from codecomp.engine.fragments import _best_token, UNRENDERABLE
 
             first, p = _best_token(self.model, state)
             if first in UNRENDERABLE or p <= 0.0:
-                return None
+                return None, "the most likely next token is a string, a number or unknown: it has no text to show"
         line_start = doc.source.rfind(b"\n", 0, cursor) + 1
         line_end = doc.source.find(b"\n", cursor)
         line_end = len(doc.source) if line_end < 0 else line_end

@@ -75,8 +75,9 @@ def open_brackets(line_before_cursor: str) -> list[str]:
 
 def decode(model, last: dict[str, np.ndarray], memory: np.ndarray, texts: list[str], first: str, lang: str,
            rest_of_line: str, line_before: str, max_tokens: int = 8,
-           should_stop: Callable[[], bool] | None = None) -> Fragment | None:
-    """Greedy fragment starting with the word `first`; None when nothing longer than `first` is worth showing.
+           should_stop: Callable[[], bool] | None = None) -> tuple[Fragment | None, str | None]:
+    """Greedy fragment starting with the word `first`, as (fragment, None); (None, why in words) when nothing
+    longer than `first` is worth showing.
 
     `model` is a `TokenModel`; `last` the cached outputs at the cursor, `memory` the copy keys [n, K] (aligned
     with the end of `texts`); neither is modified.
@@ -96,7 +97,7 @@ def decode(model, last: dict[str, np.ndarray], memory: np.ndarray, texts: list[s
         inner.append(first)
     elif first in CLOSERS:
         if not (outer and outer[-1] == CLOSERS[first]):
-            return None
+            return None, f"the most likely next token `{first}` closes a bracket that is not open on this line"
         outer.pop()
     balanced_at = 0 if inner else 1  # length of the longest prefix of `produced` with balanced inner brackets
     for _ in range(max_tokens - 1):
@@ -133,12 +134,12 @@ def decode(model, last: dict[str, np.ndarray], memory: np.ndarray, texts: list[s
     while len(produced) > 1 and _dangling(produced[-1]):
         produced.pop()
     if len(produced) < 2:
-        return None
+        return None, f"the model's continuation is the single token `{first}`: nothing longer is worth showing"
     log_probs = log_probs[:len(produced) - 1]
-    if first in STOP_AFTER:
-        return None  # `;`, `{`, `}` end a statement: nothing may follow them on this line
+    if first in STOP_AFTER:  # `;`, `{`, `}` end a statement: nothing may follow them on this line
+        return None, f"the most likely next token `{first}` ends the statement"
     score = math.exp(sum(log_probs) / len(log_probs))  # geometric mean: comparable across lengths
-    return Fragment(text=render(produced, lang), score=score)
+    return Fragment(text=render(produced, lang), score=score), None
 
 
 def _dangling(tok: str) -> bool:

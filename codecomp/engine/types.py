@@ -61,6 +61,8 @@ class Completion:
     timings: dict[str, float] = field(default_factory=dict)
     # Why the list is empty or degraded, in words for a user (None when all is well).
     note: str | None = None
+    # Why `fragment` is None, in words for a user (None when there is a fragment).
+    fragment_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""

@@ -15,9 +15,9 @@ def eval_command(
     out: Path = typer.Option(..., "--out", help="Folder for report.json, report.md and the plots."),
     model: Optional[Path] = typer.Option(None, "--model", help="Model artifact folder (default: the shipped model)."),
     split: str = typer.Option("test", "--split", help="Held-out split to evaluate on."),
-    tasks: str = typer.Option("tokens,identifiers,lines,keystrokes,char,naming,latency", "--tasks",
-                              help="Comma-separated tasks: tokens, identifiers, lines, keystrokes, char, naming, "
-                                   "latency."),
+    tasks: str = typer.Option("all", "--tasks",
+                              help="Comma-separated tasks among tokens, identifiers, lines, keystrokes, char, "
+                                   "naming, latency; all: every one."),
     max_positions: int = typer.Option(300, "--max-positions", help="Positions sampled per task (tokens: tokens)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the position sampling."),
     quick: bool = typer.Option(False, "--quick", help="A few positions per task and a small baseline training "
@@ -36,11 +36,12 @@ def eval_command(
                                                       "beside the hand-set mix (repeatable; named after the folder)."),
 ) -> None:
     """Score the engine and the baselines on the same held-out positions and write a report."""
-    from codecomp.eval.harness import EvalError, EvalOptions, run_evaluation
+    from codecomp.eval.harness import ALL_TASKS, EvalError, EvalOptions, run_evaluation
     from codecomp.eval.report import runs_from_manifest, write_report
 
+    chosen = tuple(t.strip() for t in tasks.split(",") if t.strip())
     try:
-        opts = EvalOptions(split=split, tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
+        opts = EvalOptions(split=split, tasks=ALL_TASKS if chosen == ("all",) else chosen,
                            max_positions=max_positions, seed=seed, quick=quick, progress=progress,
                            max_train_files=max_train_files)
     except EvalError as exc:

@@ -1,9 +1,11 @@
-"""Reference figures printed beside ours in evaluation reports, with where each comes from.
+"""Figures measured before, outside this run, that a report may show next to its own results.
 
-Figures are only put beside a measurement whose definition matches (same task, same metric); they are
-context, not targets: other languages, datasets and hardware differ.  Keys of ``metrics`` use the names of
-report.json (``ident.t0.top1`` = identifier completion, 0 characters typed, top-1 %; MRR values are in
-[0, 1]).
+A report prints them in their own table, headed "Reference figures (not measured in this run)", never among the
+rows it measured itself, and only where the task and the data match: the same task of this harness (same
+definition of the metric), held-out code of the same language, and the same kind of split.  Figures measured
+on other data (other languages or datasets, published results) or with another definition of the task are not
+kept here: no report could show them honestly.  Keys of ``metrics`` use the names of report.json
+(``ident.t0.top1`` = identifier completion, 0 characters typed, top-1 %; MRR values are in [0, 1]).
 """
 from __future__ import annotations
 
@@ -12,16 +14,24 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Reference:
-    """One reference system with its figures and source."""
+    """One reference system with its figures, the data they were measured on and their source."""
 
     system: str
-    setting: str
+    setting: str                    # the data and protocol, in words (printed beside the figures)
     source: str
+    task: str                       # the harness task whose definition the figures follow ("identifiers")
+    language: str                   # language of the held-out code they were measured on
+    split: str = "test"             # the kind of split (held-out projects)
     metrics: dict[str, float] = field(default_factory=dict)
+
+    def matches(self, task: str, language: str | None, split: str) -> bool:
+        """Whether these figures may be shown beside a run's `task` on `language` code of `split`."""
+        return self.task == task and self.language == language and self.split == split
 
 
 _HELD_OUT_JS = ("held-out JavaScript (npm packages outside any training set), 300 identifier positions, "
-                "document = whole file with the occurrence blanked")
+                "document = whole file with the occurrence blanked; not this run's positions")
+_HELD_OUT_CPP = "held-out C++, same protocol; not this run's positions"
 _PROJECT_MEASUREMENT = "codecomp reference measurement (project notes)"
 
 
@@ -30,59 +40,27 @@ def _ident(t0: tuple[float, float, float], t1: tuple[float, float, float]) -> di
             "ident.t1.top1": t1[0], "ident.t1.top5": t1[1], "ident.t1.mrr10": t1[2]}
 
 
+def _js(system: str, t0: tuple[float, float, float], t1: tuple[float, float, float]) -> Reference:
+    return Reference(system, _HELD_OUT_JS, _PROJECT_MEASUREMENT, "identifiers", "javascript",
+                     metrics=_ident(t0, t1))
+
+
 REFERENCES: list[Reference] = [
-    # Identifier completion, measured on the same protocol as this harness.
-    Reference("typescript-language-server (tsserver 5.9)", _HELD_OUT_JS, _PROJECT_MEASUREMENT,
-              _ident((4.3, 25.0, 0.141), (53.0, 88.3, 0.685))),
-    Reference("identifiers of the file by frequency", _HELD_OUT_JS, _PROJECT_MEASUREMENT,
-              _ident((10.0, 34.3, 0.206), (56.3, 88.0, 0.696))),
-    Reference("4-gram Kneser-Ney + whole-file cache", _HELD_OUT_JS, _PROJECT_MEASUREMENT,
-              _ident((33.7, 60.0, 0.451), (65.7, 90.7, 0.764))),
-    Reference("token LSTM 1x512, 25 min on 2 CPU cores, no copy", _HELD_OUT_JS, _PROJECT_MEASUREMENT,
-              _ident((25.3, 40.0, 0.322), (48.3, 77.3, 0.599))),
-    Reference("token LSTM 1x512 + copy over the last 384 tokens", _HELD_OUT_JS, _PROJECT_MEASUREMENT,
-              _ident((37.0, 67.3, 0.492), (71.3, 91.3, 0.805))),
-    Reference("LSTM+copy mixed 50/50 with 4-gram + cache", _HELD_OUT_JS, _PROJECT_MEASUREMENT,
-              _ident((41.7, 69.3, 0.532), (74.0, 93.0, 0.820))),
-    Reference("clangd", "held-out C++, same protocol", _PROJECT_MEASUREMENT,
-              {"ident.t0.top5": 64.7, "ident.t1.top1": 75.3, "latency.p99_ms": 30.0}),
-    # Literature (different languages and datasets: context only).
-    Reference("CodeXGLUE LSTM", "py150 token-level / line-level (Python)", "Lu et al. 2021, CodeXGLUE",
-              {"tokens.accuracy": 58.0}),
-    Reference("CodeXGLUE Transformer", "py150 token-level (Python)", "Lu et al. 2021, CodeXGLUE",
-              {"tokens.accuracy": 73.46}),
-    Reference("CodeGPT", "py150 token-level (Python)", "Lu et al. 2021, CodeXGLUE", {"tokens.accuracy": 75.19}),
-    Reference("CodeXGLUE LSTM+BPE", "py150 line-level (Python)", "Lu et al. 2021, CodeXGLUE",
-              {"lines.exact_match": 23.77, "lines.edit_sim": 56.26}),
-    Reference("CodeGPT-adapted", "py150 line-level (Python)", "Lu et al. 2021, CodeXGLUE",
-              {"lines.exact_match": 42.37, "lines.edit_sim": 71.59}),
-    Reference("n-gram", "Java, MRR of token completion", "Hellendoorn & Devanbu 2017, FSE",
-              {"mrr_percent": 56.21}),
-    Reference("nested cache n-gram", "Java, MRR of token completion", "Hellendoorn & Devanbu 2017, FSE",
-              {"mrr_percent": 74.55}),
-    Reference("closed-vocabulary LSTM", "Java, MRR of token completion", "Hellendoorn & Devanbu 2017, FSE",
-              {"mrr_percent": 71.01}),
-    Reference("JSNice", "JavaScript names recovered", "Raychev et al. 2015, POPL", {"naming.exact": 63.0}),
-    Reference("Context2Name", "minified JavaScript names recovered", "Bavishi et al. 2018",
-              {"naming.exact": 47.5}),
-    Reference("IntelliCode Compose", "perceived-instant latency budget", "Svyatkovskiy et al. 2020, FSE",
-              {"latency.budget_ms": 100.0}),
+    # Identifier completion, measured with this harness's definition of the task on held-out code.
+    _js("typescript-language-server (tsserver 5.9)", (4.3, 25.0, 0.141), (53.0, 88.3, 0.685)),
+    _js("identifiers of the file by frequency", (10.0, 34.3, 0.206), (56.3, 88.0, 0.696)),
+    _js("4-gram Kneser-Ney + whole-file cache", (33.7, 60.0, 0.451), (65.7, 90.7, 0.764)),
+    _js("token LSTM 1x512, 25 min on 2 CPU cores, no copy", (25.3, 40.0, 0.322), (48.3, 77.3, 0.599)),
+    _js("token LSTM 1x512 + copy over the last 384 tokens", (37.0, 67.3, 0.492), (71.3, 91.3, 0.805)),
+    _js("LSTM+copy mixed 50/50 with 4-gram + cache", (41.7, 69.3, 0.532), (74.0, 93.0, 0.820)),
+    Reference("clangd", _HELD_OUT_CPP, _PROJECT_MEASUREMENT, "identifiers", "cpp",
+              metrics={"ident.t0.top5": 64.7, "ident.t1.top1": 75.3}),
 ]
 
 
-def references_for(metric: str, language: str | None = None) -> list[tuple[str, float, str]]:
-    """(system, value, source) of every reference figure reported for ``metric``.
-
-    Language-specific project measurements (held-out JavaScript, C++) are only returned when ``language``
-    matches or is None.
-    """
-    out = []
-    for r in REFERENCES:
-        if metric not in r.metrics:
-            continue
-        if language == "cpp" and "JavaScript" in r.setting and r.source == _PROJECT_MEASUREMENT:
-            continue
-        if language == "javascript" and "C++" in r.setting:
-            continue
-        out.append((r.system, r.metrics[metric], r.source))
-    return out
+def references_for(task: str, language: str | None, split: str, metrics: list[str] | tuple[str, ...],
+                   references: list[Reference] | None = None) -> list[Reference]:
+    """The references that may be shown beside a run's `task` on `language` code of `split` and that report at
+    least one of `metrics`.  A table pooled over several languages (`language` None) gets none."""
+    return [r for r in (REFERENCES if references is None else references)
+            if r.matches(task, language, split) and any(m in r.metrics for m in metrics)]

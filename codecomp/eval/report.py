@@ -1,4 +1,8 @@
-"""Writing an evaluation report: report.json, report.md (metric by system, references beside) and PNG plots.
+"""Writing an evaluation report: report.json, report.md (metric by system) and PNG plots.
+
+The tables of report.md hold what this run measured, and nothing else.  Figures measured elsewhere
+(codecomp/eval/reference.py) go in their own table after the run's, headed "Reference figures (not measured in
+this run)", and only where the task, the language and the split match.
 
 Plots use matplotlib's Agg backend (no display needed): identifier accuracy by typed-prefix length, a
 histogram of engine latencies, and learning curves read from the ``metrics.jsonl`` of training runs.
@@ -12,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from codecomp.eval.reference import references_for
+from codecomp.eval.reference import Reference, references_for
 
 LANG_NAMES = {"javascript": "JavaScript", "cpp": "C++", "all": "all languages"}
 
@@ -33,20 +37,39 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return out
 
 
-def _ref_row(metric_keys: Sequence[str], lang: str | None, digits: Sequence[int]) -> list[list[str]]:
-    """Reference rows: one per reference system that reports at least one of ``metric_keys``."""
-    systems: dict[str, dict[str, float]] = {}
-    for key in metric_keys:
-        for system, value, source in references_for(key, lang):
-            systems.setdefault(f"{system} *(ref., {source})*", {})[key] = value
-    rows = []
-    for name, vals in systems.items():
-        rows.append([name] + [_fmt(vals.get(k), d) for k, d in zip(metric_keys, digits)])
-    return rows
+REFERENCE_HEADING = "Reference figures (not measured in this run)"
+
+
+def reference_table(task: str, lang: str | None, split: str, metric_keys: Sequence[str], labels: Sequence[str],
+                    digits: Sequence[int], references: list[Reference] | None = None) -> list[str]:
+    """The reference figures that match a measured table (same task, language and split), as a table of their
+    own with the data they were measured on and their source; no lines when none matches."""
+    refs = references_for(task, lang, split, metric_keys, references)
+    if not refs:
+        return []
+    # only the columns some reference reports
+    cols = [(k, label, d) for k, label, d in zip(metric_keys, labels, digits) if any(k in r.metrics for r in refs)]
+    labels = [label for _, label, _ in cols]
+    shared = len({(r.setting, r.source) for r in refs}) == 1   # one data description for all: said once
+    rows = [[r.system] + [_fmt(r.metrics.get(k), d) for k, _, d in cols]
+            + ([] if shared else [r.setting, r.source]) for r in refs]
+    lines = ["", f"{REFERENCE_HEADING}: measured before, on other positions of {LANG_NAMES.get(lang or '', lang)} "
+             "held-out code, with the same definition of the task; context for the rows above, not part of them.",
+             ""] + _table(["reference system", *labels, *([] if shared else ["data", "source"])], rows)
+    if shared:
+        lines += ["", f"Data: {refs[0].setting}. Source: {refs[0].source}."]
+    return lines
+
+
+def _single_language(meta: dict[str, Any]) -> str | None:
+    """The language of a run's pooled tables when the run has one language (None: pooled over several)."""
+    langs = meta.get("languages") or []
+    return langs[0] if len(langs) == 1 else None
 
 
 # ----------------------------------------------------------------------------------------------- markdown
-def _identifier_section(ident: dict[str, Any], lang: str) -> list[str]:
+def _identifier_section(ident: dict[str, Any], lang: str, split: str,
+                        references: list[Reference] | None = None) -> list[str]:
     keys = ["ident.t0.top1", "ident.t0.top5", "ident.t0.mrr10", "ident.t1.top1", "ident.t1.top5",
             "ident.t1.mrr10", "ident.t2.top1", "ident.t3.top1"]
     header = ["system", "top-1 (0)", "top-5 (0)", "MRR@10 (0)", "top-1 (1)", "top-5 (1)", "MRR@10 (1)",
@@ -64,10 +87,11 @@ def _identifier_section(ident: dict[str, Any], lang: str) -> list[str]:
         rows.append([f"**{name}**" if name.startswith("engine") else name] + vals + [_fmt(r.get("t0", {}).get("n"))])
     if not rows:
         return []
-    refs = [r + ["300"] for r in _ref_row(keys, None if lang == "all" else lang, digits)] if lang != "all" else []
     lines = [f"### Identifier completion, {LANG_NAMES.get(lang, lang)}", "",
              "Columns: characters typed in parentheses; top-k in %, MRR@10 in [0, 1].", ""]
-    lines += _table(header, rows + refs)
+    lines += _table(header, rows)
+    if lang != "all":
+        lines += reference_table("identifiers", lang, split, keys, header[1:-1], digits, references)
     # in / out of vocabulary
     vrows = []
     for name, res in ident["systems"].items():
@@ -182,9 +206,11 @@ def _task_extras(task_name: str, task: dict[str, Any]) -> list[str]:
     return _sampling_lines(task) + _project_tables(task_name, task) + _comparison_table(task_name, task)
 
 
-def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
-    """The human-readable report."""
+def render_markdown(report: dict[str, Any], plots: dict[str, str], references: list[Reference] | None = None) -> str:
+    """The human-readable report (`references`: the reference figures to consider, default: all of
+    codecomp/eval/reference.py; only the matching ones are shown)."""
     meta, tasks = report["meta"], report["tasks"]
+    split, single = meta.get("split", ""), _single_language(meta)
     L: list[str] = ["# codecomp evaluation report", ""]
     L += [f"- corpus: `{meta['corpus']}`, split `{meta['split']}` ({meta['files']} files, "
           f"languages: {', '.join(meta['languages'])})",
@@ -205,8 +231,9 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
           *([f"- engine calls that failed (scored as empty answers): "
              + "; ".join(f"{n}x {m}" for m, n in meta["engine_errors"].items())] if meta.get("engine_errors") else []),
           f"- written {report.get('written', '-')}, took {report.get('seconds', {}).get('total', '-')} s", ""]
-    L += ["Reference rows (*ref.*) come from other setups (see codecomp/eval/reference.py); they are shown only "
-          "where the metric definition matches ours.", ""]
+    L += ["Every table row was measured in this run, on the positions described here. Figures measured before "
+          f"(codecomp/eval/reference.py) appear only in tables headed \"{REFERENCE_HEADING}\", and only where the "
+          "task, the language and the split match.", ""]
 
     ident = tasks.get("identifiers")
     if ident:
@@ -214,7 +241,7 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
               "At each sampled identifier occurrence the system sees the whole file with that occurrence "
               "blanked out and is asked at its start (0 characters typed) or after 1-3 typed characters.", ""]
         for lang in ["all", *sorted({k for r in ident["systems"].values() for k in r if k != "all"})]:
-            L += _identifier_section(ident, lang)
+            L += _identifier_section(ident, lang, split, references)
         L += _task_extras("identifiers", ident)
         if ident.get("project_context"):  # file only vs project context (codecomp/eval/project_context.py)
             from codecomp.eval.project_context import found_markdown
@@ -229,8 +256,8 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
               f"Top-1 next token at {tok['positions']} sampled token positions of held-out files (left context "
               "only; string and number literals compared as classes).", ""]
         rows = [[n, _fmt(r["all"]["accuracy"]), _fmt(r["all"]["n"])] for n, r in tok["systems"].items()]
-        rows += [r + ["-"] for r in _ref_row(["tokens.accuracy"], None, [2])]
-        L += _table(["system", "accuracy %", "n"], rows) + [""]
+        L += _table(["system", "accuracy %", "n"], rows)
+        L += reference_table("tokens", single, split, ["tokens.accuracy"], ["accuracy %"], [1], references) + [""]
         L += _task_extras("tokens", tok)
 
     lines = tasks.get("lines")
@@ -240,8 +267,9 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
               "normalisation and edit similarity.", ""]
         rows = [[n, _fmt(r["all"]["exact_match"]), _fmt(r["all"]["edit_sim"]), _fmt(r["all"]["n"])]
                 for n, r in lines["systems"].items()]
-        rows += [r + ["-"] for r in _ref_row(["lines.exact_match", "lines.edit_sim"], None, [2, 2])]
-        L += _table(["system", "exact match %", "edit similarity", "n"], rows) + [""]
+        L += _table(["system", "exact match %", "edit similarity", "n"], rows)
+        L += reference_table("lines", single, split, ["lines.exact_match", "lines.edit_sim"],
+                             ["exact match %", "edit similarity"], [1, 1], references) + [""]
         L += _task_extras("lines", lines)
         eng = next((r for n, r in lines["systems"].items() if n.startswith("engine")), None)
         if eng and eng.get("examples"):
@@ -279,8 +307,9 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
                 L += [f"Engine: {nm['engine_note'].rstrip('.')}.", ""]
             rows = [[n, _fmt(r.get("exact")), _fmt(r.get("top5")), _fmt(r.get("subtoken_f1")), _fmt(r.get("n"))]
                     for n, r in nm["systems"].items()]
-            rows += [r + ["-", "-", "-"] for r in _ref_row(["naming.exact"], None, [1])]
-            L += _table(["system", "exact %", "top-5 %", "sub-token F1", "n"], rows) + [""]
+            L += _table(["system", "exact %", "top-5 %", "sub-token F1", "n"], rows)
+            L += reference_table("naming", single, split, ["naming.exact", "naming.top5", "naming.subtoken_f1"],
+                                 ["exact %", "top-5 %", "sub-token F1"], [1, 1, 1], references) + [""]
             L += _task_extras("naming", nm)
 
     lat = tasks.get("latency")
@@ -291,9 +320,6 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
               "the calls of each task, where the document is replaced between calls.", ""]
         rows = [[k, _fmt(v.get("p50"), 2), _fmt(v.get("p95"), 2), _fmt(v.get("p99"), 2), _fmt(v.get("n"))]
                 for k, v in lat.items() if v.get("n")]
-        rows += [[f"{s} *(ref., {src})*", "-", "-", _fmt(v, 0), "-"] for s, v, src in references_for("latency.p99_ms")]
-        rows += [[f"{s} *(ref., {src}): budget*", "-", "-", _fmt(v, 0), "-"]
-                 for s, v, src in references_for("latency.budget_ms")]
         L += _table(["calls", "p50 ms", "p95 ms", "p99 ms", "n"], rows) + [""]
         if "latency" in plots:
             L += [f"![latency histogram]({plots['latency']})", ""]
