@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from codecomp.corpus import reader
 from codecomp.eval import metrics as M
 from codecomp.eval.baselines import train_baselines
 from codecomp.eval.documents import IDENTIFIER, FileDoc, Query, token_class
@@ -74,33 +75,17 @@ class EvalOptions:
 
 
 # ------------------------------------------------------------------------------------------------- corpus
-_ROW_COLUMNS = ("project", "path", "language", "text", "tokens", "kinds", "starts", "sym_name", "sym_kind", "sym_occ")
+_ROW_COLUMNS = ("text", "tokens", "kinds", "starts")
+_OPTIONAL_COLUMNS = ("project", "path", "language", "sym_name", "sym_kind", "sym_occ")
 
 
 def open_split(corpus: Path, split: str) -> Any:
-    """One split of a corpus saved by ``codecomp corpus build``, as a ``datasets.Dataset`` (needs ``datasets``)."""
+    """One split of a corpus with the columns the harness reads (``codecomp.corpus.reader.open_split``; needs
+    ``datasets``); any problem is an ``EvalError``."""
     try:
-        from datasets import load_from_disk
-    except ImportError as exc:
-        raise EvalError("reading a corpus needs the `datasets` package; install the training extra: "
-                        "pip install 'codecomp[train]'") from exc
-    corpus = Path(corpus)
-    if not corpus.exists():
-        raise EvalError(f"the corpus folder {corpus} does not exist; build one with `codecomp corpus build`")
-    try:
-        dd = load_from_disk(str(corpus))
-    except Exception as exc:  # datasets raises several types for a folder that is not a saved dataset
-        raise EvalError(f"{corpus} is not a corpus saved by `codecomp corpus build` ({exc})") from exc
-    if not hasattr(dd, "keys"):
-        raise EvalError(f"{corpus} holds a single dataset, not the train/valid/test splits of a corpus")
-    if split not in dd:
-        raise EvalError(f"the corpus {corpus} has no split {split!r}; it has {', '.join(dd.keys())}")
-    ds = dd[split]
-    missing = {"text", "tokens", "kinds", "starts"} - set(ds.column_names)
-    if missing:
-        raise EvalError(f"split {split!r} of {corpus} lacks the column(s) {', '.join(sorted(missing))}; "
-                        "rebuild the corpus with this version of codecomp")
-    return ds.select_columns([c for c in _ROW_COLUMNS if c in ds.column_names])
+        return reader.open_split(corpus, split, _ROW_COLUMNS, _OPTIONAL_COLUMNS)
+    except reader.CorpusError as exc:
+        raise EvalError(str(exc)) from None
 
 
 def split_file_indices(ds: Any, limit: int | None, seed: int) -> list[int]:
