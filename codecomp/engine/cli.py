@@ -8,7 +8,6 @@ indexes DIR and completes with project context (names and members from the proje
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -16,18 +15,7 @@ from typing import Optional
 
 import typer
 
-_LOCATION = re.compile(r"^(?P<path>.+):(?P<line>\d+):(?P<col>\d+)$")
-
-
-def parse_location(location: str) -> tuple[Path, int, int]:
-    """Split FILE:LINE:COL (1-based) into a path and 0-based line and column; ValueError in words."""
-    m = _LOCATION.match(location)
-    if not m:
-        raise ValueError(f"expected FILE:LINE:COL (1-based, e.g. src/main.cpp:12:8), got {location!r}")
-    line, col = int(m["line"]), int(m["col"])
-    if line < 1 or col < 1:
-        raise ValueError("LINE and COL are 1-based: the first character of a file is 1:1")
-    return Path(m["path"]), line - 1, col - 1
+from codecomp.engine.location import parse_location
 
 
 def complete_command(
@@ -50,6 +38,7 @@ def complete_command(
 
     try:
         path, line, col = parse_location(location)
+        line, col = line - 1, col - 1   # the engine's positions are 0-based
     except ValueError as exc:
         typer.echo(f"codecomp complete: {exc}", err=True)
         raise typer.Exit(2)
