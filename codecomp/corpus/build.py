@@ -22,6 +22,7 @@ import shutil
 import sys
 import time
 import uuid
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -43,6 +44,10 @@ ROWS_PER_BATCH = 128
 
 class CorpusBuildError(RuntimeError):
     """The build cannot finish; the message says which source or step failed and why."""
+
+
+class EmptySplitWarning(UserWarning):
+    """A split of the built corpus has no file; the message says how to change the recipe."""
 
 
 def default_cache_dir() -> Path:
@@ -297,6 +302,7 @@ def _build_into(recipe: Recipe, tmp: Path, workers: int, keep_going: bool, cache
     final = _project_budget(kept, candidates, limits, ledger)
     split_of = _split_projects(final, candidates, recipe, keep_going)
     split_stats = _write_splits(final, candidates, tasks, split_of, tmp, workers, limits, ledger, progress)
+    _warn_empty_splits(split_stats, recipe, len(split_of))
     return {
         "recipe": recipe.name,
         "languages": list(recipe.languages),
@@ -462,6 +468,36 @@ def _write_splits(final: list[Analysis], candidates: list[Candidate], tasks: lis
     del dataset, parts
     shutil.rmtree(scratch, ignore_errors=True)
     return split_stats
+
+
+def _warn_empty_splits(split_stats: dict[str, dict], recipe: Recipe, projects: int) -> None:
+    """An `EmptySplitWarning` for every split without a file (one for a corpus with no file at all)."""
+    empty = [s for s in SPLITS if not split_stats[s]["files"]]
+    if len(empty) == len(SPLITS):
+        empty = empty[:1]
+    for split in empty:
+        warnings.warn(EmptySplitWarning(empty_split_advice(split, recipe, projects)), stacklevel=4)
+
+
+def empty_split_advice(split: str, recipe: Recipe, projects: int) -> str:
+    """Why `split` came out empty for a build with `projects` projects, and which recipe keys fix it."""
+    head = f"the {split} split of the corpus {recipe.name!r} is empty"
+    pin = f'pin projects to it in the recipe\'s [split] table ({split} = ["project", ...])'
+    if projects == 0:
+        return (f"the corpus {recipe.name!r} is empty: no file passed the filters (their counts are in "
+                "stats.json); check the [[source]] paths and packages, languages and [limits]")
+    if recipe.pinned:
+        if split == "train":
+            return (f"{head}: the recipe's [split] table pins every project to valid or test; leave at least one "
+                    "project out of it")
+        return (f"{head}: no project pinned to it in the recipe's [split] table kept a file; {pin}, or remove "
+                "the [split] table to deal projects by limits.split")
+    share = "raise its share in limits.split = [train, valid, test]"
+    if recipe.limits.split[SPLITS.index(split)] == 0:
+        return f"{head}: limits.split gives it no share; {share}, or {pin}"
+    return (f"{head}: {projects} project(s) are too few to deal to train, valid and test (a project is never "
+            "divided between splits); add projects (more [[source]] entries, or per_subfolder = true on a "
+            f"folder source), {share}, or {pin}")
 
 
 def _limits_dict(limits: Limits) -> dict:
