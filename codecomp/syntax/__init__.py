@@ -12,7 +12,7 @@ Torch-free: this package is on the serving path.  The contracts are in docs/desi
 
 Modules: `languages` (registry, parsers, keywords), `tokens` (TokenKind, Token, tokenize), `parsed` (ParsedFile,
 parse, incremental helpers), `tree` (AstArrays, heights, level_schedule), `scopes` (Scope, Symbol, ScopeInfo),
-`lineindex` (LineIndex), `bench` (`python -m codecomp.syntax.bench PATHS`: speed against raw parsing).
+`lineindex` (LineIndex).  Its speed against raw parsing: `python benchmarks/syntax_speed.py PATHS`.
 """
 
 from .languages import (

@@ -1,6 +1,6 @@
 """Measure the syntax layer's speed against raw tree-sitter parsing.
 
-    python -m codecomp.syntax.bench [--repeat N] FILE_OR_DIR...
+    python benchmarks/syntax_speed.py [--repeat N] FILE_OR_DIR...
 
 Prints, per language, the bytes processed and the seconds spent in raw `Parser.parse`, in `tokenize`, in
 `build_ast_arrays` and in scope analysis (best of N repeats), with the ratio of each to the raw parse.
@@ -13,12 +13,16 @@ import os
 import sys
 import time
 from collections import defaultdict
+from pathlib import Path
 
-from .languages import LANGUAGES, detect_language, get_parser
-from .parsed import ParsedFile
-from .scopes import compute_scopes
-from .tokens import tokenize
-from .tree import build_ast_arrays
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from codecomp.syntax.languages import LANGUAGES, detect_language, get_parser  # noqa: E402
+from codecomp.syntax.parsed import ParsedFile  # noqa: E402
+from codecomp.syntax.scopes import compute_scopes  # noqa: E402
+from codecomp.syntax.tokens import tokenize  # noqa: E402
+from codecomp.syntax.tree import build_ast_arrays  # noqa: E402
 
 
 def _collect(paths: list[str]) -> dict[str, list[bytes]]:
@@ -51,7 +55,7 @@ def _best(fn, repeat: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m codecomp.syntax.bench", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python benchmarks/syntax_speed.py", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("paths", nargs="+", help="source files or folders (C++ and JavaScript by extension)")
     ap.add_argument("--repeat", type=int, default=3, help="repeats per measurement; the best is kept")
