@@ -7,8 +7,9 @@
 
 Layout: `session` (per-document state), `lexing` (local token views of the tree), `models` (onnxruntime step
 graphs), `candidates`, `ngram` (the document's own n-gram statistics), `scoring`, `ranking`, `fragments`, `core`
-(the engines), `cli` (`codecomp complete`).  `complete` and `suggest_names` take `should_stop=` / `deadline=`
-so a cancelled request stops between model steps.
+(the engines), `naming` (the naming model's ONNX graphs, behind `suggest_names`), `cli` (`codecomp complete`),
+`naming_cli` (`codecomp name`), `location` (their FILE:LINE:COL).  `complete` and `suggest_names` take
+`should_stop=` / `deadline=` so a cancelled request stops between model steps.
 """
 from codecomp.engine.core import BaseEngine, Engine, FallbackEngine
 from codecomp.engine.types import Cancelled, Candidate, Completion, Fragment, NameSuggestions
