@@ -52,9 +52,9 @@ class Series:
 
 def held_out_files(corpus: Path, split: str, max_files: int, min_lines: int) -> list[tuple[str, str, str]]:
     """(name, language, text) of files of a corpus split (the test split: projects never trained on)."""
-    from datasets import load_from_disk
+    from codecomp.corpus.reader import open_split
 
-    ds = load_from_disk(str(corpus))[split]
+    ds = open_split(corpus, split, ["project", "path", "language", "text"])
     out = []
     for row in ds:
         if row["text"].count("\n") >= min_lines:

@@ -15,7 +15,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
 from codecomp.syntax.languages import LANGUAGES, detect_language, get_parser  # noqa: E402
 from codecomp.syntax.parsed import ParsedFile  # noqa: E402

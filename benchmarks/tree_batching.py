@@ -24,9 +24,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from codecomp.engine.naming import batch_examples  # noqa: E402
+from codecomp.naming.trees import batch_examples  # noqa: E402
 from training.models.tree_lstm import TreeConfig, batch_to_tensors, build_naming_model, reference_encode  # noqa: E402
-from training.naming_data import NamingDataset, row_from_source  # noqa: E402
+from codecomp.naming.data import NamingDataset, row_from_source  # noqa: E402
 
 
 def load_trees(max_nodes: int, hidden: int) -> tuple[list, object, TreeConfig]:

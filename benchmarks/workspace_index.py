@@ -38,11 +38,10 @@ TARGETS = {"files_per_s": 500.0, "rss_mb_per_10k": 150.0}
 
 def layout_corpus(corpus: Path, split: str, out: Path, max_files: int) -> int:
     """Write the files of a corpus split under `out/<project>/<path>` (a real tree to index)."""
-    from datasets import load_from_disk
+    from codecomp.corpus.reader import open_split
 
-    ds = load_from_disk(str(corpus))[split]
     n = 0
-    for row in ds.select_columns(["project", "path", "text"]):
+    for row in open_split(corpus, split, ["project", "path", "text"]):
         target = out / row["project"].replace("/", "__") / row["path"].lstrip("/")
         if ".." in target.parts:
             continue

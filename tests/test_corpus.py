@@ -186,3 +186,57 @@ def test_shipped_recipes_hold_out_the_same_projects() -> None:
     assert default == {**js, **cpp}
     assert sum(1 for s in js.values() if s == "test") >= 5
     assert sum(1 for s in cpp.values() if s == "test") >= 5
+
+
+def test_an_empty_split_warns_with_the_recipe_keys_that_fix_it(tmp_path: Path) -> None:
+    from codecomp.corpus.build import EmptySplitWarning
+
+    # Pinned held-out projects, none of them for test: test comes out empty.
+    recipe = _pinned_recipe(tmp_path, '[split]\nvalid = ["geometry", "router"]')
+    with pytest.warns(EmptySplitWarning) as caught:
+        stats = build_corpus(recipe, tmp_path / "pinned", workers=1, progress=False)
+    assert stats["splits"]["test"]["files"] == 0 and stats["splits"]["valid"]["files"] > 0
+    (message,) = [str(w.message) for w in caught if issubclass(w.category, EmptySplitWarning)]
+    assert "test split" in message and "[split]" in message and 'test = ["project"' in message
+    # Dealt by limits.split with no share for test.
+    text = (REPO / "corpora" / "fixtures.toml").read_text()
+    text = text.replace('path = "fixtures"', f'path = "{(REPO / "corpora" / "fixtures").as_posix()}"')
+    unpinned = tmp_path / "no-test.toml"
+    unpinned.write_text(text.replace("split = [0.5, 0.25, 0.25]", "split = [0.5, 0.5, 0]"))
+    with pytest.warns(EmptySplitWarning, match=r"test split .* limits\.split gives it no share"):
+        build_corpus(unpinned, tmp_path / "no-test", workers=1, progress=False)
+    # The command line says it on stderr, after writing the corpus.
+    res = _cli("build", str(recipe), "--out", str(tmp_path / "cli"), "--workers", "1", "--quiet")
+    assert res.returncode == 0 and "warning: the test split" in res.stderr and "[split]" in res.stderr
+
+
+def test_a_recipe_with_every_split_filled_does_not_warn(tmp_path: Path) -> None:
+    import warnings
+
+    from codecomp.corpus.build import EmptySplitWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EmptySplitWarning)
+        stats = build_corpus(_pinned_recipe(tmp_path, '[split]\nvalid = ["geometry"]\ntest = ["router"]'),
+                             tmp_path / "out", workers=1, progress=False)
+    assert all(s["files"] for s in stats["splits"].values())
+
+
+def test_the_recipe_readme_documents_every_key_and_recipe() -> None:
+    """corpora/README.md shows every key the recipe parser accepts (as `key =` in its format block, or as a
+    [table]) and lists every shipped recipe."""
+    from dataclasses import fields
+
+    from codecomp.corpus import recipe as R
+
+    readme = (REPO / "corpora" / "README.md").read_text()
+    keys = {*R.TOP_LEVEL_KEYS, *R.SPLIT_KEYS, "kind", "name", *(f.name for f in fields(R.Limits))}
+    for kind_keys in R._KIND_KEYS.values():
+        keys |= kind_keys
+    tables = {"limits": "[limits]", "split": "[split]", "source": "[[source]]"}
+    missing = [k for k in sorted(keys) if f"\n{k} = " not in readme and tables.get(k, "\0") not in readme]
+    assert not missing, f"corpora/README.md does not document: {missing}"
+    for kind in R.SOURCE_KINDS:
+        assert f'kind = "{kind}"' in readme, kind
+    for shipped in sorted((REPO / "corpora").glob("*.toml")):
+        assert f"`{shipped.name}`" in readme, shipped.name

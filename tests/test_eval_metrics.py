@@ -97,11 +97,22 @@ def test_subtokens_and_naming() -> None:
     # prediction {get, user}, target {get, user, name}: P = 1, R = 2/3 -> F1 = 0.8
     assert M.subtoken_f1("getUser", "get_user_name") == pytest.approx(0.8)
     assert M.subtoken_f1("foo", "bar") == 0.0
+    # sub-tokens, not spellings: the same words in another style or order are a full match
+    assert M.subtoken_f1("maxCount", "count_max") == 1.0 and M.subtoken_f1("maxCount", "max_size") == 0.5
     s = M.naming_scores([(["count", "n"], "count"), (["idx", "i", "index"], "index"), ([], "x")])
     assert s["n"] == 3
     assert s["exact"] == pytest.approx(100 / 3)
     assert s["top5"] == pytest.approx(200 / 3)
     assert s["subtoken_f1"] == pytest.approx(100 / 3)
+
+
+def test_subtoken_f1_of_names_without_subtokens() -> None:
+    """A name with no sub-token matches only itself; it never earns credit against a real name, either way."""
+    assert M.subtoken_f1("", "") == 1.0
+    assert M.subtoken_f1("_", "_") == 1.0
+    assert M.subtoken_f1("", "count") == 0.0 and M.subtoken_f1("count", "") == 0.0
+    assert M.subtoken_f1("_", "$") == 0.0 and M.subtoken_f1("__", "count") == 0.0
+    assert M.naming_scores([([""], "")])["subtoken_f1"] == 100.0
 
 
 def test_percentiles() -> None:

@@ -4,25 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codecomp.engine.naming import (
-    MASK,
-    PAD,
-    NamingVocab,
-    name_style,
-    render_name,
-    split_name,
-    subtoken_f1,
-)
+from codecomp.eval.metrics import naming_scores, subtoken_f1
+from codecomp.naming.data import ContextBaseline, NamingDataError, NamingDataset, row_from_source
+from codecomp.naming.names import name_style, render_name, split_name, usable_name
+from codecomp.naming.vocab import MASK, PAD, NamingVocab
 from codecomp.syntax import LANGUAGES, node_type_names
-from training.naming_data import (
-    ContextBaseline,
-    NamingDataError,
-    NamingDataset,
-    evaluate_naming,
-    row_from_source,
-    score_predictions,
-    usable_name,
-)
 
 CPP = """#include <vector>
 int sum_values(const std::vector<int>& values) {
@@ -148,16 +134,8 @@ def test_baseline_predicts_most_frequent_name_for_the_context():
     assert baseline.predict(test, by_name["count"], 3)[0] == "count"
     preds = baseline.predict(test, by_name["k"], 5)
     assert set(preds) <= {"f", "g", "h", "n", "x", "count", "total"} and preds
-    scores = evaluate_naming(lambda i: baseline.predict(test, i, 5), test, k=5)
-    assert scores["examples"] == 3 and scores["exact"] == pytest.approx(2 / 3)
-
-
-def test_score_predictions():
-    got = score_predictions([["count", "n"], ["x"], []], ["count", "maxCount", "y"], k=5)
-    assert got["exact"] == pytest.approx(1 / 3)
-    assert got["top5"] == pytest.approx(1 / 3)
-    assert got["subtoken_f1"] == pytest.approx(1 / 3)
-    assert score_predictions([], [], k=5)["examples"] == 0
+    scores = naming_scores([(baseline.predict(test, i, 5), ref.name) for i, ref in enumerate(test.refs)])
+    assert scores["n"] == 3 and scores["exact"] == pytest.approx(200 / 3)
 
 
 def test_corpus_errors_are_readable(tmp_path):

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from codecomp.artifact import write_manifest
+from codecomp.engine import Engine
 from codecomp.engine.naming import NameSuggester, NamingError, beam_search, rank_names
-from codecomp.syntax import parse
 
 
 @pytest.fixture(scope="module")
@@ -98,46 +98,70 @@ int sum_values(const std::vector<int>& values) {
 """
 
 
-def test_suggest_on_a_parsed_file(artifact):
-    suggester = NameSuggester.from_artifact(artifact)
-    parsed = parse(CPP.encode(), "cpp")
+def suggest_at_byte(engine, source: str, lang: str, offset: int, k: int = 5):
+    """`Engine.suggest_names` at a byte offset of `source` (opened as a document), with the byte span of every
+    occurrence."""
+    uri = f"file:///naming-test/doc.{'cpp' if lang == 'cpp' else 'js'}"
+    engine.open(uri, source, lang, 1)
+    doc = engine.document(uri)
+    got = engine.suggest_names(uri, *doc.position_of_byte(offset), k=k)
+    spans = [(doc.byte_of(*a), doc.byte_of(*b)) for a, b in got.occurrences]
+    engine.close(uri)
+    return got, spans
+
+
+@pytest.fixture(scope="module")
+def engine(artifact):
+    eng = Engine.load(artifact)
+    assert eng.naming_model() is not None, eng.naming_problem()
+    eng.store.background_analysis = False
+    return eng
+
+
+def test_suggest_on_a_parsed_file(engine):
     at = CPP.index("total = 0") + 2
-    got = suggester.suggest(parsed, at, k=4)
+    got, spans = suggest_at_byte(engine, CPP, "cpp", at, k=4)
     assert got.symbol == "total" and got.kind == "variable" and got.reason is None
-    assert [CPP.encode()[s:e].decode() for s, e in got.occurrences] == ["total"] * 3
+    assert [CPP.encode()[s:e].decode() for s, e in spans] == ["total"] * 3
     assert 1 <= len(got.names) <= 4
     scores = [s for _, s in got.names]
     assert scores == sorted(scores, reverse=True) and all(0.0 <= s <= 1.0 for s in scores)
     assert len({n for n, _ in got.names}) == len(got.names)
     assert all(n.isidentifier() for n, _ in got.names)
     # Parameters and functions work too, from any occurrence.
-    assert suggester.suggest(parsed, CPP.rindex("values") + 1).symbol == "values"
-    assert suggester.suggest(parsed, CPP.index("sum_values")).kind == "function"
+    assert suggest_at_byte(engine, CPP, "cpp", CPP.rindex("values") + 1)[0].symbol == "values"
+    assert suggest_at_byte(engine, CPP, "cpp", CPP.index("sum_values"))[0].kind == "function"
+    assert suggest_at_byte(engine, CPP, "cpp", at, k=0)[0].reason == "k must be at least 1"
 
 
 @pytest.mark.parametrize("source,lang,offset,reason", [
     ("", "cpp", 0, "empty"),
     ("int x = 1;", "cpp", 3, "not on an identifier"),
-    ("int x = 1;", "cpp", 99, "outside the file"),
     ("@@@ ### $$$ ((( ]]] }}} !!!", "cpp", 2, "not on an identifier"),
     ("struct S { int f; }; int g(S s) { return s.f; }", "cpp", 16, "field"),
     ("foo(bar);", "javascript", 5, "not declared"),
 ])
-def test_bad_positions_give_a_reason(artifact, source, lang, offset, reason):
-    got = NameSuggester.from_artifact(artifact).suggest(parse(source.encode(), lang), offset)
+def test_bad_positions_give_a_reason(engine, source, lang, offset, reason):
+    got, _ = suggest_at_byte(engine, source, lang, offset)
     assert got.names == [] and reason in got.reason
 
 
-def test_extreme_trees_do_not_crash(artifact):
-    suggester = NameSuggester.from_artifact(artifact)
+def test_find_symbol_outside_the_file():
+    from codecomp.engine.naming import find_symbol
+    from codecomp.syntax import parse
+
+    assert "outside the file" in find_symbol(parse(b"int x = 1;", "cpp"), 99)
+
+
+def test_extreme_trees_do_not_crash(engine):
     deep = "function f(a) { return " + "(" * 3000 + "a" + ")" * 3000 + "; }"
-    got = suggester.suggest(parse(deep.encode(), "javascript"), deep.index("(a)") + 1)
+    got, _ = suggest_at_byte(engine, deep, "javascript", deep.index("(a)") + 1)
     assert got.symbol == "a" and got.names
     wide = "function g(k) { return [" + ", ".join(["k"] * 4000) + "]; }"
-    got = suggester.suggest(parse(wide.encode(), "javascript"), wide.index("(k)") + 1)
+    got, _ = suggest_at_byte(engine, wide, "javascript", wide.index("(k)") + 1)
     assert got.symbol == "k" and got.names and len(got.occurrences) == 4001
     broken = "int main( { int count = 0;; ]] count++ <<>> }}}"
-    got = suggester.suggest(parse(broken.encode(), "cpp"), broken.index("count"))
+    got, _ = suggest_at_byte(engine, broken, "cpp", broken.index("count"))
     assert got.names or got.reason
 
 
@@ -202,19 +226,20 @@ def test_name_command_end_to_end(artifact, tmp_path):
 
 
 def test_serving_side_never_imports_torch():
-    code = ("import sys, codecomp.engine.naming, codecomp.engine.naming_cli; "
+    code = ("import sys, codecomp.engine.naming, codecomp.engine.naming_cli, codecomp.naming.data; "
             "print('torch' in sys.modules, 'datasets' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == ["False", "False"], done.stderr
 
 
-def test_evaluation_of_model_and_baseline(artifact, fixture_corpus):
-    from training.naming_data import evaluate_artifact
+def test_evaluation_of_model_and_baseline(engine, fixture_corpus):
+    from codecomp.eval.engine_system import EngineSystem
+    from codecomp.eval.naming_eval import BASELINE_NAME, eval_naming
 
-    report = evaluate_artifact(artifact, fixture_corpus, "test", k=5, max_examples=25, progress=False)
-    assert report["split"] == "test" and report["k"] == 5
-    for side in ("model", "baseline"):
-        scores = report[side]
-        assert scores["examples"] == 25
-        assert 0.0 <= scores["exact"] <= scores["top5"] <= 1.0
-        assert 0.0 <= scores["subtoken_f1"] <= 1.0
+    report = eval_naming(EngineSystem(engine), fixture_corpus, "test", n=25, seed=0, progress=False)
+    assert 10 <= report["positions"] <= 25          # the stratified draw caps the symbols taken per file
+    for side in ("engine", BASELINE_NAME):
+        scores = report["systems"][side]
+        assert scores["n"] == report["positions"]
+        assert 0.0 <= scores["exact"] <= scores["top5"] <= 100.0
+        assert 0.0 <= scores["subtoken_f1"] <= 100.0

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from codecomp.engine.naming import NamingExample, batch_examples
+from codecomp.naming.trees import NamingExample, batch_examples
 from codecomp.syntax.tree import depths, heights
 from training.models.tree_lstm import (
     BiTreeLSTM,
@@ -21,7 +21,7 @@ from training.models.tree_lstm import (
     naming_loss,
     reference_encode,
 )
-from training.naming_data import NamingDataset, row_from_source
+from codecomp.naming.data import NamingDataset, row_from_source
 
 torch.set_num_threads(1)
 
@@ -186,7 +186,7 @@ def test_training_steps_lower_the_loss(repo_root):
 
 
 def _tiny_vocab():
-    from codecomp.engine.naming import NamingVocab
+    from codecomp.naming.vocab import NamingVocab
 
     return NamingVocab({"cpp": (1, NUM_TYPES - 1)}, ["<pad>", "<unk>", "<mask>"] + [f"t{i}" for i in range(27)],
                        ["<other>", "x", "y", "n", "i", "k"], ["<pad>", "<unk>", "<bos>", "<eos>"] + list("xynikabc"))

@@ -1,9 +1,10 @@
 """Reading a corpus (docs/design.md section 2) and cutting it into batches for the sequence models.
 
-`load_corpus` opens a corpus folder with clear errors for the usual mistakes.  `DocBatcher` lays the documents
-of one rank's shard out in `batch_size` rows for truncated back-propagation through time: every document starts
-at a chunk boundary (it is padded to a multiple of `seq_len`), so a model can start each file from a zero state
-exactly as the engine does at inference time, and the copy memory never mixes two files.
+`load_corpus` opens a corpus folder through `codecomp.corpus.reader.open_split` (clear errors for the usual
+mistakes).  `DocBatcher` lays the documents of one rank's shard out in `batch_size` rows for truncated
+back-propagation through time: every document starts at a chunk boundary (it is padded to a multiple of
+`seq_len`), so a model can start each file from a zero state exactly as the engine does at inference time, and
+the copy memory never mixes two files.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from codecomp.corpus.reader import CorpusError, open_split
 from training.loop import TrainingError
 
 REQUIRED_COLUMNS = ("text", "tokens", "kinds", "language", "project")
@@ -26,28 +28,31 @@ def text_bytes(text: str) -> np.ndarray:
 
 
 class Corpus:
-    """A loaded corpus: the `datasets.DatasetDict`, optionally restricted to some languages."""
+    """A corpus folder, optionally restricted to some languages; splits are read with `open_split`."""
 
-    def __init__(self, path: Path, dd: Any, languages: Sequence[str] | None) -> None:
+    def __init__(self, path: Path, languages: Sequence[str] | None) -> None:
         self.path = path
-        self.dd = dd
         self.languages = list(languages) if languages else None
 
-    def split(self, name: str) -> Any:
-        """One split, filtered to the selected languages (empty Dataset if the split is absent)."""
-        if name not in self.dd:
-            raise TrainingError(f"the corpus at {self.path} has no '{name}' split; rebuild it with "
-                                "`codecomp corpus build`")
-        ds = self.dd[name]
+    def split(self, name: str, columns: Sequence[str] = ()) -> Any:
+        """One split (only `columns`; all columns without them), filtered to the selected languages."""
+        wanted = list(columns)
+        need = wanted + (["language"] if self.languages and wanted and "language" not in wanted else [])
+        try:
+            ds = open_split(self.path, name, need)
+        except CorpusError as exc:
+            raise TrainingError(str(exc)) from None
         if self.languages:
             langs = set(self.languages)
             keep = [i for i, lang in enumerate(ds["language"]) if lang in langs]
             ds = ds.select(keep)
+            if len(need) > len(wanted):
+                ds = ds.select_columns(wanted)
         return ds
 
     def split_languages(self, split: str) -> list[str]:
         """Sorted languages present in a split (after the language filter)."""
-        return sorted(set(self.split(split)["language"]))
+        return sorted(set(self.split(split, ["language"])["language"]))
 
     def rows(self, split: str, columns: Sequence[str], max_items: int = 0, item_column: str = "tokens",
              seed: int = 0, max_doc_items: int = 0) -> Iterator[dict[str, Any]]:
@@ -59,7 +64,7 @@ class Corpus:
         """
         from tqdm.auto import tqdm
 
-        ds = self.split(split).select_columns(list(columns))
+        ds = self.split(split, columns)
         # Only the main process of a torchrun job draws progress bars.
         bar = tqdm(total=len(ds), desc=f"reading {split}", unit="file", leave=False,
                    disable=os.environ.get("RANK", "0") != "0" or len(ds) < 2000)
@@ -121,33 +126,15 @@ class SequenceDataConfig:
 
 
 def load_corpus(path: Path | str, languages: Sequence[str] | None = None) -> Corpus:
-    """Open a corpus folder written by `codecomp corpus build`, or explain why it cannot be used."""
+    """Open a corpus folder written by `codecomp corpus build`, or explain why it cannot be used for training."""
     path = Path(path)
-    if not path.exists():
-        raise TrainingError(f"corpus folder {path} does not exist; build one with "
-                            "`codecomp corpus build RECIPE --out DIR`")
-    if not path.is_dir():
-        raise TrainingError(f"{path} is a file, but --corpus expects the folder written by `codecomp corpus build`")
-    if not any(path.iterdir()):
-        raise TrainingError(f"corpus folder {path} is empty; build a corpus into it with `codecomp corpus build`")
-    if not (path / "dataset_dict.json").exists():
-        raise TrainingError(f"{path} is not a corpus folder (no dataset_dict.json); point --corpus at the "
-                            "folder written by `codecomp corpus build`")
-    import datasets
-
     try:
-        dd = datasets.load_from_disk(str(path))
-    except Exception as exc:  # datasets raises several kinds of errors for damaged folders
-        raise TrainingError(f"the corpus at {path} cannot be read ({type(exc).__name__}: {exc})") from None
-    if "train" not in dd:
-        raise TrainingError(f"the corpus at {path} has no 'train' split")
-    missing = [c for c in REQUIRED_COLUMNS if c not in dd["train"].column_names]
-    if missing:
-        raise TrainingError(f"the corpus at {path} lacks column(s) {missing}; rebuild it with the current "
-                            "`codecomp corpus build`")
-    if len(dd["train"]) == 0:
+        train = open_split(path, "train", REQUIRED_COLUMNS)
+    except CorpusError as exc:
+        raise TrainingError(str(exc)) from None
+    if len(train) == 0:
         raise TrainingError(f"the corpus at {path} has an empty 'train' split")
-    return Corpus(path, dd, languages)
+    return Corpus(path, languages)
 
 
 @dataclass(frozen=True)

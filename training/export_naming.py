@@ -11,7 +11,7 @@ The engine runs the level loop itself (numpy, codecomp/engine/naming.py), so onl
   input `occ_states` [S,2H]; outputs `name_logits` [1,V], `style_logits` [1,S], `dec_h0` [1,Hd], `code` [1,C];
 * `naming_decoder.onnx`: one sub-token decoder step.
   inputs `prev` int64[B], `h` [B,Hd], `ctx` [B,C]; outputs `logits` [B,Vs], `h_out` [B,Hd];
-* `naming_vocab.json`: the vocabularies and preprocessing settings (`codecomp.engine.naming.NamingVocab`).
+* `naming_vocab.json`: the vocabularies and preprocessing settings (`codecomp.naming.vocab.NamingVocab`).
 
 Parity: random inputs through each graph, and real examples through the whole numpy level loop + beam search
 inputs, compared with PyTorch; the largest absolute difference must stay within `PARITY_TOLERANCE`.
@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from codecomp.engine.naming import GRAPH_FILES, VOCAB_FILE, NamingExample, NamingVocab, batch_examples
+from codecomp.naming.trees import NamingExample, batch_examples
+from codecomp.naming.vocab import GRAPH_FILES, VOCAB_FILE, NamingVocab
 from training.models.tree_lstm import BiTreeLSTM, batch_to_tensors, load_run
 
 PARITY_TOLERANCE = 1e-4
@@ -233,7 +234,7 @@ def _parity_examples(corpus: str | Path | None, vocab: NamingVocab, count: int) 
     """A few real examples of the corpus' valid (or train) split; empty when the corpus is not readable."""
     if not corpus or count <= 0:
         return []
-    from training.naming_data import NamingDataError, NamingDataset
+    from codecomp.naming.data import NamingDataError, NamingDataset
 
     for split in ("valid", "train"):
         try:

@@ -448,284 +448,344 @@ def train(
     final validation and the final checkpoint (training stops early enough for the last two to fit; a budget
     spent by setup alone leaves only ckpt-last.pt).  Without a clock it starts here.
     """
-    from tqdm.auto import tqdm
-
-    run_dir = Path(run_dir)
     source = "--max-minutes"
     if max_minutes is None and cfg.max_minutes > 0:
         max_minutes, source = cfg.max_minutes, "config [train] max_minutes"
-    clock = clock or BudgetClock()
-    start_time = clock.monotonic
-    dev_kind = "cuda" if (device == "cuda" or (device == "auto" and torch.cuda.is_available())) else "cpu"
-    info = init_distributed(dev_kind)
-    dev = resolve_device(device, info)
-    torch.set_num_threads(cpu_threads(cfg.threads, info.world_size))
-
-    last_path, best_path = run_dir / "ckpt-last.pt", run_dir / "ckpt-best.pt"
-    metrics_path = run_dir / "metrics.jsonl"
-    if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if not resume and last_path.exists():
-            raise TrainingError(
-                f"{run_dir} already holds a training run (ckpt-last.pt); pass --resume to continue it "
-                "or choose another --out folder"
-            )
-        if resume and not last_path.exists():
-            raise TrainingError(f"--resume was given but {last_path} does not exist; start without --resume")
-    if info.active:
-        dist.barrier()
-
-    seed_everything(cfg.seed + info.rank)
-    # The main rank builds the vocabulary first; the others then load it from the run folder.
-    if info.is_main:
-        model = task.build_model(run_dir)
-    if info.active:
-        dist.barrier()
-    if not info.is_main:
-        model = task.build_model(run_dir)
-    seed_everything(cfg.seed + info.rank)
-    model.to(dev)
-
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (decay if p.ndim >= 2 and "emb" not in name else no_decay).append(p)
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.lr, betas=tuple(cfg.betas),
-    )
-    per_epoch = task.num_train_batches(0, info.rank, info.world_size)
-    if per_epoch <= 0:
-        raise TrainingError("the training split is too small for one batch with this config; "
-                            "lower [data] batch_size / seq_len or use a bigger corpus")
-    total_steps = per_epoch * cfg.epochs
-    if cfg.max_steps:
-        total_steps = min(total_steps, cfg.max_steps)
-    budget_s = max_minutes * 60.0 if max_minutes else None
-    deadline = None if not budget_s else start_time + budget_s
-    train_t0 = time.monotonic()
-    # What the end of a run costs, measured as the run goes (first estimates before anything is measured):
-    # one more step, the final validation and the final checkpoint must fit before the deadline.
-    costs = {"step_s": 0.0, "valid_s": None, "save_s": 0.0, "train_rate": 0.0}
-
-    def reserve_s() -> float:
-        """Seconds to keep for one more step, the final validation and checkpoint (with a 25 % margin)."""
-        valid = costs["valid_s"]
-        if valid is None:
-            # Not measured yet: validation reads `valid_items` items, forward only, at about the training rate.
-            items = float(getattr(task, "valid_items", 0) or 0)
-            valid = items / costs["train_rate"] if costs["train_rate"] > 0 else 0.0
-        return 1.25 * (costs["step_s"] + valid + costs["save_s"]) + EXIT_RESERVE_S
-
-    def out_of_time() -> bool:
-        """True when another step would not leave room for the final validation and checkpoint."""
-        return deadline is not None and time.monotonic() + reserve_s() > deadline
-
-    def schedule(s: int) -> float:
-        """Step-based warmup + cosine; with --max-minutes the cosine also follows the clock (to the moment the
-        training must stop to fit the budget), so a run cut by its time budget still ends at the low learning
-        rate (the price: such runs are not bit-reproducible)."""
-        f = lr_factor(s, cfg.warmup_steps, total_steps, cfg.min_lr_ratio)
-        if deadline is not None and s >= cfg.warmup_steps:
-            span = max(1e-3, deadline - reserve_s() - train_t0)
-            frac = min(1.0, (time.monotonic() - train_t0) / span)
-            f = min(f, cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * frac)))
-        return f
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-
-    step, epoch, batch_idx, best, bad_evals, elapsed_before = 0, 0, 0, math.inf, 0, 0.0
-    last_loss = math.nan   # kept in checkpoints: a run killed after its last step still reports it on resume
-    items_seen = 0         # items this rank trained on (kept in checkpoints, so resumed runs count on)
-    task_info = task.describe()
+    run = _Run(task, Path(run_dir), cfg, clock or BudgetClock(), device, progress)
+    run.prepare_folder(resume)
+    run.build(max_minutes)
     if resume:
-        ck = load_checkpoint(last_path)
-        saved_info, now_info = ck.get("task_info") or {}, json.loads(json.dumps(task_info))
+        run.resume()
+    else:
+        run.start(extra_config)
+    if run.info.is_main:
+        budget = run.clock.describe(max_minutes if run.budget_s else None, source if run.budget_s else None)
+        _record_budget(run.run_dir / "config.json", budget, resume)
+    return run.loop()
+
+
+@dataclass
+class _Position:
+    """Where a run stands; saved in every checkpoint and restored by --resume."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_idx: int = 0           # next batch inside `epoch`
+    best: float = math.inf       # best validation loss so far
+    bad_evals: int = 0           # validations since the best one (early stopping)
+    elapsed_before: float = 0.0  # seconds spent by the runs this one resumes
+    last_loss: float = math.nan  # kept in checkpoints: a run killed after its last step still reports it on resume
+    items_seen: int = 0          # items this rank trained on (kept in checkpoints, so resumed runs count on)
+
+
+class _Run:
+    """One call of `train`: the devices, the model and its optimiser, the time budget, the position, and the
+    steps of the loop (setup, resume, training step, validation, checkpoint) as methods."""
+
+    def __init__(self, task: Task, run_dir: Path, cfg: LoopConfig, clock: BudgetClock, device: str,
+                 progress: bool) -> None:
+        self.task, self.run_dir, self.cfg, self.clock, self.progress = task, run_dir, cfg, clock, progress
+        self.start_time = clock.monotonic
+        dev_kind = "cuda" if (device == "cuda" or (device == "auto" and torch.cuda.is_available())) else "cpu"
+        self.info = init_distributed(dev_kind)
+        self.dev = resolve_device(device, self.info)
+        torch.set_num_threads(cpu_threads(cfg.threads, self.info.world_size))
+        self.last_path, self.best_path = run_dir / "ckpt-last.pt", run_dir / "ckpt-best.pt"
+        self.metrics_path = run_dir / "metrics.jsonl"
+        self.pos = _Position()
+        # What the end of a run costs, measured as the run goes (first estimates before anything is measured):
+        # one more step, the final validation and the final checkpoint must fit before the deadline.
+        self.costs: dict[str, float | None] = {"step_s": 0.0, "valid_s": None, "save_s": 0.0, "train_rate": 0.0}
+
+    # -- setup -------------------------------------------------------------------------------------------------
+
+    def prepare_folder(self, resume: bool) -> None:
+        """Create the run folder (main rank) and refuse to overwrite a run, or to resume one that is not there."""
+        if self.info.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if not resume and self.last_path.exists():
+                raise TrainingError(
+                    f"{self.run_dir} already holds a training run (ckpt-last.pt); pass --resume to continue it "
+                    "or choose another --out folder"
+                )
+            if resume and not self.last_path.exists():
+                raise TrainingError(f"--resume was given but {self.last_path} does not exist; start without --resume")
+        if self.info.active:
+            dist.barrier()
+
+    def build(self, max_minutes: float | None) -> None:
+        """The model (the main rank builds the vocabulary first; the others then load it from the run folder),
+        its optimiser, the number of steps, the deadline and the learning-rate schedule."""
+        info, cfg, task = self.info, self.cfg, self.task
+        seed_everything(cfg.seed + info.rank)
+        if info.is_main:
+            model = task.build_model(self.run_dir)
+        if info.active:
+            dist.barrier()
+        if not info.is_main:
+            model = task.build_model(self.run_dir)
+        seed_everything(cfg.seed + info.rank)
+        model.to(self.dev)
+        self.model = model
+        decay, no_decay = [], []
+        for name, p in model.named_parameters():
+            (decay if p.ndim >= 2 and "emb" not in name else no_decay).append(p)
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=cfg.lr, betas=tuple(cfg.betas),
+        )
+        per_epoch = task.num_train_batches(0, info.rank, info.world_size)
+        if per_epoch <= 0:
+            raise TrainingError("the training split is too small for one batch with this config; "
+                                "lower [data] batch_size / seq_len or use a bigger corpus")
+        self.total_steps = per_epoch * cfg.epochs
+        if cfg.max_steps:
+            self.total_steps = min(self.total_steps, cfg.max_steps)
+        self.budget_s = max_minutes * 60.0 if max_minutes else None
+        self.deadline = None if not self.budget_s else self.start_time + self.budget_s
+        self.train_t0 = time.monotonic()
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.schedule)
+        self.task_info = task.describe()
+
+    def resume(self) -> None:
+        """Continue from ckpt-last.pt: weights, optimiser, schedule, position, and each rank's RNG and task state
+        (so the data stream goes on exactly where it stopped)."""
+        ck = load_checkpoint(self.last_path)
+        saved_info, now_info = ck.get("task_info") or {}, json.loads(json.dumps(self.task_info))
         if saved_info != now_info:
             differs = sorted(k for k in set(saved_info) | set(now_info) if saved_info.get(k) != now_info.get(k))
             raise TrainingError(
-                f"the checkpoint in {run_dir} was trained with a different model/vocabulary/config (these differ: "
-                f"{', '.join(differs)}); resume with the same --config and corpus, or train into a new --out folder"
+                f"the checkpoint in {self.run_dir} was trained with a different model/vocabulary/config (these "
+                f"differ: {', '.join(differs)}); resume with the same --config and corpus, or train into a new "
+                "--out folder"
             )
         try:
-            model.load_state_dict(ck["model"])
+            self.model.load_state_dict(ck["model"])
         except RuntimeError as exc:
             raise TrainingError(f"the checkpoint's weights do not fit this model: {exc}") from None
-        optimizer.load_state_dict(ck["optimizer"])
-        scheduler.load_state_dict(ck["scheduler"])
-        step, epoch, batch_idx = ck["step"], ck["epoch"], ck["batch"]
-        best, bad_evals, elapsed_before = ck["best"], ck["bad_evals"], ck.get("elapsed_s", 0.0)
-        last_loss = float(ck.get("last_loss", math.nan))
-        items_seen = int(ck.get("items_seen", 0))
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.scheduler.load_state_dict(ck["scheduler"])
+        self.pos = _Position(step=ck["step"], epoch=ck["epoch"], batch_idx=ck["batch"], best=ck["best"],
+                             bad_evals=ck["bad_evals"], elapsed_before=ck.get("elapsed_s", 0.0),
+                             last_loss=float(ck.get("last_loss", math.nan)), items_seen=int(ck.get("items_seen", 0)))
         ranks = ck["ranks"]
-        if len(ranks) != info.world_size:
+        if len(ranks) != self.info.world_size:
             # A different process count shards the data differently, so the data position would be meaningless.
-            raise TrainingError(f"the checkpoint was written by {len(ranks)} process(es) but {info.world_size} "
+            raise TrainingError(f"the checkpoint was written by {len(ranks)} process(es) but {self.info.world_size} "
                                 "are running now; resume with the same number of processes")
-        set_rng_state(ranks[info.rank]["rng"])
-        task.load_state_dict(move_to(ranks[info.rank]["task"], dev))
-        if info.is_main:
-            _truncate_metrics(metrics_path, step)
-    elif info.is_main:
-        config_doc = {"task": task.name, "unit": task.unit, "train": dataclasses.asdict(cfg),
-                      "task_info": task_info, "world_size": info.world_size, "device": str(dev)}
+        set_rng_state(ranks[self.info.rank]["rng"])
+        self.task.load_state_dict(move_to(ranks[self.info.rank]["task"], self.dev))
+        if self.info.is_main:
+            _truncate_metrics(self.metrics_path, self.pos.step)
+
+    def start(self, extra_config: dict[str, Any] | None) -> None:
+        """A new run: write config.json and start metrics.jsonl afresh (main rank)."""
+        if not self.info.is_main:
+            return
+        config_doc = {"task": self.task.name, "unit": self.task.unit, "train": dataclasses.asdict(self.cfg),
+                      "task_info": self.task_info, "world_size": self.info.world_size, "device": str(self.dev)}
         config_doc.update(extra_config or {})
-        (run_dir / "config.json").write_text(json.dumps(config_doc, indent=2), encoding="utf-8")
-        if metrics_path.exists():
-            metrics_path.unlink()
-    if info.is_main:
-        budget = clock.describe(max_minutes if budget_s else None, source if budget_s else None)
-        _record_budget(run_dir / "config.json", budget, resume)
+        (self.run_dir / "config.json").write_text(json.dumps(config_doc, indent=2), encoding="utf-8")
+        if self.metrics_path.exists():
+            self.metrics_path.unlink()
 
-    train_model: nn.Module = model
-    if info.active:
-        train_model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[dev.index] if dev.type == "cuda" else None)
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if dev.type == "cuda" and cfg.amp \
-        else nullcontext
-    # On the CPU, bf16 matrix products run on AMX several times faster than float32 (the vocabulary layer and
-    # the LSTM are most of a step); weights, optimiser and the loss's softmax stay float32. Validation keeps
-    # float32, as the exported graphs are.
-    cpu_bf16 = dev.type == "cpu" and use_cpu_bf16(cfg.cpu_bf16)
-    train_autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if cpu_bf16 else autocast
+    # -- time budget and schedule -------------------------------------------------------------------------------
 
-    def local_state() -> dict[str, Any]:
-        return {"rng": rng_state(), "task": _to_cpu(task.state_dict())}
+    def reserve_s(self) -> float:
+        """Seconds to keep for one more step, the final validation and checkpoint (with a 25 % margin)."""
+        costs = self.costs
+        valid = costs["valid_s"]
+        if valid is None:
+            # Not measured yet: validation reads `valid_items` items, forward only, at about the training rate.
+            items = float(getattr(self.task, "valid_items", 0) or 0)
+            valid = items / costs["train_rate"] if costs["train_rate"] > 0 else 0.0
+        return 1.25 * (costs["step_s"] + valid + costs["save_s"]) + EXIT_RESERVE_S
 
-    def save(path: Path) -> None:
-        """Collective: every rank contributes its RNG/task state; rank 0 writes."""
+    def out_of_time(self) -> bool:
+        """True when another step would not leave room for the final validation and checkpoint."""
+        return self.deadline is not None and time.monotonic() + self.reserve_s() > self.deadline
+
+    def schedule(self, s: int) -> float:
+        """Step-based warmup + cosine; with --max-minutes the cosine also follows the clock (to the moment the
+        training must stop to fit the budget), so a run cut by its time budget still ends at the low learning
+        rate (the price: such runs are not bit-reproducible)."""
+        cfg = self.cfg
+        f = lr_factor(s, cfg.warmup_steps, self.total_steps, cfg.min_lr_ratio)
+        if self.deadline is not None and s >= cfg.warmup_steps:
+            span = max(1e-3, self.deadline - self.reserve_s() - self.train_t0)
+            frac = min(1.0, (time.monotonic() - self.train_t0) / span)
+            f = min(f, cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * frac)))
+        return f
+
+    # -- step, validation, checkpoint ---------------------------------------------------------------------------
+
+    def step(self, train_model: nn.Module, batch: Any, train_autocast: Any) -> tuple[int, dict[str, float], Any]:
+        """One optimisation step on `batch`; returns the items it counted, the task's extra metrics and the
+        gradient norm (None without clipping)."""
+        cfg, pos = self.cfg, self.pos
+        step_t0 = time.monotonic()
+        batch = move_to(batch, self.dev)
+        with train_autocast():
+            loss, count, extra = self.task.loss(train_model, batch)
+        if not torch.isfinite(loss.detach()).all():
+            raise TrainingError(
+                f"the training loss became {loss.item()} at step {pos.step + 1}; training stopped without "
+                f"writing a checkpoint (the last good one is {self.last_path.name}). Lower [train] lr or "
+                "grad_clip and resume, or start again"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip) if cfg.grad_clip > 0 else None
+        self.optimizer.step()
+        self.scheduler.step()
+        pos.step += 1
+        pos.batch_idx += 1
+        pos.last_loss = float(loss.detach())
+        pos.items_seen += count
+        step_s = time.monotonic() - step_t0
+        # the slowest recent step (decaying), so one fast step does not shrink the reserve
+        self.costs["step_s"] = max(step_s, 0.9 * self.costs["step_s"])
+        self.costs["train_rate"] = count / max(1e-9, step_s)
+        return count, extra, gnorm
+
+    def validate(self, autocast: Any) -> tuple[dict[str, float], bool]:
+        """Evaluate on rank 0 (keeping ckpt-best.pt); returns the metrics and whether early stopping says stop
+        (the same on all ranks)."""
         t0 = time.monotonic()
-        _save(path)
-        costs["save_s"] = time.monotonic() - t0
-
-    def _save(path: Path) -> None:
-        states = [local_state()]
-        if info.active:
-            gathered: list[Any] = [None] * info.world_size
-            dist.all_gather_object(gathered, states[0])
-            states = gathered
-        if info.is_main:
-            atomic_save({
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "step": step, "epoch": epoch, "batch": batch_idx,
-                "best": best, "bad_evals": bad_evals, "task_info": task_info, "ranks": states,
-                "elapsed_s": elapsed_before + time.monotonic() - start_time, "last_loss": last_loss,
-                "items_seen": items_seen,
-            }, path)
-
-    def validate() -> tuple[dict[str, float], bool]:
-        """Evaluate on rank 0; returns the metrics and whether early stopping says stop (same on all ranks)."""
-        t0 = time.monotonic()
-        result = _validate()
-        costs["valid_s"] = time.monotonic() - t0
-        return result
-
-    def _validate() -> tuple[dict[str, float], bool]:
-        nonlocal best, bad_evals
+        pos, info = self.pos, self.info
         stop = False
         metrics: dict[str, float] = {}
         if info.is_main:
+            model = self.model
             model.eval()
             with torch.no_grad(), autocast():
-                metrics = task.evaluate(model)
+                metrics = self.task.evaluate(model)
             model.train()
             vloss = float(metrics["loss"])
-            improved = math.isfinite(vloss) and vloss < best
+            improved = math.isfinite(vloss) and vloss < pos.best
             if improved:
-                best, bad_evals = vloss, 0
+                pos.best, pos.bad_evals = vloss, 0
             else:
-                bad_evals += 1
-            stop = cfg.patience > 0 and bad_evals >= cfg.patience
-            _metrics_append(metrics_path, {"step": step, "epoch": epoch, "split": "valid",
-                                           **{k: float(v) for k, v in metrics.items()}, "best": best,
-                                           "lr": scheduler.get_last_lr()[0]})
+                pos.bad_evals += 1
+            stop = self.cfg.patience > 0 and pos.bad_evals >= self.cfg.patience
+            _metrics_append(self.metrics_path, {"step": pos.step, "epoch": pos.epoch, "split": "valid",
+                                                **{k: float(v) for k, v in metrics.items()}, "best": pos.best,
+                                                "lr": self.scheduler.get_last_lr()[0]})
             if improved:
-                atomic_save({"model": model.state_dict(), "step": step, "epoch": epoch, "best": best,
-                             "task_info": task_info, "metrics": {k: float(v) for k, v in metrics.items()}},
-                            best_path)
-        return metrics, _broadcast_flag(stop, info, dev)
+                atomic_save({"model": model.state_dict(), "step": pos.step, "epoch": pos.epoch, "best": pos.best,
+                             "task_info": self.task_info, "metrics": {k: float(v) for k, v in metrics.items()}},
+                            self.best_path)
+        result = metrics, _broadcast_flag(stop, info, self.dev)
+        self.costs["valid_s"] = time.monotonic() - t0
+        return result
 
-    model.train()
-    stopped = "finished"
-    last_valid: dict[str, float] = {}
-    done = step >= total_steps
-    if not done and _all_flag(out_of_time(), info, dev):
-        # Setup already used the budget: no step fits. The run still leaves ckpt-last.pt (so --resume goes on
-        # from here with a new budget) but skips the validation, which would overrun the budget further.
-        save(last_path)
-        stopped, done = "max_minutes", True
-    while not done and epoch < cfg.epochs:
-        n_batches = task.num_train_batches(epoch, info.rank, info.world_size)
-        bar = tqdm(total=n_batches, initial=batch_idx, desc=f"{task.name} epoch {epoch + 1}/{cfg.epochs}",
-                   unit="batch", disable=not (progress and info.is_main), dynamic_ncols=True)
-        window_items, window_t0 = 0, time.monotonic()
-        for batch in task.train_batches(epoch, info.rank, info.world_size, batch_idx):
-            step_t0 = time.monotonic()
-            batch = move_to(batch, dev)
-            with train_autocast():
-                loss, count, extra = task.loss(train_model, batch)
-            if not torch.isfinite(loss.detach()).all():
-                bar.close()
-                raise TrainingError(
-                    f"the training loss became {loss.item()} at step {step + 1}; training stopped without "
-                    f"writing a checkpoint (the last good one is {last_path.name}). Lower [train] lr or "
-                    "grad_clip and resume, or start again"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip) if cfg.grad_clip > 0 else None
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            batch_idx += 1
-            last_loss = float(loss.detach())
-            window_items += count
-            items_seen += count
-            step_s = time.monotonic() - step_t0
-            # the slowest recent step (decaying), so one fast step does not shrink the reserve
-            costs["step_s"] = max(step_s, 0.9 * costs["step_s"])
-            costs["train_rate"] = count / max(1e-9, step_s)
-            bar.update(1)
-            rate = window_items * info.world_size / max(1e-9, time.monotonic() - window_t0)
-            # refresh=False: tqdm redraws on its own interval, not on every step
-            bar.set_postfix(loss=f"{last_loss:.3f}", refresh=False, **{f"{task.unit}/s": f"{rate:,.0f}"})
-            if info.is_main and (step % cfg.log_every == 0 or step == 1):
-                row = {"step": step, "epoch": epoch, "split": "train", "loss": last_loss,
-                       "lr": scheduler.get_last_lr()[0], f"{task.unit}_per_s": rate,
-                       # items trained on so far (this rank x ranks): compares runs per token, not per step
-                       f"{task.unit}s_seen": items_seen * info.world_size,
-                       **{k: float(v) for k, v in extra.items()}}
-                if gnorm is not None:
-                    row["grad_norm"] = float(gnorm)
-                _metrics_append(metrics_path, row)
-            end_of_epoch = batch_idx >= n_batches
-            if end_of_epoch:
-                epoch, batch_idx = epoch + 1, 0
-            stop_early = False
-            validated = False
-            if end_of_epoch or (cfg.eval_every and step % cfg.eval_every == 0):
-                last_valid, stop_early = validate()
-                validated = True
-            over_time = _all_flag(out_of_time(), info, dev)
-            reached_max = step >= total_steps
-            if (over_time or reached_max) and not validated:
-                # A run never ends without a validation, so ckpt-best.pt reflects its last weights too.
-                last_valid, stop_early = validate()
-                validated = True
-            if validated or over_time or reached_max or stop_early or step % cfg.ckpt_every == 0:
-                save(last_path)
-            if stop_early or over_time or reached_max:
-                stopped = "early_stopping" if stop_early else ("max_minutes" if over_time else "max_steps")
-                if reached_max and not stop_early and not over_time and epoch >= cfg.epochs:
-                    stopped = "finished"
-                done = True
-                break
-            if end_of_epoch:
-                break
-        bar.close()
-    if info.active:
-        dist.barrier()
-        dist.destroy_process_group()
-    if info.is_main:
-        _metrics_append(metrics_path, {"step": step, "epoch": epoch, "split": "end", "stopped": stopped,
-                                       "best": best, "last_train_loss": last_loss})
-    return TrainResult(step, epoch, best, last_loss, last_valid, stopped)
+    def save(self, path: Path) -> None:
+        """Collective: every rank contributes its RNG/task state; rank 0 writes the checkpoint."""
+        t0 = time.monotonic()
+        states = [{"rng": rng_state(), "task": _to_cpu(self.task.state_dict())}]
+        if self.info.active:
+            gathered: list[Any] = [None] * self.info.world_size
+            dist.all_gather_object(gathered, states[0])
+            states = gathered
+        if self.info.is_main:
+            pos = self.pos
+            atomic_save({
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "step": pos.step, "epoch": pos.epoch,
+                "batch": pos.batch_idx, "best": pos.best, "bad_evals": pos.bad_evals, "task_info": self.task_info,
+                "ranks": states, "elapsed_s": pos.elapsed_before + time.monotonic() - self.start_time,
+                "last_loss": pos.last_loss, "items_seen": pos.items_seen,
+            }, path)
+        self.costs["save_s"] = time.monotonic() - t0
+
+    # -- the loop ------------------------------------------------------------------------------------------------
+
+    def loop(self) -> TrainResult:
+        """Epochs of steps, with validations and checkpoints, until the steps, the epochs, the patience or the
+        time budget run out."""
+        from tqdm.auto import tqdm
+
+        cfg, info, dev, task, pos = self.cfg, self.info, self.dev, self.task, self.pos
+        train_model: nn.Module = self.model
+        if info.active:
+            train_model = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[dev.index] if dev.type == "cuda" else None)
+        autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if dev.type == "cuda" and cfg.amp \
+            else nullcontext
+        # On the CPU, bf16 matrix products run on AMX several times faster than float32 (the vocabulary layer
+        # and the LSTM are most of a step); weights, optimiser and the loss's softmax stay float32. Validation
+        # keeps float32, as the exported graphs are.
+        cpu_bf16 = dev.type == "cpu" and use_cpu_bf16(cfg.cpu_bf16)
+        train_autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if cpu_bf16 else autocast
+
+        self.model.train()
+        stopped = "finished"
+        last_valid: dict[str, float] = {}
+        done = pos.step >= self.total_steps
+        if not done and _all_flag(self.out_of_time(), info, dev):
+            # Setup already used the budget: no step fits. The run still leaves ckpt-last.pt (so --resume goes
+            # on from here with a new budget) but skips the validation, which would overrun the budget further.
+            self.save(self.last_path)
+            stopped, done = "max_minutes", True
+        while not done and pos.epoch < cfg.epochs:
+            n_batches = task.num_train_batches(pos.epoch, info.rank, info.world_size)
+            bar = tqdm(total=n_batches, initial=pos.batch_idx, desc=f"{task.name} epoch {pos.epoch + 1}/{cfg.epochs}",
+                       unit="batch", disable=not (self.progress and info.is_main), dynamic_ncols=True)
+            window_items, window_t0 = 0, time.monotonic()
+            for batch in task.train_batches(pos.epoch, info.rank, info.world_size, pos.batch_idx):
+                try:
+                    count, extra, gnorm = self.step(train_model, batch, train_autocast)
+                except TrainingError:
+                    bar.close()
+                    raise
+                window_items += count
+                bar.update(1)
+                rate = window_items * info.world_size / max(1e-9, time.monotonic() - window_t0)
+                # refresh=False: tqdm redraws on its own interval, not on every step
+                bar.set_postfix(loss=f"{pos.last_loss:.3f}", refresh=False, **{f"{task.unit}/s": f"{rate:,.0f}"})
+                if info.is_main and (pos.step % cfg.log_every == 0 or pos.step == 1):
+                    self.log_step(rate, extra, gnorm)
+                end_of_epoch = pos.batch_idx >= n_batches
+                if end_of_epoch:
+                    pos.epoch, pos.batch_idx = pos.epoch + 1, 0
+                stop_early = False
+                validated = False
+                if end_of_epoch or (cfg.eval_every and pos.step % cfg.eval_every == 0):
+                    last_valid, stop_early = self.validate(autocast)
+                    validated = True
+                over_time = _all_flag(self.out_of_time(), info, dev)
+                reached_max = pos.step >= self.total_steps
+                if (over_time or reached_max) and not validated:
+                    # A run never ends without a validation, so ckpt-best.pt reflects its last weights too.
+                    last_valid, stop_early = self.validate(autocast)
+                    validated = True
+                if validated or over_time or reached_max or stop_early or pos.step % cfg.ckpt_every == 0:
+                    self.save(self.last_path)
+                if stop_early or over_time or reached_max:
+                    stopped = "early_stopping" if stop_early else ("max_minutes" if over_time else "max_steps")
+                    if reached_max and not stop_early and not over_time and pos.epoch >= cfg.epochs:
+                        stopped = "finished"
+                    done = True
+                    break
+                if end_of_epoch:
+                    break
+            bar.close()
+        if info.active:
+            dist.barrier()
+            dist.destroy_process_group()
+        if info.is_main:
+            _metrics_append(self.metrics_path, {"step": pos.step, "epoch": pos.epoch, "split": "end",
+                                                "stopped": stopped, "best": pos.best, "last_train_loss": pos.last_loss})
+        return TrainResult(pos.step, pos.epoch, pos.best, pos.last_loss, last_valid, stopped)
+
+    def log_step(self, rate: float, extra: dict[str, float], gnorm: Any) -> None:
+        """A training row of metrics.jsonl (main rank)."""
+        pos = self.pos
+        row = {"step": pos.step, "epoch": pos.epoch, "split": "train", "loss": pos.last_loss,
+               "lr": self.scheduler.get_last_lr()[0], f"{self.task.unit}_per_s": rate,
+               # items trained on so far (this rank x ranks): compares runs per token, not per step
+               f"{self.task.unit}s_seen": pos.items_seen * self.info.world_size,
+               **{k: float(v) for k, v in extra.items()}}
+        if gnorm is not None:
+            row["grad_norm"] = float(gnorm)
+        _metrics_append(self.metrics_path, row)

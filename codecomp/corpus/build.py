@@ -22,6 +22,7 @@ import shutil
 import sys
 import time
 import uuid
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -43,6 +44,10 @@ ROWS_PER_BATCH = 128
 
 class CorpusBuildError(RuntimeError):
     """The build cannot finish; the message says which source or step failed and why."""
+
+
+class EmptySplitWarning(UserWarning):
+    """A split of the built corpus has no file; the message says how to change the recipe."""
 
 
 def default_cache_dir() -> Path:
@@ -286,17 +291,34 @@ def _drop_bundles(candidates: list[Candidate], ledger: _Ledger) -> list[Candidat
 
 
 def _build_into(recipe: Recipe, tmp: Path, workers: int, keep_going: bool, cache: Path, progress: bool) -> dict:
-    import datasets
-    import numpy as np
-    from datasketch import MinHashLSH
-
-    from codecomp.corpus.process import new_minhash
-
     limits = recipe.limits
     ledger = _Ledger()
     candidates, sources, failed = _fetch_all(recipe, cache, keep_going, ledger, progress)
-    candidates = _drop_bundles(candidates, ledger)
-    # The same path reached twice (overlapping sources) is one file.
+    candidates = _same_path_once(_drop_bundles(candidates, ledger))
+    tasks = [Task(i, c.language, c.path, c.fs_path, c.data) for i, c in enumerate(candidates)]
+    # Pass 1: filters, signatures, counts.
+    results: list[Analysis] = list(_map(analyze, tasks, workers, limits, len(tasks), "analyse", progress))
+    kept = _deduplicate(results, candidates, limits, ledger)
+    final = _project_budget(kept, candidates, limits, ledger)
+    split_of = _split_projects(final, candidates, recipe, keep_going)
+    split_stats = _write_splits(final, candidates, tasks, split_of, tmp, workers, limits, ledger, progress)
+    _warn_empty_splits(split_stats, recipe, len(split_of))
+    return {
+        "recipe": recipe.name,
+        "languages": list(recipe.languages),
+        "limits": _limits_dict(limits),
+        "candidates": len(candidates),
+        "kept": sum(s["files"] for s in split_stats.values()),
+        "sources": sources,
+        "failed_sources": failed,
+        "filters": ledger.filters(),
+        "skipped_examples": ledger.examples,
+        "splits": split_stats,
+    }
+
+
+def _same_path_once(candidates: list[Candidate]) -> list[Candidate]:
+    """The same path reached twice (overlapping sources) is one file."""
     seen_paths: set[str] = set()
     unique: list[Candidate] = []
     for c in candidates:
@@ -304,11 +326,18 @@ def _build_into(recipe: Recipe, tmp: Path, workers: int, keep_going: bool, cache
         if c.fs_path is None or key not in seen_paths:
             seen_paths.add(key)
             unique.append(c)
-    candidates = unique
-    tasks = [Task(i, c.language, c.path, c.fs_path, c.data) for i, c in enumerate(candidates)]
+    return unique
 
-    # Pass 1: filters, signatures, counts.
-    results: list[Analysis] = list(_map(analyze, tasks, workers, limits, len(tasks), "analyse", progress))
+
+def _deduplicate(results: list[Analysis], candidates: list[Candidate], limits: Limits, ledger: _Ledger
+                 ) -> list[Analysis]:
+    """The files pass 1 kept, without exact duplicates (same normalised text) and near duplicates (MinHash LSH
+    over token shingles, estimated Jaccard >= `limits.near_dup_threshold`); the first copy of each survives."""
+    import numpy as np
+    from datasketch import MinHashLSH
+
+    from codecomp.corpus.process import new_minhash
+
     by_digest: dict[bytes, int] = {}
     lsh = MinHashLSH(threshold=limits.near_dup_threshold, num_perm=limits.num_perm)
     signatures: dict[int, np.ndarray] = {}
@@ -338,8 +367,12 @@ def _build_into(recipe: Recipe, tmp: Path, workers: int, keep_going: bool, cache
         lsh.insert(res.index, mh)
         signatures[res.index] = res.signature
         kept.append(res)
+    return kept
 
-    # Per-project token budget, spent in a seeded order so the kept part is not just the first folders.
+
+def _project_budget(kept: list[Analysis], candidates: list[Candidate], limits: Limits, ledger: _Ledger
+                    ) -> list[Analysis]:
+    """Per-project token budget, spent in a seeded order so the kept part is not just the first folders."""
     by_project: dict[str, list[Analysis]] = defaultdict(list)
     for res in kept:
         by_project[candidates[res.index].project].append(res)
@@ -355,8 +388,12 @@ def _build_into(recipe: Recipe, tmp: Path, workers: int, keep_going: bool, cache
                 continue
             spent += res.tokens
             final.append(res)
+    return final
 
-    # Split by project, per main language (by tokens).
+
+def _split_projects(final: list[Analysis], candidates: list[Candidate], recipe: Recipe, keep_going: bool
+                    ) -> dict[str, str]:
+    """Project -> split: the recipe's pinned projects, or the seeded assignment per main language (by tokens)."""
     lang_tokens: dict[str, Counter] = defaultdict(Counter)
     for res in final:
         c = candidates[res.index]
@@ -367,12 +404,17 @@ def _build_into(recipe: Recipe, tmp: Path, workers: int, keep_going: bool, cache
         missing = sorted(set(recipe.pinned) - set(project_lang))
         if missing and not keep_going:
             raise CorpusBuildError(f"the recipe's [split] table names project(s) that contributed no file: "
-                             f"{', '.join(missing)} (check the names against the sources, or use --keep-going)")
-        split_of = {p: recipe.pinned.get(p, "train") for p in project_lang}
-    else:
-        split_of = assign_splits(project_lang, limits.split, limits.seed, project_tokens)
+                                   f"{', '.join(missing)} (check the names against the sources, or use --keep-going)")
+        return {p: recipe.pinned.get(p, "train") for p in project_lang}
+    return assign_splits(project_lang, recipe.limits.split, recipe.limits.seed, project_tokens)
 
-    # Pass 2: rows, streamed to Arrow files per split.
+
+def _write_splits(final: list[Analysis], candidates: list[Candidate], tasks: list[Task], split_of: dict[str, str],
+                  tmp: Path, workers: int, limits: Limits, ledger: _Ledger, progress: bool) -> dict[str, dict]:
+    """Pass 2: the rows of every split, streamed to Arrow files and saved into `tmp` as a `DatasetDict`;
+    returns the statistics of each split."""
+    import datasets
+
     features = corpus_features()
     scratch = tmp / "_scratch"
     scratch.mkdir()
@@ -425,19 +467,37 @@ def _build_into(recipe: Recipe, tmp: Path, workers: int, keep_going: bool, cache
             datasets.utils.logging.enable_progress_bar()
     del dataset, parts
     shutil.rmtree(scratch, ignore_errors=True)
+    return split_stats
 
-    return {
-        "recipe": recipe.name,
-        "languages": list(recipe.languages),
-        "limits": _limits_dict(limits),
-        "candidates": len(candidates),
-        "kept": sum(s["files"] for s in split_stats.values()),
-        "sources": sources,
-        "failed_sources": failed,
-        "filters": ledger.filters(),
-        "skipped_examples": ledger.examples,
-        "splits": split_stats,
-    }
+
+def _warn_empty_splits(split_stats: dict[str, dict], recipe: Recipe, projects: int) -> None:
+    """An `EmptySplitWarning` for every split without a file (one for a corpus with no file at all)."""
+    empty = [s for s in SPLITS if not split_stats[s]["files"]]
+    if len(empty) == len(SPLITS):
+        empty = empty[:1]
+    for split in empty:
+        warnings.warn(EmptySplitWarning(empty_split_advice(split, recipe, projects)), stacklevel=4)
+
+
+def empty_split_advice(split: str, recipe: Recipe, projects: int) -> str:
+    """Why `split` came out empty for a build with `projects` projects, and which recipe keys fix it."""
+    head = f"the {split} split of the corpus {recipe.name!r} is empty"
+    pin = f'pin projects to it in the recipe\'s [split] table ({split} = ["project", ...])'
+    if projects == 0:
+        return (f"the corpus {recipe.name!r} is empty: no file passed the filters (their counts are in "
+                "stats.json); check the [[source]] paths and packages, languages and [limits]")
+    if recipe.pinned:
+        if split == "train":
+            return (f"{head}: the recipe's [split] table pins every project to valid or test; leave at least one "
+                    "project out of it")
+        return (f"{head}: no project pinned to it in the recipe's [split] table kept a file; {pin}, or remove "
+                "the [split] table to deal projects by limits.split")
+    share = "raise its share in limits.split = [train, valid, test]"
+    if recipe.limits.split[SPLITS.index(split)] == 0:
+        return f"{head}: limits.split gives it no share; {share}, or {pin}"
+    return (f"{head}: {projects} project(s) are too few to deal to train, valid and test (a project is never "
+            "divided between splits); add projects (more [[source]] entries, or per_subfolder = true on a "
+            f"folder source), {share}, or {pin}")
 
 
 def _limits_dict(limits: Limits) -> dict:

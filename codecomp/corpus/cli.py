@@ -36,12 +36,16 @@ def build_command(
 
     Example: codecomp corpus build corpora/fixtures.toml --out data/fixtures
     """
-    from codecomp.corpus.build import CorpusBuildError, build_corpus
+    import warnings
+
+    from codecomp.corpus.build import CorpusBuildError, EmptySplitWarning, build_corpus
     from codecomp.corpus.recipe import RecipeError
 
     try:
-        stats = build_corpus(recipe, out, workers=workers, keep_going=keep_going, cache_dir=cache,
-                             progress=None if not quiet else False)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", EmptySplitWarning)
+            stats = build_corpus(recipe, out, workers=workers, keep_going=keep_going, cache_dir=cache,
+                                 progress=None if not quiet else False)
     except (RecipeError, CorpusBuildError) as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
@@ -51,6 +55,11 @@ def build_command(
               + (f" ({exc.filename})" if getattr(exc, "filename", None) else ""))
     typer.echo(format_stats(stats))
     typer.echo(f"corpus written to {out}")
+    for w in caught:
+        if issubclass(w.category, EmptySplitWarning):
+            typer.echo(f"warning: {w.message}", err=True)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 @app.command("stats", short_help="Print the split sizes and filter counts of a corpus.")

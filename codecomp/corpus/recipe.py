@@ -100,6 +100,10 @@ class Recipe:
     pinned: dict[str, str] = field(default_factory=dict)
 
 
+# Every key a recipe may hold (corpora/README.md documents each one): the top level, [split], and per source kind
+# (besides `kind` and `name`, which every source accepts); [limits] takes the fields of `Limits`.
+TOP_LEVEL_KEYS: tuple[str, ...] = ("name", "description", "languages", "limits", "split", "source")
+SPLIT_KEYS: tuple[str, ...] = ("valid", "test")
 _KIND_KEYS: dict[str, set[str]] = {
     "folder": {"path", "project", "per_subfolder", "assume_language", "exclude"},
     "system": {"what", "path", "project", "assume_language", "exclude"},
@@ -237,10 +241,10 @@ def parse_recipe(text: str, base_dir: Path, where: str = "recipe") -> Recipe:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(f"{where} is not valid TOML: {exc}") from None
-    known = {"name", "languages", "limits", "source", "description", "split"}
-    unknown = sorted(set(data) - known)
+    unknown = sorted(set(data) - set(TOP_LEVEL_KEYS))
     if unknown:
-        raise RecipeError(f"{where}: unknown top-level key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        raise RecipeError(f"{where}: unknown top-level key(s) {', '.join(unknown)} "
+                          f"(known: {', '.join(sorted(TOP_LEVEL_KEYS))})")
     name = _want(data.get("name", Path(where).stem), str, where, "name")
     languages = _str_list(data.get("languages", list(SUPPORTED_LANGUAGES)), where, "languages")
     bad = [lang for lang in languages if lang not in SUPPORTED_LANGUAGES]
@@ -266,12 +270,12 @@ def _parse_split(table: Any, where: str) -> dict[str, str]:
     if table is None:
         return {}
     _want(table, dict, where, "[split]")
-    unknown = sorted(set(table) - {"valid", "test"})
+    unknown = sorted(set(table) - set(SPLIT_KEYS))
     if unknown:
         raise RecipeError(f"{where}: unknown key(s) in [split]: {', '.join(unknown)} (known: test, valid; "
                           f"every project not named there goes to train)")
     pinned: dict[str, str] = {}
-    for split in ("valid", "test"):
+    for split in SPLIT_KEYS:
         for project in _str_list(table.get(split, []), where, f"split.{split}"):
             if project in pinned:
                 raise RecipeError(f"{where}: project {project!r} is pinned twice in [split]")

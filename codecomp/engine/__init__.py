@@ -8,8 +8,9 @@
 Layout: `types` (the results and the `CompletionEngine` API that clients drive), `session` (per-document
 state), `lexing` (local token views of the tree), `models` (onnxruntime step graphs), `candidates`, `ngram` (the
 document's own n-gram statistics), `scoring`, `ranking`, `fragments`, `core` (the engines, imported on first
-use), `cli` (`codecomp complete`).  `complete` and `suggest_names` take `should_stop=` / `deadline=` so a
-cancelled request stops between model steps.
+use), `naming` (the naming model's ONNX graphs, behind `suggest_names`), `cli` (`codecomp complete`),
+`naming_cli` (`codecomp name`), `location` (their FILE:LINE:COL).  `complete` and `suggest_names` take
+`should_stop=` / `deadline=` so a cancelled request stops between model steps.
 """
 from __future__ import annotations
 

@@ -18,20 +18,10 @@ from typing import Optional
 
 import typer
 
-_LOCATION = re.compile(r"^(?P<path>.+):(?P<line>\d+):(?P<col>\d+)$")
+from codecomp.engine.location import parse_location
+
 _BREAK = re.compile(r"\r\n|\r|\n")   # line breaks as in LSP (and the engine)
 POSITIONS = "1-based line and column; a column counts UTF-16 code units, and column 1 is before the first character"
-
-
-def parse_location(location: str) -> tuple[Path, int, int]:
-    """Split FILE:LINE:COL (1-based) into a path and 0-based line and column; ValueError in words."""
-    m = _LOCATION.match(location)
-    if not m:
-        raise ValueError(f"expected FILE:LINE:COL (1-based, e.g. src/main.cpp:12:8), got {location!r}")
-    line, col = int(m["line"]), int(m["col"])
-    if line < 1 or col < 1:
-        raise ValueError("LINE and COL are 1-based: the first character of a file is 1:1")
-    return Path(m["path"]), line - 1, col - 1
 
 
 def check_position(text: str, line: int, col: int) -> str | None:
@@ -72,6 +62,7 @@ def complete_command(
 
     try:
         path, line, col = parse_location(location)
+        line, col = line - 1, col - 1   # the engine's positions are 0-based
     except ValueError as exc:
         typer.echo(f"codecomp complete: {exc}", err=True)
         raise typer.Exit(2)

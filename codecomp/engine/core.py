@@ -461,8 +461,9 @@ class BaseEngine:
     _naming_model = None
     _naming_error: str | None = None
 
-    def _naming(self):
-        """The naming model of the artifact, loaded on first use (None without one, or when it is broken)."""
+    def naming_model(self):
+        """The artifact's naming model (a `codecomp.engine.naming.NameSuggester`), loaded on first use; None
+        without one or when it is broken (`naming_problem` says why)."""
         if (self._naming_model is None and self._naming_error is None and self.artifact is not None
                 and self.artifact.has("naming")):
             from codecomp.engine.naming import NameSuggester
@@ -506,19 +507,18 @@ class BaseEngine:
         parsed = ParsedFile(doc.lang, doc.source, tree, tokenize(tree, doc.source, doc.lang))
         cursor = doc.byte_of(max(line, 0), max(utf16_col, 0))
         _check(stop)
-        suggester = self._naming()
+        suggester = self.naming_model()
         _check(stop)
+        found = naming.find_symbol(parsed, cursor)
+        if isinstance(found, str):
+            return NameSuggestions("", [], [], reason=found)
+        symbol, spans = found
         if suggester is not None:
-            raw = suggester.suggest(parsed, cursor, k)
+            names, reason = suggester.suggest(parsed, symbol, k)
         else:
-            found = naming.find_symbol(parsed, cursor)
-            if isinstance(found, str):
-                return NameSuggestions("", [], [], reason=found)
-            symbol, spans = found
-            raw = naming.NameSuggestions(symbol=symbol.name, kind=symbol.kind, occurrences=spans, names=[],
-                                         reason=self.naming_problem())
-        ranges = [(doc.position_of_byte(a), doc.position_of_byte(b)) for a, b in raw.occurrences]
-        return NameSuggestions(raw.symbol, ranges, list(raw.names), kind=raw.kind, reason=raw.reason)
+            names, reason = [], self.naming_problem()
+        ranges = [(doc.position_of_byte(a), doc.position_of_byte(b)) for a, b in spans]
+        return NameSuggestions(symbol.name, ranges, names, kind=symbol.kind, reason=reason)
 
     def naming_problem(self) -> str:
         """Why names cannot be suggested by this engine."""

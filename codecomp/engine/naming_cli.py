@@ -2,41 +2,26 @@
 
 LINE and COL are 1-based, the way compilers print positions (``main.cpp:12:9``); COL counts characters (code
 points) of the line, so a tab or an accented letter is one column.  The command prints the ranked names with
-their scores and every occurrence a rename would change.  Torch-free: it runs the exported ONNX naming model.
+their scores and every occurrence a rename would change.  It asks the engine (`Engine.suggest_names`) exactly as
+the language server does.  Torch-free: the engine runs the exported ONNX naming model.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
-
-class PositionError(ValueError):
-    """FILE:LINE:COL cannot be used; the message says why."""
-
-
-def parse_location(spec: str) -> tuple[Path, int, int]:
-    """Split ``FILE:LINE:COL`` (the file name may itself contain colons) into (path, line, col), 1-based."""
-    parts = spec.rsplit(":", 2)
-    if len(parts) != 3 or not parts[0]:
-        raise PositionError(f"expected FILE:LINE:COL (e.g. src/main.cpp:12:9), got {spec!r}")
-    path, line, col = parts
-    try:
-        line_no, col_no = int(line), int(col)
-    except ValueError:
-        raise PositionError(f"LINE and COL must be whole numbers in {spec!r}") from None
-    if line_no < 1 or col_no < 1:
-        raise PositionError(f"LINE and COL start at 1 (got {line_no}:{col_no})")
-    return Path(path), line_no, col_no
+from codecomp.engine.location import LocationError, parse_location
+from codecomp.engine.types import NameSuggestions
 
 
 def byte_offset(source: bytes, line: int, col: int) -> int:
     """Byte offset of 1-based (line, character column) in UTF-8 `source`; a column past the line end clamps."""
     lines = source.split(b"\n")
     if line > len(lines):
-        raise PositionError(f"line {line} is past the end of the file ({len(lines)} lines)")
+        raise LocationError(f"line {line} is past the end of the file ({len(lines)} lines)")
     start = sum(len(row) + 1 for row in lines[: line - 1])
     text = lines[line - 1].rstrip(b"\r").decode("utf-8", errors="replace")
     return start + len(text[: col - 1].encode("utf-8"))
@@ -50,24 +35,34 @@ def line_col(source: bytes, offset: int) -> tuple[int, int]:
     return line, len(before[last + 1:].decode("utf-8", errors="replace")) + 1
 
 
-def suggest_at(path: Path, line: int, col: int, model: Optional[Path], top: int) -> tuple[Any, bytes]:
-    """Run the naming model at a 1-based position of a file; returns (NameSuggestions, file bytes)."""
-    from codecomp.artifact import default_path
-    from codecomp.engine.naming import NameSuggester
-    from codecomp.syntax import detect_language, parse
+def suggest_at(path: Path, line: int, col: int, model: Optional[Path], top: int
+               ) -> tuple[NameSuggestions, bytes, list[tuple[int, int]]]:
+    """Ask the engine for names at a 1-based position of a file, as the language server does; returns the
+    suggestions, the file's bytes as the engine read them and the byte span of every occurrence."""
+    from codecomp.engine import Engine
+    from codecomp.engine.naming import NamingError
+    from codecomp.syntax import detect_language
 
     if not path.is_file():
-        raise PositionError(f"{path} does not exist or is not a file")
+        raise LocationError(f"{path} does not exist or is not a file")
     lang = detect_language(str(path))
     if lang is None:
-        raise PositionError(f"{path.name}: unsupported file type (codecomp names C++ and JavaScript files)")
+        raise LocationError(f"{path.name}: unsupported file type (codecomp names C++ and JavaScript files)")
     try:
-        source = path.read_bytes()
+        text = path.read_bytes().decode("utf-8", errors="replace")
     except OSError as exc:
-        raise PositionError(f"cannot read {path}: {exc.strerror or exc}") from None
-    offset = byte_offset(source, line, col)
-    suggester = NameSuggester.from_artifact(model if model is not None else default_path())
-    return suggester.suggest(parse(source, lang), offset, k=top), source
+        raise LocationError(f"cannot read {path}: {exc.strerror or exc}") from None
+    offset = byte_offset(text.encode("utf-8"), line, col)
+    engine = Engine.load(model)
+    if engine.naming_model() is None:
+        raise NamingError(engine.naming_problem())
+    engine.store.background_analysis = False  # parse to the end now: a command has no idle time to wait for
+    uri = path.resolve().as_uri()
+    engine.open(uri, text, lang, 1)
+    doc = engine.document(uri)
+    result = engine.suggest_names(uri, *doc.position_of_byte(offset), k=top)
+    spans = [(doc.byte_of(*start), doc.byte_of(*end)) for start, end in result.occurrences]
+    return result, doc.source, spans
 
 
 def name_command(
@@ -86,12 +81,12 @@ def name_command(
 
     try:
         path, line, col = parse_location(location)
-        result, source = suggest_at(path, line, col, model, top)
-    except (PositionError, NamingError) as exc:
+        result, source, spans = suggest_at(path, line, col, model, top)
+    except (LocationError, NamingError) as exc:
         typer.echo(f"codecomp name: error: {exc}", err=True)
         raise typer.Exit(2)
     occurrences = [{"line": line_col(source, s)[0], "col": line_col(source, s)[1], "start_byte": s, "end_byte": e}
-                   for s, e in result.occurrences]
+                   for s, e in spans]
     if as_json:
         doc = {"file": str(path), "line": line, "col": col, "symbol": result.symbol, "kind": result.kind,
                "names": [{"name": n, "score": round(float(p), 6)} for n, p in result.names],

@@ -31,9 +31,11 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from codecomp.corpus import reader
 from codecomp.eval import metrics as M
 from codecomp.eval.baselines import train_baselines
 from codecomp.eval.documents import IDENTIFIER, FileDoc, Query, token_class
+from codecomp.eval.naming_eval import eval_naming
 from codecomp.eval.records import BOOTSTRAP_LEVEL, BOOTSTRAP_RESAMPLES, TaskRecords
 from codecomp.eval.sampling import RULE, Sample, rng_for, stratified_files, stratified_sample
 
@@ -74,33 +76,17 @@ class EvalOptions:
 
 
 # ------------------------------------------------------------------------------------------------- corpus
-_ROW_COLUMNS = ("project", "path", "language", "text", "tokens", "kinds", "starts", "sym_name", "sym_kind", "sym_occ")
+_ROW_COLUMNS = ("text", "tokens", "kinds", "starts")
+_OPTIONAL_COLUMNS = ("project", "path", "language", "sym_name", "sym_kind", "sym_occ")
 
 
 def open_split(corpus: Path, split: str) -> Any:
-    """One split of a corpus saved by ``codecomp corpus build``, as a ``datasets.Dataset`` (needs ``datasets``)."""
+    """One split of a corpus with the columns the harness reads (``codecomp.corpus.reader.open_split``; needs
+    ``datasets``); any problem is an ``EvalError``."""
     try:
-        from datasets import load_from_disk
-    except ImportError as exc:
-        raise EvalError("reading a corpus needs the `datasets` package; install the training extra: "
-                        "pip install 'codecomp[train]'") from exc
-    corpus = Path(corpus)
-    if not corpus.exists():
-        raise EvalError(f"the corpus folder {corpus} does not exist; build one with `codecomp corpus build`")
-    try:
-        dd = load_from_disk(str(corpus))
-    except Exception as exc:  # datasets raises several types for a folder that is not a saved dataset
-        raise EvalError(f"{corpus} is not a corpus saved by `codecomp corpus build` ({exc})") from exc
-    if not hasattr(dd, "keys"):
-        raise EvalError(f"{corpus} holds a single dataset, not the train/valid/test splits of a corpus")
-    if split not in dd:
-        raise EvalError(f"the corpus {corpus} has no split {split!r}; it has {', '.join(dd.keys())}")
-    ds = dd[split]
-    missing = {"text", "tokens", "kinds", "starts"} - set(ds.column_names)
-    if missing:
-        raise EvalError(f"split {split!r} of {corpus} lacks the column(s) {', '.join(sorted(missing))}; "
-                        "rebuild the corpus with this version of codecomp")
-    return ds.select_columns([c for c in _ROW_COLUMNS if c in ds.column_names])
+        return reader.open_split(corpus, split, _ROW_COLUMNS, _OPTIONAL_COLUMNS)
+    except reader.CorpusError as exc:
+        raise EvalError(str(exc)) from None
 
 
 def split_file_indices(ds: Any, limit: int | None, seed: int) -> list[int]:
@@ -139,34 +125,17 @@ def docs_of(rows: Iterable[Any], progress: bool = False, desc: str = "files") ->
 
 @dataclass
 class TrainData:
-    """What the baselines learn from the train split: token streams and declared names, per language."""
+    """What the baselines learn from the train split: token streams, per language."""
 
     streams: dict[str, list[list[str]]] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=dict)
     files: dict[str, int] = field(default_factory=dict)
     words: set[str] = field(default_factory=set)
-    # (lang, kind, token before the declaration, token after it) -> name -> count
-    names: dict[tuple[str, str, str, str], dict[str, int]] = field(default_factory=dict)
-
-
-def declaration_context(doc: FileDoc, kind: str, occurrences: Sequence[int]) -> tuple[str, str, str, str] | None:
-    """The declaration context of a symbol: language, kind and the tokens around its first occurrence."""
-    pos = doc.row_pos
-    kept = sorted(pos[o] for o in occurrences if o in pos)
-    if not kept:
-        return None
-    i = kept[0]
-    before = doc.tokens[i - 1] if i > 0 else "<bos>"
-    after = doc.tokens[i + 1] if i + 1 < len(doc.tokens) else "<eos>"
-    return (doc.lang, kind, before, after)
-
-
-NAMED_KINDS = ("variable", "parameter", "function")
 
 
 def load_train_data(corpus: Path, max_tokens: int, max_files: int | None, seed: int,
                     progress: bool = True) -> TrainData:
-    """Token streams (at most ``max_tokens`` per language, files in a seeded random order) and declared names."""
+    """Token streams (at most ``max_tokens`` per language, files in a seeded random order)."""
     ds = open_split(corpus, "train")
     langs = ds["language"] if "language" in ds.column_names else [""] * len(ds)
     order = list(range(len(ds)))
@@ -195,12 +164,6 @@ def load_train_data(corpus: Path, max_tokens: int, max_files: int | None, seed: 
             data.tokens[lang] = data.tokens.get(lang, 0) + len(stream)
             data.files[lang] = data.files.get(lang, 0) + 1
             data.words.update(doc.tokens)
-            for name, kind, occ in doc.symbols:
-                if kind in NAMED_KINDS:
-                    key = declaration_context(doc, kind, occ)
-                    if key is not None:
-                        d = data.names.setdefault(key, {})
-                        d[name] = d.get(name, 0) + 1
     bar.close()
     return data
 
@@ -278,7 +241,7 @@ def _task_output(records: TaskRecords, sample: Sample, primary: str | None, seed
     A system with a ``compare_with`` attribute (e.g. a learned ranker beside the hand-set mix it replaces) is
     also compared with the system of that name."""
     pairs = [(s.name, s.compare_with) for s in systems if getattr(s, "compare_with", None)]
-    return {**records.summary(primary, seed, pairs), "sampling": sample.summary()}
+    return records.task_output(sample, primary, seed, pairs)
 
 
 def _primary(systems: Sequence[Any], primary: str | None) -> str | None:
@@ -618,72 +581,6 @@ def char_model_nats(model: Any, chunks: Sequence[bytes], bos: int = 257) -> np.n
     return nats
 
 
-NAMING_SCALES = {"exact": 100.0, "top5": 100.0, "subtoken_f1": 100.0}
-
-
-def naming_records(records: TaskRecords, system: str, cases: Sequence[tuple[Sequence[str], str]]) -> None:
-    """Per-symbol outcomes of one naming system: exact top-1, target in the top 5, sub-token F1 of the top-1."""
-    records.set(system, "name", "exact", [bool(names) and names[0] == t for names, t in cases])
-    records.set(system, "name", "top5", [t in list(names)[:5] for names, t in cases])
-    records.set(system, "name", "subtoken_f1", [M.subtoken_f1(names[0], t) if names else 0.0 for names, t in cases])
-
-
-def eval_naming(engine_sys: Any, docs: Sequence[FileDoc], train: TrainData, corpus: Path, split: str,
-                artifact_path: Path | None, n: int, seed: int, progress: bool = True,
-                rows: Sequence[int] | None = None) -> dict[str, Any]:
-    """Names for declared symbols: the artifact's naming model and the most-frequent-name-for-the-declaration-
-    context baseline, on the same symbols, drawn by the stratified rule from the evaluated files (``rows``:
-    their row indices in the split; None: all).  The examples and the baseline come from the naming part's own
-    helpers (training/naming_data.py); without them, the engine's ``suggest_names`` and a simpler context
-    baseline (codecomp/eval/naming_eval.py).  Every system is scored by :mod:`codecomp.eval.metrics`."""
-    try:
-        from training.naming_data import ContextBaseline, NamingDataset
-    except ImportError:
-        from codecomp.eval.naming_eval import evaluate_naming
-
-        return evaluate_naming(engine_sys, docs, train.names, n, seed, progress)
-
-    try:
-        test = NamingDataset.from_corpus(corpus, split)
-        if len(test) == 0:
-            return {"skipped": "the held-out files have no declared variable, parameter or function"}
-        baseline = ContextBaseline.fit(NamingDataset.from_corpus(corpus, "train"), progress=progress)
-    except ValueError as exc:  # NamingDataError: the corpus lacks the symbol columns
-        return {"skipped": str(exc)}
-    cols = open_split(corpus, split).select_columns(["project", "path"])
-    labels = list(zip(cols["project"], cols["path"]))
-    allowed = set(range(len(labels))) if rows is None else set(rows)
-    by_file: dict[int, list[int]] = {}
-    for r, ref in enumerate(test.refs):
-        if ref.file in allowed:
-            by_file.setdefault(ref.file, []).append(r)
-    files = sorted(by_file)
-    sample = stratified_sample([(labels[f][0], labels[f][1], by_file[f]) for f in files], n, seed, "naming")
-    picks = [(files[k], r) for k, r in sample.picks]
-    if not picks:
-        return {"skipped": "the evaluated files have no declared variable, parameter or function"}
-    records = TaskRecords.of_positions(labels, picks)
-    records.add_group("name", [1] * len(picks), NAMING_SCALES)
-    out: dict[str, Any] = {"positions": len(picks), "systems": {}}
-    targets = [test.refs[r].name for _, r in picks]
-    engine = engine_sys.engine
-    naming = engine._naming() if hasattr(engine, "_naming") else None
-    if naming is not None:
-        got = [[name for name, _ in naming.predict(test.example(r, naming.vocab), 5)]
-               for _, r in _bar(picks, "naming model", progress)]
-        cases = list(zip(got, targets))
-        out["systems"][engine_sys.name] = M.naming_scores(cases)
-        naming_records(records, engine_sys.name, cases)
-    else:
-        problem = engine.naming_problem() if hasattr(engine, "naming_problem") else "the engine has no naming model"
-        out["engine_note"] = problem
-    base = list(zip([baseline.predict(test, r, 5) for _, r in _bar(picks, "naming baseline", progress)], targets))
-    out["systems"]["most-frequent-name"] = M.naming_scores(base)
-    naming_records(records, "most-frequent-name", base)
-    out.update(_task_output(records, sample, engine_sys.name, seed))
-    return out
-
-
 # ----------------------------------------------------------------------------------------------- runner
 @dataclass
 class EvalResult:
@@ -816,8 +713,7 @@ def run_evaluation(engine: Any, engine_name: str, corpus: Path, options: EvalOpt
         result.tasks["char"] = (eval_char(served, docs, options.char_bytes, seed) if served is not None
                                 else {"skipped": "the engine has no model artifact, so there is no char model to read"})
     if "naming" in options.tasks:
-        result.tasks["naming"] = eval_naming(eng, docs, train, corpus, options.split, artifact_path, n, seed, p,
-                                             rows=rows_kept)
+        result.tasks["naming"] = eval_naming(eng, corpus, options.split, n, seed, p, rows=rows_kept)
     if "latency" in options.tasks:
         typing = sample_identifier_positions(docs, max(1, n // 10), seed, stream="typing")
         eval_typing_latency(eng, docs, typing.picks, p)

@@ -186,10 +186,14 @@ def bits_per_char(log_probs: Sequence[float], base: float = math.e) -> float:
 
 # ------------------------------------------------------------------------------------------------ naming
 def subtoken_f1(prediction: str, target: str) -> float:
-    """F1 of the sub-token multisets of a predicted and a true name (0 when either has no sub-token)."""
+    """F1 of the sub-token multisets of a predicted and a true name (``getUser`` vs ``get_user_name``: 0.8).
+
+    The one definition of sub-token F1 in codecomp (the naming task and its per-symbol records use it).
+    A name without sub-tokens (empty, or only ``_`` and ``$``) matches only itself: two equal such names score
+    1, anything else against one of them 0.  So an empty prediction never earns credit for a real name."""
     p, t = split_subtokens(prediction), split_subtokens(target)
     if not p or not t:
-        return 0.0
+        return float(prediction == target)
     remaining = list(t)
     common = 0
     for s in p:

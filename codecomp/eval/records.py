@@ -125,6 +125,11 @@ class TaskRecords:
                         "n": sum(1 for w in self.weights[group] if w > 0), **ci.as_dict()})
         return out
 
+    def task_output(self, sample: Any, primary: str | None, seed: int, pairs: Sequence[tuple[str, str]] = ()
+                    ) -> dict[str, Any]:
+        """What a task adds to report.json: `summary` and the draw of its positions (a `sampling.Sample`)."""
+        return {**self.summary(primary, seed, pairs), "sampling": sample.summary()}
+
     def summary(self, primary: str | None, seed: int, pairs: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
         """Pooled figures, per-project rows, macro averages, comparisons of ``primary`` with every other system
         and of each ``(a, b)`` of ``pairs`` (paired file bootstrap), and the records themselves."""

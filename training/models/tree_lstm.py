@@ -10,7 +10,7 @@ Model (`BiTreeLSTM`):
   parent's downward state (zero for the root), so every node sees the whole tree around it;
 * naming head: the [upward, downward] states of the hidden occurrences are pooled (mean and max) into one code,
   from which a whole-name classifier, a style classifier and a GRU sub-token decoder predict the name (see
-  `codecomp.engine.naming` for how they are combined into one ranked list).
+  codecomp/engine/naming.py for how they are combined into one ranked list).
 
 Batching is by level across a batch of trees: one cell call for all nodes of one height (upward) and one for all
 nodes of one depth (downward), child sums with `scatter_add`.  There is no recursion and no per-node Python work,
@@ -18,7 +18,7 @@ so very deep trees only cost one cell call per level.  `reference_encode` is the
 recursive version of the same math, used by the tests and benchmarks/tree_batching.py.
 
 `TreeTask` plugs the model into the shared training loop (training/loop.py); the examples come from
-training/naming_data.py.
+codecomp/naming/data.py.
 """
 from __future__ import annotations
 
@@ -33,16 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from codecomp.engine.naming import (
-    SUB_BOS,
-    SUB_EOS,
-    SUB_PAD,
-    VOCAB_FILE,
-    NamingExample,
-    NamingVocab,
-    TreeBatch,
-    batch_examples,
-)
+from codecomp.naming.trees import NamingExample, TreeBatch, batch_examples
+from codecomp.naming.vocab import SUB_BOS, SUB_EOS, SUB_PAD, VOCAB_FILE, NamingVocab
 from training.loop import ConfigError, TrainingError, dataclass_from_dict
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -424,7 +416,7 @@ class TreeTask:
     unit = "node"
 
     def __init__(self, corpus: Path | str, sections: dict[str, Any], seed: int) -> None:
-        from training.naming_data import NamingDataError, NamingDataset
+        from codecomp.naming.data import NamingDataError, NamingDataset
 
         unknown = sorted(set(sections) - {"model", "data"})
         if unknown:
@@ -509,7 +501,8 @@ class TreeTask:
         """Mean loss and whole-name accuracy on the first symbols of the valid split.
 
         `name_top1` / `name_top5`: the right name is among the classifier's 1 / 5 best vocabulary names (names
-        outside the vocabulary count as misses; the full ranking with the decoder is `evaluate_artifact`'s job).
+        outside the vocabulary count as misses; the full ranking with the decoder is measured by `codecomp eval`,
+        codecomp/eval/naming_eval.py).
         """
         assert self.vocab is not None
         data = self.valid_set if self.valid_set is not None and len(self.valid_set) else self.train_set

@@ -7,57 +7,13 @@ be fetched raises `SourceError` with a sentence naming it; the builder stops or,
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 
 from codecomp.corpus.recipe import Recipe, SourceSpec
+from codecomp.corpus.sources.base import Candidate, Fetched, Skip, SourceError, Unit
 
-
-class SourceError(RuntimeError):
-    """A whole source (package, folder, dataset) could not be fetched; the message names it and says why."""
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A file that may enter the corpus: on disk (`fs_path`) or already in memory (`data`, hub rows)."""
-
-    source: str
-    project: str
-    path: str          # path inside the project, '/'-separated
-    language: str
-    fs_path: str | None = None
-    data: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Skip:
-    """A file rejected before analysis, with the filter key and a one-line reason."""
-
-    reason: str
-    source: str
-    project: str
-    path: str
-    detail: str
-
-
-@dataclass(slots=True)
-class Fetched:
-    """What fetching a unit produced."""
-
-    candidates: list[Candidate] = field(default_factory=list)
-    skips: list[Skip] = field(default_factory=list)
-    info: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Unit:
-    """A fetchable piece of a source. `fetch()` may take long (downloads) and may raise `SourceError`."""
-
-    name: str
-    kind: str
-    source: str
-    fetch: Callable[[], Fetched]
+__all__ = ["Candidate", "Fetched", "Skip", "SourceError", "Unit", "iter_units"]
 
 
 def iter_units(spec: SourceSpec, recipe: Recipe, cache_dir: Path) -> Iterator[Unit]:

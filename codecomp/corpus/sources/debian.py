@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from codecomp.corpus.recipe import Recipe, SourceSpec
-from codecomp.corpus.sources import Fetched, SourceError, Unit
+from codecomp.corpus.sources.base import Fetched, SourceError, Unit
 from codecomp.corpus.sources.folder import walk_tree
 
 # Debian policy 5.6.1: lower-case letters, digits, '+', '-', '.'; at least two characters; starts alphanumeric.

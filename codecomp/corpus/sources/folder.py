@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from codecomp.corpus.recipe import Recipe, SourceSpec
-from codecomp.corpus.sources import Candidate, Fetched, Skip, SourceError, Unit
+from codecomp.corpus.sources.base import Candidate, Fetched, Skip, SourceError, Unit
 from codecomp.syntax import detect_language
 
 LIBSTDCXX_ROOT = Path("/usr/include/c++")

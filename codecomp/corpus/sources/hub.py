@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from codecomp.corpus.recipe import Recipe, SourceSpec
-from codecomp.corpus.sources import Candidate, Fetched, SourceError, Unit
+from codecomp.corpus.sources.base import Candidate, Fetched, SourceError, Unit
 
 LANGUAGE_ALIASES: dict[str, str] = {
     "c++": "cpp", "cpp": "cpp", "cplusplus": "cpp", "cxx": "cpp",

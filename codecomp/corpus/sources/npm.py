@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from codecomp.corpus.recipe import Recipe, SourceSpec
-from codecomp.corpus.sources import Fetched, Skip, SourceError, Unit
+from codecomp.corpus.sources.base import Fetched, Skip, SourceError, Unit
 from codecomp.corpus.sources.folder import walk_tree
 
 _DONE = ".codecomp-complete"

@@ -1,19 +1,18 @@
-"""Naming examples from a corpus, the most-frequent-name baseline, and the naming evaluation.
+"""The naming examples of a corpus split, and the most-frequent-name baseline.
 
 One example per declared variable, parameter or function of a file (corpus columns `sym_name`, `sym_kind`,
 `sym_occ`): the model sees the file's tree inside a window around the symbol's first occurrence, with every
-occurrence hidden, and must give the name back (see `codecomp.engine.naming` for the window and the ranking).
+occurrence hidden, and must give the name back (see `codecomp.naming.trees` for the window).
 
 `ContextBaseline` predicts the most frequent training name for the same declaration context: (language, symbol
 kind, type of the declaring node, declared type text), backing off to coarser contexts when a context was never
-seen.  `evaluate_naming` scores any predictor (exact match, top-k, sub-token F1); `evaluate_artifact` scores an
-exported model and the baseline on a corpus split (called by `codecomp eval`).
+seen.  Training (`training/models/tree_lstm.py`) reads its examples here, and the evaluation
+(`codecomp/eval/naming_eval.py`) scores the model and this baseline on them.
 
-This module is torch-free (it reads corpora with `datasets`), so evaluation needs no training install beyond that.
+Torch-free: corpora are read with `codecomp.corpus.reader` (which imports `datasets` when a corpus is opened).
 """
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,18 +20,10 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from codecomp.engine.naming import (
-    NAMING_KINDS,
-    NamingExample,
-    NamingVocab,
-    PreparedFile,
-    prepare_file,
-    split_name,
-    subtoken_f1,
-)
-
-# Names the model learns: ordinary identifiers of a sane length (not operator names, not generated blobs).
-_NAME_RE = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]{0,63}$")
+from codecomp.corpus.reader import CorpusError, open_split
+from codecomp.naming.names import NAMING_KINDS, split_name, usable_name
+from codecomp.naming.trees import NamingExample, PreparedFile, prepare_file
+from codecomp.naming.vocab import NamingVocab
 
 _ROW_COLUMNS = ("language", "tokens", "ast_type", "ast_parent", "ast_depth", "ast_token", "sym_name", "sym_kind",
                 "sym_occ")
@@ -48,11 +39,6 @@ _NOT_TYPE_TEXT = frozenset({"identifier", ",", "(", ")", "=", ";"})
 
 class NamingDataError(ValueError):
     """A corpus cannot be used for naming; the message says why."""
-
-
-def usable_name(name: str) -> bool:
-    """Whether a symbol name is an ordinary identifier the model should learn."""
-    return bool(_NAME_RE.match(name)) and bool(split_name(name))
 
 
 def row_from_source(text: str, lang: str) -> dict[str, Any]:
@@ -119,11 +105,13 @@ class NamingDataset:
     def from_corpus(cls, corpus: str | Path, split: str, languages: Sequence[str] | None = None
                     ) -> "NamingDataset":
         """Examples of one split of a corpus folder written by `codecomp corpus build`."""
-        ds = open_split(corpus, split)
+        try:
+            ds = open_split(corpus, split, _ROW_COLUMNS)
+        except CorpusError as exc:
+            raise NamingDataError(str(exc)) from None
         meta = ds.select_columns(["language", "sym_name", "sym_kind"])
         refs = _refs(((r["language"], r["sym_name"], r["sym_kind"]) for r in meta), languages)
-        data = ds.select_columns(list(_ROW_COLUMNS))
-        return cls(lambda i: data[i], refs, len(ds))
+        return cls(lambda i: ds[i], refs, len(ds))
 
     # -- examples ----------------------------------------------------------------------------------------------
 
@@ -179,28 +167,6 @@ def _refs(meta: Iterable[tuple[str, Sequence[str], Sequence[str]]], languages: S
             if kind in NAMING_KINDS and usable_name(name):
                 refs.append(SymbolRef(f, s, name, kind, lang))
     return refs
-
-
-def open_split(corpus: str | Path, split: str) -> Any:
-    """One split of a corpus folder as a `datasets.Dataset`, or `NamingDataError` saying what is wrong."""
-    path = Path(corpus)
-    if not (path / "dataset_dict.json").exists():
-        raise NamingDataError(f"{path} is not a corpus folder (no dataset_dict.json); build one with "
-                              "`codecomp corpus build RECIPE --out DIR`")
-    import datasets
-
-    try:
-        dd = datasets.load_from_disk(str(path))
-    except Exception as exc:  # datasets raises several kinds of errors for damaged folders
-        raise NamingDataError(f"the corpus at {path} cannot be read ({type(exc).__name__}: {exc})") from None
-    if split not in dd:
-        raise NamingDataError(f"the corpus at {path} has no '{split}' split")
-    ds = dd[split]
-    missing = [c for c in _ROW_COLUMNS if c not in ds.column_names]
-    if missing:
-        raise NamingDataError(f"the corpus at {path} lacks column(s) {missing}; rebuild it with the current "
-                              "`codecomp corpus build`")
-    return ds
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -292,65 +258,9 @@ class ContextBaseline:
         return out
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Evaluation
-# ---------------------------------------------------------------------------------------------------------------
-
-
 def _progress(it: Iterable, enabled: bool, desc: str) -> Iterable:
     if not enabled:
         return it
     from tqdm.auto import tqdm
 
     return tqdm(it, desc=desc, unit="symbol", dynamic_ncols=True)
-
-
-def score_predictions(predictions: Sequence[Sequence[str]], targets: Sequence[str], k: int = 5) -> dict[str, float]:
-    """Exact match (top-1), top-k and sub-token F1 of the top-1 name, averaged over examples."""
-    n = len(targets)
-    if n == 0:
-        return {"examples": 0, "exact": 0.0, f"top{k}": 0.0, "subtoken_f1": 0.0}
-    exact = sum(1 for p, t in zip(predictions, targets) if p and p[0] == t)
-    top = sum(1 for p, t in zip(predictions, targets) if t in list(p)[:k])
-    f1 = sum(subtoken_f1(p[0], t) if p else 0.0 for p, t in zip(predictions, targets))
-    return {"examples": n, "exact": exact / n, f"top{k}": top / n, "subtoken_f1": f1 / n}
-
-
-def sample_indices(n: int, max_examples: int, seed: int = 0) -> np.ndarray:
-    """All indices, or a fixed random sample of `max_examples` of them (sorted, so files are read in order)."""
-    if not max_examples or max_examples >= n:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=max_examples, replace=False))
-
-
-def evaluate_naming(predict: Callable[[int], Sequence[str]], dataset: NamingDataset, k: int = 5,
-                    max_examples: int = 0, progress: bool = False, desc: str = "naming") -> dict[str, float]:
-    """Score `predict(i) -> ranked names` on (a sample of) a dataset."""
-    idx = sample_indices(len(dataset), max_examples)
-    preds = [list(predict(int(i))) for i in _progress(idx, progress, desc)]
-    return score_predictions(preds, [dataset.refs[int(i)].name for i in idx], k)
-
-
-def evaluate_artifact(artifact: Any, corpus: str | Path, split: str = "test", k: int = 5, max_examples: int = 2000,
-                      progress: bool = True) -> dict[str, Any]:
-    """The exported naming model and the context baseline on one split of a corpus.
-
-    `artifact`: a folder or a loaded `codecomp.artifact.Artifact` with a naming model.  The baseline is fitted on
-    the corpus' train split.  Returns {"model": scores, "baseline": scores, "split", "k"}.
-    """
-    from codecomp.engine.naming import NameSuggester
-
-    suggester = NameSuggester.from_artifact(artifact)
-    test = NamingDataset.from_corpus(corpus, split)
-    baseline = ContextBaseline.fit(NamingDataset.from_corpus(corpus, "train"), progress=progress)
-
-    def model_predict(i: int) -> list[str]:
-        return [name for name, _ in suggester.predict(test.example(i, suggester.vocab), k)]
-
-    return {
-        "split": split,
-        "k": k,
-        "model": evaluate_naming(model_predict, test, k, max_examples, progress, "naming model"),
-        "baseline": evaluate_naming(lambda i: baseline.predict(test, i, k), test, k, max_examples, progress,
-                                    "naming baseline"),
-    }
