@@ -13,7 +13,8 @@ Scenarios (`--scenario`, several may be given, comma-separated):
 * `flood`: `--flood` completion requests at one position sent without waiting; all must be answered.
 * `jump`: the cursor jumps to a random identifier far from the last request, the editor sends the whole text
   (one full-document didChange with one character typed there) and asks for completions: what happens when a
-  user moves elsewhere in a file and types or presses Ctrl+Space.
+  user moves elsewhere in a file and types or presses Ctrl+Space.  `--move-ms` (default 300) is the time the
+  user takes to get there, during which the server is idle; `--move-ms 0` is the worst case (no idle time).
 
 Files: `--file PATH` (repeatable), or `--corpus DIR --split test --files N` (N held-out files drawn stratified by
 project, each at least `--min-lines` lines).  Latency is measured on the client, from sending a request to
@@ -179,6 +180,7 @@ def scenario_jump(server: LspProcess, uri: str, typed: str, rest: str, args, rng
     last = len(typed)
     server.call("textDocument/completion", completion_params(uri, position(text, last), "", False), args.timeout)
     for _ in range(args.jumps):
+        time.sleep(args.move_ms / 1000)  # the user moves the cursor there: the server is idle meanwhile
         far = [i for i in starts if abs(i - last) > 2048] or starts
         at = rng.choice(far)
         text = text[:at] + text[at] + text[at:]        # one character typed there (the name's first letter)
@@ -271,6 +273,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--interval-ms", type=float, default=20.0, help="paced: milliseconds between keystrokes")
     p.add_argument("--flood", type=int, default=2000, help="flood: requests sent without waiting")
     p.add_argument("--jumps", type=int, default=60, help="jump: jumps per file")
+    p.add_argument("--move-ms", type=float, default=300.0,
+                   help="jump: time between an answer and the next jump (the user moving the cursor; 0: none)")
     p.add_argument("--max-items", type=int, default=50)
     p.add_argument("--inline-client", action="store_true",
                    help="declare inline completion: the list then skips fragment decoding, as for such editors")

@@ -45,7 +45,10 @@ def serve_command(
         stream=sys.stderr, level=getattr(logging, (log_level or "warning").upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from lsp_server import gc_policy
     from lsp_server.server import create_server
+
+    gc_policy.for_serving()
 
     server = create_server(model_path=model, log_level=log_level.lower() if log_level else None)
     if address is not None:

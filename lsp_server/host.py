@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from codecomp.engine.types import Completion, CompletionEngine, NameSuggestions
+from lsp_server import gc_policy
 
 if TYPE_CHECKING:
     from codecomp.engine.workspace import WorkspaceIndex
@@ -118,6 +119,7 @@ class EngineHost:
         self.engine = engine
         if self.workspace is not None:
             engine.set_workspace(self.workspace)
+        gc_policy.settle()  # the model's objects live as long as the engine: keep them out of later collections
         log.info("engine %s loaded in %.0f ms (problem: %s)", type(engine).__name__,
                  (time.perf_counter() - t0) * 1e3, engine.problem)
         return engine.problem
@@ -152,8 +154,13 @@ class EngineHost:
             self._forget(uri)
 
     def idle(self, budget_s: float = 0.02) -> bool:
-        """A slice of the engine's background work (unfinished parses); True while some remains."""
-        return self.engine is not None and self.engine.work_in_idle(budget_s)
+        """A slice of the engine's background work (unfinished parses, the model track), which yields as soon as
+        another job is queued; True while some remains."""
+        return self.engine is not None and self.engine.work_in_idle(budget_s, should_stop=self.has_waiting_jobs)
+
+    def has_waiting_jobs(self) -> bool:
+        """Whether a job waits in the worker's queue."""
+        return not self._queue.empty()
 
     def set_workspace(self, index: WorkspaceIndex | None) -> None:
         """Give the engine the project index (None: no project context)."""

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from lsprotocol import types
 
+from lsp_server import gc_policy
+
 if TYPE_CHECKING:
     from lsp_server.server import CodecompServer
 
@@ -115,6 +117,7 @@ class ProjectIndexer:
             message = f"indexed {report.files:,} files" + (" (cancelled)" if report.cancelled else "") + \
                 (" (file limit reached: see maxIndexedFiles)" if report.truncated else "")
             log.info("workspace index: %s in %.1f s", message, report.seconds)
+            gc_policy.settle()  # the index lives as long as the project: keep it out of later collections
         except Exception as exc:  # an index failure costs project context, never the server
             log.exception("workspace index build failed")
             message = f"indexing failed: {exc}"

@@ -1,0 +1,28 @@
+"""Garbage-collector settings for a long-running serving process (the language server).
+
+A full collection walks every tracked object.  After the model, its vocabularies and a project index are loaded,
+that is a few hundred thousand objects, and one full collection took 55-150 ms on a 2-core machine: a pause
+that lands inside whichever keystroke's request happens to trigger it.  Two measures keep it out of requests:
+
+* `for_serving` makes collections of the older generations rarer (reference counting still frees everything
+  that is not part of a cycle at once; only cyclic garbage waits longer);
+* `settle` runs after a large, long-lived structure was built (the engine, the project index): one collection,
+  then `gc.freeze()` moves every surviving object out of the collector's reach, so later collections only walk
+  what was allocated since (the open documents' tokens and the like).
+"""
+from __future__ import annotations
+
+import gc
+
+THRESHOLDS = (5_000, 20, 100)
+
+
+def for_serving() -> None:
+    """Collector thresholds for a process that answers requests (see the module's text)."""
+    gc.set_threshold(*THRESHOLDS)
+
+
+def settle() -> None:
+    """Collect once, then exempt every surviving object from later collections."""
+    gc.collect()
+    gc.freeze()
