@@ -32,6 +32,7 @@ from codecomp.engine.fragments import decode
 from codecomp.engine.lexing import inside_comment_or_string, member_operator_before, prefix_start, tokens_in_range
 from codecomp.engine.ranking import match_tier, order_key
 from codecomp.engine.scoring import candidate_features, document_ngrams, near_counts, score_pool
+from codecomp.engine.background import foreground
 from codecomp.engine.session import Document, DocumentStore
 from codecomp.engine.types import Cancelled, Candidate, Completion, Fragment, NameSuggestions
 
@@ -254,7 +255,8 @@ class BaseEngine:
         """
         stop = _stopper(should_stop, deadline)
         try:
-            result = self._complete(uri, line, utf16_col, max_items, fragment, stop)
+            with foreground():
+                result = self._complete(uri, line, utf16_col, max_items, fragment, stop)
         except Cancelled as exc:
             result = Completion([], "", (max(line, 0), max(utf16_col, 0)), None, {}, note=f"cancelled: {exc}")
         if result.fragment is None and result.fragment_reason is None:
@@ -484,7 +486,8 @@ class BaseEngine:
         """
         stop = _stopper(should_stop, deadline)
         try:
-            return self._suggest_names(uri, line, utf16_col, k, stop)
+            with foreground():
+                return self._suggest_names(uri, line, utf16_col, k, stop)
         except Cancelled as exc:
             return NameSuggestions("", [], [], reason=f"cancelled: {exc}")
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from codecomp.syntax import SlicedParse, Token, TokenKind
 from codecomp.syntax.parsed import changed_span, edit_tree
+from codecomp.engine.background import background_turn
 from codecomp.engine.lexing import find_identifiers, prefix_start, tokens_in_range
 
 WINDOW = 256          # tokens encoded on the first request at a position
@@ -611,15 +612,19 @@ def _scope_pool():
 def analyse_scopes(source: bytes, tree, lang: str, delay_s: float = 0.0):
     """(ScopeInfo, tokens) of a snapshot; runs on the caller's or the background thread.
 
-    `delay_s` lets the request that asked for it finish first (the analysis holds the GIL while it runs).
+    On the background thread (`delay_s` > 0) it starts `delay_s` later, so that the request that asked for it
+    finishes first, and it steps aside whenever a request runs (`foreground`): it holds the interpreter lock
+    while it runs, and a request that had to share it would wait for it.
     """
+    pause = None
     if delay_s:
         time.sleep(delay_s)
+        pause = background_turn
     from codecomp.syntax import ParsedFile
     from codecomp.syntax.tokens import tokenize
 
-    parsed = ParsedFile(lang, source, tree, tokenize(tree, source, lang))
-    return parsed.scopes(), parsed.tokens
+    parsed = ParsedFile(lang, source, tree, tokenize(tree, source, lang, pause))
+    return parsed.scopes(pause), parsed.tokens
 
 
 class DocumentStore:

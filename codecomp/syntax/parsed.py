@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from tree_sitter import Point, Tree
 
@@ -140,13 +140,13 @@ class ParsedFile:
             arrays = self._cache[key] = build_ast_arrays(self.tree, self.lang, include_comments)
         return arrays
 
-    def scopes(self) -> ScopeInfo:
-        """Scopes and symbols of the file (token indices refer to `tokens`)."""
+    def scopes(self, pause: Callable[[], None] | None = None) -> ScopeInfo:
+        """Scopes and symbols of the file (token indices refer to `tokens`); `pause`: see `tokens.tokenize`."""
         info = self._cache.get("scopes")
         if info is None:
             from .scopes import compute_scopes
 
-            info = self._cache["scopes"] = compute_scopes(self)
+            info = self._cache["scopes"] = compute_scopes(self, pause)
         return info
 
 

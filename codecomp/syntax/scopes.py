@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Callable
 
 from tree_sitter import Node
 
-from .tokens import TokenKind, kind_tables
+from .tokens import PAUSE_EVERY, TokenKind, kind_tables
 
 if TYPE_CHECKING:
     from .parsed import ParsedFile
@@ -700,8 +700,9 @@ class _JsRules:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def compute_scopes(parsed: ParsedFile) -> ScopeInfo:
-    """Scope analysis of a parsed file; never raises on broken code."""
+def compute_scopes(parsed: ParsedFile, pause: Callable[[], None] | None = None) -> ScopeInfo:
+    """Scope analysis of a parsed file; never raises on broken code.  `pause`: see `tokens.tokenize` (called
+    every `PAUSE_EVERY` nodes)."""
     lang = parsed.lang
     b = _Builder(parsed, lexical_before_use=lang == "cpp", members_lexical=lang == "cpp")
     rules: _CppRules | _JsRules = _CppRules(b) if lang == "cpp" else _JsRules(b)
@@ -723,7 +724,12 @@ def compute_scopes(parsed: ParsedFile) -> ScopeInfo:
     stack: list[tuple[Node, int, str]] = [(c, file_scope, root_type) for c in reversed(root.children)]
     leaf = b.leaf
     pop, extend = stack.pop, stack.extend
+    steps = 0
     while stack:
+        if pause is not None:
+            steps += 1
+            if not steps % PAUSE_EVERY:
+                pause()
         node, scope, parent_type = pop()
         kid = node.kind_id
         if kid >= n_kinds:  # ERROR

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import lru_cache
+from typing import Callable
 
 from tree_sitter import Tree
 
@@ -174,8 +175,14 @@ _SET_LINE = Token.line.__set__  # type: ignore[attr-defined]
 _SET_COL = Token.col.__set__  # type: ignore[attr-defined]
 
 
-def tokenize(tree: Tree, source: bytes, lang: str) -> list[Token]:
-    """All tokens (comments included) of `tree`, in source order."""
+PAUSE_EVERY = 512  # tokens (or nodes) between two calls of a long analysis's `pause` hook
+
+
+def tokenize(tree: Tree, source: bytes, lang: str, pause: Callable[[], None] | None = None) -> list[Token]:
+    """All tokens (comments included) of `tree`, in source order.
+
+    `pause` (for analyses that run on a background thread) is called every `PAUSE_EVERY` tokens: it may block
+    while work that must not wait for this one runs (the thread holds the interpreter lock otherwise)."""
     tables = kind_tables(lang)
     kinds, atomic, names = tables.kinds, tables.atomic, tables.names
     n_kinds = len(kinds)
@@ -212,6 +219,8 @@ def tokenize(tree: Tree, source: bytes, lang: str) -> list[Token]:
                 _SET_LINE(tok, row)
                 _SET_COL(tok, col)
                 append(tok)
+                if pause is not None and not len(tokens) % PAUSE_EVERY:
+                    pause()
             while not goto_next_sibling():
                 if not goto_parent():
                     return tokens

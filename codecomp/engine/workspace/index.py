@@ -29,6 +29,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from codecomp.syntax import KEYWORDS, detect_language
+from codecomp.engine.background import background_turn
 from codecomp.engine.workspace import lexical
 from codecomp.engine.workspace.discovery import (DiscoveryConfig, Discovered, discover, gitignored, include_dirs,
                                                  inside, is_minified_name)
@@ -250,6 +251,7 @@ class WorkspaceIndex:
             if stop():
                 report.cancelled = True
                 break
+            background_turn()  # a request that runs meanwhile goes first (codecomp.engine.background)
             entry = self._read(item)
             if entry is not None:
                 batch.append(entry)
