@@ -15,9 +15,9 @@ The model of one workspace (`Learner`) has two parts:
   (its own n-grams), and the learner adds what the user did elsewhere in the workspace;
 * a linear correction of every candidate's score: `score = a * base + w . cache_features + v . z`, where `base`
   is the offline ranking's score (the learned ranker, else the hand-set mix) and `z` the ranker's feature row,
-  standardised by running moments.  (a, w, v) start at a prior (a = 1, w = `W_PRIOR`, v = 0; tuned on the
-  valid split) and move by one step of listwise softmax cross-entropy per event over the items the list
-  showed, with an L2 pull back to the prior.
+  standardised by running moments.  (a, w, v) start at a prior (a = 1, w = `LearnerConfig.w_prior`, v = 0;
+  tuned on the valid split) and move by one step of listwise softmax cross-entropy per event over the items the
+  list showed, with an L2 pull back to the prior.
 
 Bounds: at most `MAX_CONTEXTS[k]` contexts of each order (least recently used evicted), `MAX_NAMES[k]` names per
 context (the lightest evicted) and `MAX_UNIGRAMS` names overall; an event costs a few dictionary updates and one
@@ -74,7 +74,7 @@ class LearnerConfig:
     w_prior: tuple[float, ...] = (0.6, 0.0, 0.0, 0.0, 0.0)      # the correction's start, per CACHE_FEATURES
     lr_scale: float = 0.02                                      # step size of the base score's factor `a`
     lr_cache: float = 0.05                                      # step size of w
-    lr_ranker: float = 0.01                                     # step size of v
+    lr_ranker: float = 0.003                                    # step size of v
     pull: float = 0.01                                          # L2 pull of (a, w, v) back to the prior, per event
     own_document: bool = False                                  # uses in the document being completed count too
 

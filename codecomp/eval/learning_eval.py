@@ -46,9 +46,9 @@ class LearningOptions:
     identifiers: int | None = None  # identifiers typed per project (files are taken until this many are
                                     # covered; None: every file of the project)
     max_files: int | None = None    # files typed per project at most (None: no limit)
-    update_positions: int = 300  # positions where the engine is asked for a full event (outside the measured ones)
-    measured: int = 60          # measured positions in the second half of the files, per project
-    first_file: int = 30        # measured positions in the first file, per project
+    update_positions: int = 1500  # positions where the engine is asked for a full event (besides the measured)
+    measured: int = 100         # measured positions in the second half of the files, per project
+    first_file: int = 50        # measured positions in the first file, per project
     seed: int = 0
 
     @classmethod
