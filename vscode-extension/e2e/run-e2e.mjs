@@ -342,7 +342,8 @@ test("an accepted completion reaches the server, which learns from it", withScre
   // which the language client sends to the server as workspace/executeCommand.
   await ctx.page.keyboard.press("Enter");
   await ctx.page.waitForFunction(
-    () => Array.from(document.querySelectorAll(".editor-instance .view-line")).some((l) => (l.textContent || "").includes("const accepted = computeInvoiceTotal")),
+    // (the editor renders spaces as no-break spaces)
+    () => Array.from(document.querySelectorAll(".editor-instance .view-line")).some((l) => (l.textContent || "").replace(/\u00a0/g, " ").includes("const accepted = computeInvoiceTotal")),
     undefined,
     { timeout: 15_000 },
   );
