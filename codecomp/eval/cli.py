@@ -17,7 +17,7 @@ def eval_command(
     split: str = typer.Option("test", "--split", help="Held-out split to evaluate on."),
     tasks: str = typer.Option("all", "--tasks",
                               help="Comma-separated tasks among tokens, identifiers, lines, keystrokes, char, "
-                                   "naming, latency, learning; all: every one."),
+                                   "naming, latency, learning; all: each."),
     max_positions: int = typer.Option(300, "--max-positions", help="Positions sampled per task (tokens: tokens)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the position sampling."),
     quick: bool = typer.Option(False, "--quick", help="A few positions per task and a small baseline training "
