@@ -160,7 +160,8 @@ class CodecompServer(LanguageServer):
 
     def learn(self, shown_id: int, name: str, accepted: bool) -> None:
         """Hand one learning event to the engine (between requests), and save later when persisting."""
-        fut = self.host.submit(self.host.learn, shown_id, name, accepted, priority=IDLE)
+        # (not IDLE: an event must not wait behind idle work, nor be left behind by the save at shutdown)
+        fut = self.host.submit(self.host.learn, shown_id, name, accepted, priority=NORMAL)
         if self.settings.persist_learning and self._loop is not None:
             loop = self._loop
             fut.add_done_callback(lambda f: loop.call_soon_threadsafe(self._schedule_save)
@@ -171,10 +172,10 @@ class CodecompServer(LanguageServer):
             self._save_handle.cancel()
         self._save_handle = asyncio.get_running_loop().call_later(SAVE_DELAY_S, self.save_learning)
 
-    def save_learning(self) -> concurrent.futures.Future:
+    def save_learning(self, priority: int = IDLE) -> concurrent.futures.Future:
         """Write what was learned (the host writes only when persistLearning is on)."""
         self._save_handle = None
-        fut = self.host.submit(self.host.save_learning, priority=IDLE)
+        fut = self.host.submit(self.host.save_learning, priority=priority)
         fut.add_done_callback(self._learning_problems)
         return fut
 
@@ -442,7 +443,8 @@ async def shutdown(ls: CodecompServer, params: Any) -> None:
         if ls._save_handle is not None:
             ls._save_handle.cancel()
         try:
-            await asyncio.wait_for(asyncio.wrap_future(ls.save_learning()), 2.0)
+            # after the events already queued (NORMAL, first come first served), before any idle work
+            await asyncio.wait_for(asyncio.wrap_future(ls.save_learning(NORMAL)), 2.0)
         except Exception as exc:
             log.warning("what was learned could not be saved at shutdown: %s", exc)
     ls.project.shutdown()
