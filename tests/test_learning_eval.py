@@ -54,7 +54,7 @@ def test_learning_helps_where_the_project_repeats_itself_and_not_in_the_first_fi
     again, _ = eval_learning(FallbackEngine(), project(), opts, progress=False)
     assert again == out  # a function of the documents and the options
     md = "\n".join(learning_markdown(out, timing))
-    assert "## Learning from the user" in md and "| javascript | second half | 0 | 40 |" in md
+    assert "## Learning from the user" in md and "| javascript | second half | 0 | 40 |" in md and "every file" in md
 
 
 def test_quick_learning_task_in_the_evaluation(fixture_corpus: Path) -> None:

@@ -259,16 +259,19 @@ def eval_learning(engine: Any, docs: Sequence[FileDoc], opts: LearningOptions, p
 def learning_markdown(task: dict[str, Any], timing: dict[str, Any] | None = None) -> list[str]:
     """The report.md section of the learning task."""
     o = task["options"]
+    typed = ("every file of each project" if o["identifiers"] is None and o["max_files"] is None else
+             f"files of each project until {o['identifiers'] or 'all'} identifiers or {o['max_files'] or 'all'} "
+             "files are covered")
     L = ["## Learning from the user", "",
-         f"A simulated user types held-out projects file after file, each from top to bottom (up to "
-         f"{o['identifiers']} identifiers or {o['max_files']} files per project, files in a seeded order), with a "
-         "fresh learner per project. A list is shown at every identifier typed; the engine is asked at "
-         f"{o['update_positions']} sampled positions per project (full events) and at the measured ones, and the "
-         "other identifiers count in the learner's cache only. Measured: "
+         f"A simulated user types {typed}, file after file (in a seeded order), each from top to bottom, with a "
+         "fresh learner per project (the project is the workspace; the engine has no project index, so what it "
+         "knows of the other files comes from the learner). A list is shown at every identifier typed: the engine "
+         f"is asked at {o['update_positions']} sampled positions per project (full events: the list and the name "
+         "typed) and at the measured ones; every other identifier counts in the learner's cache only. Measured: "
          f"{o['measured']} positions per project in the second half of its files and {o['first_file']} in its "
-         "first file, with learning off and on on the same text (what precedes the cursor). Top-1 %; the "
-         "interval is a 95 % paired bootstrap over positions.", ""]
-    header = ["language", "files", "typed", "n", "top-1 off", "top-1 on", "gain", "95 % interval"]
+         "first file, each with learning off and then on, on the same text (what precedes the cursor), before "
+         "the position's own event. Top-1 %; the interval is a 95 % paired bootstrap over positions.", ""]
+    header = ["language", "measured in", "typed", "n", "top-1 off", "top-1 on", "gain", "95 % interval"]
     rows = []
     for lang, res in task["languages"].items():
         for group, name in (("second_half", "second half"), ("first_file", "first file")):
@@ -287,7 +290,8 @@ def learning_markdown(task: dict[str, Any], timing: dict[str, Any] | None = None
             f"{v['first_file']['t0']['off']:.1f} -> {v['first_file']['t0']['on']:.1f}" if v["first_file"]["t0"]["n"] else "-"]
            for lang, res in task["languages"].items() for p, v in res["projects"].items()]
     L += ["Per project (top-1 with nothing typed, off -> on):", ""]
-    L += ["| language | project | files | events | second half | first file |", "|---|---|---|---|---|---|"]
+    L += ["| language | project | files typed | identifiers typed | second half | first file |",
+          "|---|---|---|---|---|---|"]
     L += ["| " + " | ".join(r) + " |" for r in per] + [""]
     if timing:
         L += ["Learner updates (this run's wall time): "
