@@ -4,7 +4,7 @@ The lexical fallback returns the same `Completion` type, so its results go throu
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from lsprotocol import types
 
@@ -32,10 +32,15 @@ def edit_range(doc: Document, start: int, end: int, encoding: str) -> types.Rang
     return types.Range(start=doc.position_at(start, encoding), end=doc.position_at(end, encoding))
 
 
+Command = Callable[[str], "types.Command | None"]
+
+
 def completion_items(
-    result: Completion, doc: Document, start: int, end: int, encoding: str, max_items: int
+    result: Completion, doc: Document, start: int, end: int, encoding: str, max_items: int,
+    command: Command | None = None,
 ) -> list[types.CompletionItem]:
-    """Ranked completion items replacing text[start:end] (the typed prefix)."""
+    """Ranked completion items replacing text[start:end] (the typed prefix); `command(label)`: the command an
+    item carries (run by the editor when the user accepts it), None for none."""
     rng = edit_range(doc, start, end, encoding)
     items: list[types.CompletionItem] = []
     seen: set[str] = set()
@@ -53,6 +58,7 @@ def completion_items(
                 sort_text=sort_text(len(items)),
                 filter_text=label,
                 text_edit=types.TextEdit(range=rng, new_text=label),
+                command=command(label) if command is not None else None,
             )
         )
     fragment = result.fragment
@@ -75,9 +81,10 @@ def completion_items(
     return items
 
 
-def inline_items(result: Completion, doc: Document, start: int, end: int, encoding: str
-                 ) -> list[types.InlineCompletionItem]:
-    """Ghost text: the engine's fragment (else the best identifier) continuing what is typed."""
+def inline_items(result: Completion, doc: Document, start: int, end: int, encoding: str,
+                 command: Command | None = None) -> list[types.InlineCompletionItem]:
+    """Ghost text: the engine's fragment (else the best identifier) continuing what is typed; `command(text)`:
+    the command an item inserting `text` carries."""
     typed = doc.text[start:end]
     texts: list[str] = []
     frag_text = result.fragment.text if result.fragment is not None else ""
@@ -88,7 +95,9 @@ def inline_items(result: Completion, doc: Document, start: int, end: int, encodi
         if label.startswith(typed) and label != typed:
             texts.append(label)
     rng = edit_range(doc, start, end, encoding)
-    return [types.InlineCompletionItem(insert_text=text, range=rng) for text in dict.fromkeys(texts)]
+    return [types.InlineCompletionItem(insert_text=text, range=rng,
+                                       command=command(text) if command is not None else None)
+            for text in dict.fromkeys(texts)]
 
 
 def occurrence_offsets(doc: Document, occurrences: Iterable[Range]) -> list[tuple[int, int]]:

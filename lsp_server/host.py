@@ -23,6 +23,7 @@ from codecomp.engine.types import Completion, CompletionEngine, NameSuggestions
 from lsp_server import gc_policy
 
 if TYPE_CHECKING:
+    from codecomp.engine.learning import Learning
     from codecomp.engine.workspace import WorkspaceIndex
 
 log = logging.getLogger("codecomp.lsp")
@@ -61,6 +62,8 @@ class EngineHost:
         self._versions: dict[str, tuple[int, int]] = {}  # uri -> (generation, version) the engine holds
         self.delay_s = 0.0  # simulateSlowEngineMs: makes every engine call slow, to check the time bound
         self.workspace: WorkspaceIndex | None = None  # the project index the engine is given (kept across reloads)
+        self.learning: Learning | None = None  # what was learned from the user (kept across reloads)
+        self.learning_on = False               # whether the engine uses it (setting learnFromUser)
 
         self.running_since: float | None = None  # when the job now on the worker started
         self.idle_pending = False  # the engine had background work after the last job (read by the loop)
@@ -119,6 +122,8 @@ class EngineHost:
         self.engine = engine
         if self.workspace is not None:
             engine.set_workspace(self.workspace)
+        if self.learning_on and self.learning is not None:
+            engine.set_learning(self.learning)
         gc_policy.settle()  # the model's objects live as long as the engine: keep them out of later collections
         log.info("engine %s loaded in %.0f ms (problem: %s)", type(engine).__name__,
                  (time.perf_counter() - t0) * 1e3, engine.problem)
@@ -167,6 +172,48 @@ class EngineHost:
         self.workspace = index
         if self.engine is not None:
             self.engine.set_workspace(index)
+
+    # -- learning from the user (codecomp.engine.learning) ---------------------------------------------------------
+    def configure_learning(self, on: bool, persist: bool, folders: list[str]) -> list[str]:
+        """Learn from the user (`on`) in these workspace folders, persisting or not; returns the problems met
+        (sentences for the user)."""
+        from codecomp.engine.learning import Learning
+
+        if self.learning is None:
+            self.learning = Learning()
+        self.learning.set_folders(folders)
+        self.learning.set_persist(persist)
+        self.learning_on = on
+        if self.engine is not None:
+            self.engine.set_learning(self.learning if on else None)
+        return self._learning_problems()
+
+    def _learning_problems(self) -> list[str]:
+        if self.learning is None:
+            return []
+        problems, self.learning.problems = self.learning.problems, []
+        return problems
+
+    def learn(self, shown_id: int, label: str, accepted: bool) -> bool:
+        """One learning event (see `codecomp.engine.learning`); False when it was not counted."""
+        if self.engine is None or not self.learning_on:
+            return False
+        return self.engine.learn(shown_id, label, accepted)
+
+    def save_learning(self) -> tuple[list[str], list[str]]:
+        """Write what was learned when persistence is on: (files written, problems)."""
+        if self.learning is None:
+            return [], []
+        return self.learning.save(), self._learning_problems()
+
+    def reset_learning(self) -> tuple[list[str], list[str]]:
+        """Forget what was learned, its files included: (files removed, problems)."""
+        if self.learning is None:
+            return [], []
+        removed = self.learning.reset()
+        if self.engine is not None and self.learning_on:
+            self.engine.set_learning(self.learning)  # forgets the lists shown before the reset too
+        return removed, self._learning_problems()
 
     def sync_workspace(self, snaps: list[Snapshot]) -> None:
         """Bring the engine to these snapshots, then hand the changed texts to the project index."""

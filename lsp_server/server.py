@@ -10,7 +10,9 @@ started; results computed for a version the client has since edited are dropped.
 files behind the URIs of the documents it is sent: an open document is its editor text.  The project index
 (`lsp_server/project.py`, setting `workspaceIndex`) reads the other source files of the workspace folders in
 the background; the engine uses it for project context, and an open document replaces its file's disk copy
-there from didOpen to didClose.
+there from didOpen to didClose.  Learning from the user (`lsp_server/learning.py`, settings `learnFromUser` and
+`persistLearning`): completion and inline items carry the command `codecomp.accepted`, `didChange` is followed
+for the names typed where a list was shown, and `codecomp.resetLearning` forgets what was learned.
 """
 from __future__ import annotations
 
@@ -29,14 +31,17 @@ from pygls.lsp.server import LanguageServer
 from codecomp.engine.types import Completion
 from lsp_server import __version__
 from lsp_server.convert import completion_items, edit_range, inline_items, occurrence_offsets
-from lsp_server.documents import UTF16, Document, DocumentError, DocumentStore
+from lsp_server.documents import UTF16, Document, DocumentError, DocumentStore, sanitize
 from lsp_server.host import IDLE, LOAD, NORMAL, SMALL_DOCUMENT_BYTES, URGENT, EngineHost, Snapshot
+from lsp_server.learning import ACCEPTED, RESET, SignalTracker, leading_word
 from lsp_server.lexical import complete_words, prefix_at
 from lsp_server.project import ProjectIndexer
 from lsp_server.protocol import CodecompProtocol, StreamReaderAdapter, ThreadedReader, read_loop
 from lsp_server.settings import LOG_LEVELS, Settings, parse_settings
 
 log = logging.getLogger("codecomp.lsp")
+
+SAVE_DELAY_S = 5.0   # after the last learning event, what was learned is saved (when persistLearning is on)
 
 LANGUAGE_IDS = {
     "cpp": "cpp", "c++": "cpp", "cuda-cpp": "cpp", "c": "cpp", "objective-cpp": "cpp",
@@ -89,6 +94,9 @@ class CodecompServer(LanguageServer):
         self._idle_queued = False  # a slice of idle work is queued on the engine worker
         # the newest pending request of each kind per document: (its cancel flag, its "superseded" event)
         self._pending: dict[tuple[str, str], tuple[threading.Event, asyncio.Event]] = {}
+        self.signals = SignalTracker()  # the implicit learning signal (names typed where a list was shown)
+        self._save_handle: asyncio.TimerHandle | None = None
+        self._configured = False        # initialize has set learning up (it needs the workspace folders)
 
     # -- messages -------------------------------------------------------------------------------
     def tell_once(self, key: str, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
@@ -124,6 +132,59 @@ class CodecompServer(LanguageServer):
         if self.project.started and (self.settings.workspace_index, self.settings.max_indexed_files) != \
                 (old.workspace_index, old.max_indexed_files):
             asyncio.ensure_future(self.project.start())
+        if self._configured and (self.settings.learn_from_user, self.settings.persist_learning) != \
+                (old.learn_from_user, old.persist_learning):
+            self.configure_learning()
+
+    # -- learning from the user -----------------------------------------------------------------
+    @property
+    def learning(self) -> bool:
+        return self.settings.learn_from_user
+
+    def configure_learning(self) -> None:
+        """Tell the engine host the learning settings and the workspace folders (learners are per folder)."""
+        self._configured = True
+        if not self.learning:
+            self.signals.clear()
+        fut = self.host.submit(self.host.configure_learning, self.learning, self.settings.persist_learning,
+                               list(self.project.roots), priority=LOAD)
+        fut.add_done_callback(self._learning_problems)
+
+    def _learning_problems(self, fut: concurrent.futures.Future) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            return
+        result = fut.result()
+        problems = result[1] if isinstance(result, tuple) else result
+        for problem in problems or ():
+            self.tell_once(f"learning:{problem}", problem)
+
+    def learn(self, shown_id: int, name: str, accepted: bool) -> None:
+        """Hand one learning event to the engine (between requests), and save later when persisting."""
+        # (not IDLE: an event must not wait behind idle work, nor be left behind by the save at shutdown)
+        fut = self.host.submit(self.host.learn, shown_id, name, accepted, priority=NORMAL)
+        if self.settings.persist_learning and self._loop is not None:
+            loop = self._loop
+            fut.add_done_callback(lambda f: loop.call_soon_threadsafe(self._schedule_save)
+                                  if not f.cancelled() and f.exception() is None and f.result() else None)
+
+    def _schedule_save(self) -> None:
+        if self._save_handle is not None:
+            self._save_handle.cancel()
+        self._save_handle = asyncio.get_running_loop().call_later(SAVE_DELAY_S, self.save_learning)
+
+    def save_learning(self, priority: int = IDLE) -> concurrent.futures.Future:
+        """Write what was learned (the host writes only when persistLearning is on)."""
+        self._save_handle = None
+        fut = self.host.submit(self.host.save_learning, priority=priority)
+        fut.add_done_callback(self._learning_problems)
+        return fut
+
+    def accept_command(self, uri: str, shown_id: int | None) -> Callable[[str], types.Command | None]:
+        """The command an item of list `shown_id` carries: the editor runs it when the user accepts the item."""
+        if shown_id is None or not self.learning:
+            return lambda name: None
+        return lambda name: types.Command(title="", command=ACCEPTED, arguments=[uri, shown_id, name]) \
+            if name else None
 
     def load_engine(self) -> None:
         """Load the engine for the `modelPath` setting on the worker, and tell the user once what it could not
@@ -340,6 +401,7 @@ def initialize(ls: CodecompServer, params: types.InitializeParams) -> None:
         ls.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())(inline_completion)
     ls.project.read_capabilities(params)
     ls.load_engine()
+    ls.configure_learning()
 
 
 @feature(types.INITIALIZED)
@@ -374,7 +436,17 @@ async def did_change_configuration(ls: CodecompServer, params: types.DidChangeCo
 
 
 @feature(types.SHUTDOWN)
-def shutdown(ls: CodecompServer, params: Any) -> None:
+async def shutdown(ls: CodecompServer, params: Any) -> None:
+    if ls.settings.persist_learning:
+        # what was learned since the last save is written before the worker stops (bounded: never keeps the
+        # editor waiting long for its shutdown answer)
+        if ls._save_handle is not None:
+            ls._save_handle.cancel()
+        try:
+            # after the events already queued (NORMAL, first come first served), before any idle work
+            await asyncio.wait_for(asyncio.wrap_future(ls.save_learning(NORMAL)), 2.0)
+        except Exception as exc:
+            log.warning("what was learned could not be saved at shutdown: %s", exc)
     ls.project.shutdown()
     ls.host.shutdown()
 
@@ -387,6 +459,7 @@ def did_change_watched_files(ls: CodecompServer, params: types.DidChangeWatchedF
 @feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
 async def did_change_workspace_folders(ls: CodecompServer, params: types.DidChangeWorkspaceFoldersParams) -> None:
     ls.project.folders_changed(params.event)
+    ls.configure_learning()
     await ls.project.start()
 
 
@@ -416,17 +489,31 @@ def did_change(ls: CodecompServer, params: types.DidChangeTextDocumentParams) ->
     if doc is None:
         log.warning("didChange for a document that is not open: %s", params.text_document.uri)
         return
+    follow = ls.learning and doc.uri in ls.signals.pending
+    events: list[tuple[int, str]] = []
     for change in params.content_changes:
+        before = doc.text
+        rng = getattr(change, "range", None)
+        if follow and rng is not None:
+            s = doc.offset_at(rng.start.line, rng.start.character, ls.encoding)
+            e = doc.offset_at(rng.end.line, rng.end.character, ls.encoding)
         try:
             doc.apply(change, ls.encoding)
         except DocumentError as exc:
             log.warning("ignoring a change to %s: %s", doc.uri, exc)
+            continue
+        if follow:
+            events += (ls.signals.edit(doc.uri, before, s, max(e, s), sanitize(change.text)) if rng is not None
+                       else ls.signals.replaced(doc.uri, before, doc.text))
     doc.version = params.text_document.version
+    for shown_id, name in events:
+        ls.learn(shown_id, name, accepted=False)
     ls.project.schedule_sync()
 
 
 @feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: CodecompServer, params: types.DidCloseTextDocumentParams) -> None:
+    ls.signals.closed(params.text_document.uri)
     if ls.docs.close(params.text_document.uri) is not None:
         ls.host.submit(ls.host.close, params.text_document.uri)
 
@@ -474,7 +561,10 @@ async def completion(ls: CodecompServer, params: types.CompletionParams) -> type
     if done is None:
         return empty
     result, start = done
-    items = completion_items(result, doc, start, offset, ls.encoding, ls.settings.max_items)
+    command = ls.accept_command(doc.uri, result.shown_id)
+    if result.shown_id is not None and ls.learning:
+        ls.signals.shown(doc.uri, start, result.shown_id)
+    items = completion_items(result, doc, start, offset, ls.encoding, ls.settings.max_items, command)
     return types.CompletionList(is_incomplete=True, items=items)
 
 
@@ -490,7 +580,11 @@ async def inline_completion(ls: CodecompServer, params: types.InlineCompletionPa
     if done is None:
         return empty
     result, start = done
-    return types.InlineCompletionList(items=inline_items(result, doc, start, offset, ls.encoding))
+    command = ls.accept_command(doc.uri, result.shown_id)
+    if result.shown_id is not None and ls.learning:
+        ls.signals.shown(doc.uri, start, result.shown_id)
+    return types.InlineCompletionList(items=inline_items(result, doc, start, offset, ls.encoding,
+                                                         lambda text: command(leading_word(text))))
 
 
 @feature(types.TEXT_DOCUMENT_CODE_ACTION,
@@ -524,9 +618,42 @@ async def code_action(ls: CodecompServer, params: types.CodeActionParams) -> lis
     return actions
 
 
+# ---------------------------------------------------------------------------------------------- commands
+def accepted(ls: CodecompServer, *args: Any) -> None:
+    """`codecomp.accepted` [uri, list id, name]: the user accepted an item (the explicit learning signal)."""
+    if len(args) != 3 or not isinstance(args[0], str) or isinstance(args[1], bool) or not isinstance(args[1], int) \
+            or not isinstance(args[2], str) or not args[2]:
+        log.info("ignoring %s with arguments %r", ACCEPTED, args[:3])
+        return None
+    uri, shown_id, name = args
+    if ls.learning and ls.signals.accepted(uri, shown_id):
+        ls.learn(shown_id, name, accepted=True)
+    return None
+
+
+async def reset_learning(ls: CodecompServer, *args: Any) -> dict[str, Any]:
+    """`codecomp.resetLearning`: forget what was learned from the user, the saved files included."""
+    ls.signals.clear()
+    if ls._save_handle is not None:
+        ls._save_handle.cancel()
+        ls._save_handle = None
+    removed, problems = await asyncio.wrap_future(ls.host.submit(ls.host.reset_learning, priority=LOAD))
+    for problem in problems:
+        ls.tell_once(f"learning:{problem}", problem)
+    ls.window_show_message(types.ShowMessageParams(
+        type=types.MessageType.Info, message="codecomp: forgot what it learned from you"
+        + (f" (removed {len(removed)} saved file{'s' if len(removed) != 1 else ''})" if removed else ".")))
+    return {"forgotten": True, "removed": removed}
+
+
+COMMANDS = {ACCEPTED: accepted, RESET: reset_learning}
+
+
 def create_server(model_path: str | None = None, log_level: str | None = None) -> CodecompServer:
     """A server with every feature registered (inline completion is added at initialize if supported)."""
     ls = CodecompServer(model_path=model_path, log_level=log_level)
     for name, options, fn in server_features:
         ls.feature(name, options)(fn)
+    for name, fn in COMMANDS.items():
+        ls.command(name)(fn)
     return ls

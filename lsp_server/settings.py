@@ -69,6 +69,14 @@ SETTINGS: tuple[Setting, ...] = (
             "also offer names declared or used in files that are not open.", attr="workspace_index"),
     Setting("maxIndexedFiles", "integer", 20_000, "Largest number of workspace files the index reads.",
             minimum=1, maximum=1_000_000, attr="max_indexed_files"),
+    Setting("learnFromUser", "boolean", True,
+            "Learn from the completions you accept and the names you type where a list was shown, so that the "
+            "ranking adapts to each workspace. Kept in memory only, unless `persistLearning` is on.",
+            attr="learn_from_user"),
+    Setting("persistLearning", "boolean", False,
+            "Keep what was learned from you across restarts, in the file `.codecomp/learning.json` inside each "
+            "workspace folder (never elsewhere, never sent anywhere). Off: nothing is read or written.",
+            attr="persist_learning"),
     Setting("simulateSlowEngineMs", "integer", 0,
             "Diagnostics: delay every engine call by this much, to check the time bound.",
             minimum=0, maximum=600_000, attr="simulate_slow_engine_ms"),
@@ -109,6 +117,8 @@ class Settings:
     max_document_kib: int = field(default=_default("max_document_kib"))
     workspace_index: bool = field(default=_default("workspace_index"))
     max_indexed_files: int = field(default=_default("max_indexed_files"))
+    learn_from_user: bool = field(default=_default("learn_from_user"))
+    persist_learning: bool = field(default=_default("persist_learning"))
     simulate_slow_engine_ms: int = field(default=_default("simulate_slow_engine_ms"))
 
     def language_enabled(self, lang: str | None) -> bool:

@@ -18,8 +18,10 @@ that document (its counts, n-grams, member uses and declarations are left out), 
 """
 from __future__ import annotations
 
+import itertools
 import os
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -29,6 +31,7 @@ from codecomp.artifact import ArtifactError, default_path, load as load_artifact
 from codecomp.syntax import LANGUAGES, language_from_id
 from codecomp.engine import candidates as cand_mod
 from codecomp.engine.fragments import decode
+from codecomp.engine.learning import KEEP_ROWS, Context, Learner, Learning, Shown, context_of
 from codecomp.engine.lexing import inside_comment_or_string, member_operator_before, prefix_start, tokens_in_range
 from codecomp.engine.ranking import match_tier, order_key
 from codecomp.engine.scoring import candidate_features, document_ngrams, near_counts, score_pool
@@ -38,6 +41,7 @@ from codecomp.engine.types import Cancelled, Candidate, Completion, Fragment, Na
 
 MAX_DOCUMENTS = 64  # open documents kept; the least recently used beyond this are dropped
 MODEL_WORDS = 200   # the most probable vocabulary words offered as candidates
+MAX_SHOWN = 32      # shown lists kept for their learning event (`BaseEngine.learn`)
 
 
 @dataclass
@@ -57,6 +61,11 @@ class Gathered:
     timings: dict[str, float]
     t_start: float
     project: dict[str, float] | None = None              # label -> the project's n-gram probability
+    learner: Learner | None = None                       # the workspace's learner (None: learning is off)
+    context: Context | None = None                       # the learner's context of the position
+    rows: Any = None                                     # the ranker's feature rows, when it ranked
+    cache: Any = None                                    # the learner's cache features of the candidates
+    base: Any = None                                     # the offline scores the learner corrected
 
 
 @dataclass
@@ -129,6 +138,27 @@ class BaseEngine:
         self.workspace: Any = None          # a WorkspaceIndex, or None: no project context
         self._unsynced: set[str] = set()    # open documents whose latest text the index has not read yet
         self.open_timings: dict[str, float] = {}  # ms of the last `open` (its project part included)
+        self.learning: Learning | None = None  # learning from the user (None: off)
+        self._shown: OrderedDict[int, Shown] = OrderedDict()  # the last lists shown, for their events
+        self._shown_ids = itertools.count(1)
+
+    # -- learning from the user ----------------------------------------------------------------------------------
+    def set_learning(self, learning: Learning | None) -> None:
+        """Learn from the user's choices with these per-workspace learners (None: do not learn, and rank as
+        the offline model alone does)."""
+        self.learning = learning
+        self._shown.clear()
+
+    def learn(self, shown_id: int, label: str, accepted: bool = False) -> bool:
+        """One learning event: `label` stood where the list `Completion.shown_id` was shown (`accepted`: taken
+        from the list, else typed by hand).  Each list counts once; False when it is unknown (too old, already
+        counted, or learning is off)."""
+        shown = self._shown.pop(shown_id, None)
+        if shown is None or self.learning is None or not isinstance(label, str):
+            return False
+        shown.learner.observe(shown, label, accepted)
+        self.learning.touched(shown.learner)
+        return True
 
     # -- project context -----------------------------------------------------------------------------------------
     def set_workspace(self, index: Any) -> None:
@@ -323,6 +353,14 @@ class BaseEngine:
         project_ms = _ms(t_project)
         pool = cand_mod.gather(doc, others, cursor, prefix, member_op, model_words, copy_words, near=wanted,
                                project=project)
+        learner = context = None
+        if self.learning is not None:
+            learner = self.learning.for_path(uri_to_path(doc.uri))
+            context = context_of(doc.source, pstart, doc.lang, doc.uri, member=member_op is not None)
+            keywords = cand_mod.KEYWORDS.get(doc.lang, frozenset())
+            for name in learner.candidates(context, prefix):
+                if name not in pool and name not in keywords and cand_mod.is_identifier(name):
+                    pool[name] = cand_mod.Pool(name, "identifier", "learned")
         matching: dict[str, tuple[int, cand_mod.Pool]] = {}
         for label, entry in pool.items():
             tier = match_tier(label, prefix)
@@ -333,7 +371,7 @@ class BaseEngine:
         timings["project"] = round(project_ms + _ms(t_project), 3)
         timings["candidates"] = _ms(t0)
         return Gathered(doc, cursor, prefix, replace_start, member_op, state, matching, near, ngrams, note,
-                        timings, t_start, probs)
+                        timings, t_start, probs, learner, context)
 
     def _project(self, doc: Document, pstart: int, prefix: str, member_op: str | None, note: str | None
                  ) -> tuple[cand_mod.ProjectContext | None, str | None]:
@@ -365,9 +403,18 @@ class BaseEngine:
         doc, cursor, prefix, note, timings = g.doc, g.cursor, g.prefix, g.note, g.timings
         t0 = time.perf_counter()
         scores, note = self._rank(g, note)
+        base = scores
+        if g.learner is not None:
+            t1 = time.perf_counter()
+            scores = self._corrected(g, scores)
+            base = g.base
         ranked = sorted(((order_key(tier, scores[label], label), entry) for label, (tier, entry) in g.matching.items()),
                         key=lambda pair: pair[0])
         items = [Candidate(e.label, e.kind, round(scores[e.label], 4), e.source) for _, e in ranked[:max(0, max_items)]]
+        shown_id = None
+        if g.learner is not None:
+            shown_id = self._remember(g, [e.label for _, e in ranked[:KEEP_ROWS]], base)
+            timings["learning"] = _ms(t1)
         timings["rank"] = _ms(t0)
         frag = why = None
         if fragment:
@@ -382,7 +429,40 @@ class BaseEngine:
                 note = note or why
             timings["fragment"] = _ms(t0)
         timings["total"] = _ms(g.t_start)
-        return Completion(items, prefix, g.replace_start, frag, timings, note=note, fragment_reason=why)
+        return Completion(items, prefix, g.replace_start, frag, timings, note=note, fragment_reason=why,
+                          shown_id=shown_id)
+
+    def _corrected(self, g: Gathered, scores: dict[str, float]) -> dict[str, float]:
+        """The scores after the workspace learner's correction (`learning.Learner.scores`)."""
+        import numpy as np
+
+        labels = list(g.matching)
+        base = np.fromiter(map(scores.__getitem__, labels), np.float64, len(labels))
+        learned = np.fromiter((g.matching[label][1].source == "learned" for label in labels), bool, len(labels))
+        if learned.any() and not learned.all():
+            # a name only the learner offers is unknown to the offline ranking, whose score for it can be
+            # anything (the mix gives it a tiny probability): it starts at the lowest score of the others
+            base = np.where(learned, np.maximum(base, base[~learned].min()), base)
+            scores = dict(zip(labels, base.tolist()))
+        g.base = scores
+        g.cache = g.learner.cache_features(g.context, labels, learned)
+        rows = g.rows if g.rows is not None and g.rows.shape[0] == len(labels) else None
+        g.rows = rows
+        return dict(zip(labels, g.learner.scores(base, g.cache, rows).tolist()))
+
+    def _remember(self, g: Gathered, shown: list[str], base: dict[str, float]) -> int:
+        """Keep the first items of a shown list for its learning event; returns the list's id."""
+        import numpy as np
+
+        where = {label: i for i, label in enumerate(g.matching)}
+        at = np.fromiter((where[label] for label in shown), np.int64, len(shown))
+        sid = next(self._shown_ids)
+        self._shown[sid] = Shown(g.learner, g.context, shown,
+                                 np.fromiter((base[label] for label in shown), np.float64, len(shown)),
+                                 g.cache[at], g.rows[at] if g.rows is not None else None, g.prefix)
+        while len(self._shown) > MAX_SHOWN:
+            self._shown.popitem(last=False)
+        return sid
 
     def candidate_features(self, uri: str, line: int, utf16_col: int) -> CandidateFeatures | None:
         """The raw scoring signals of every candidate at a position, as the ranking of `complete` sees them
@@ -414,6 +494,7 @@ class BaseEngine:
         if ranker is not None and self._ranker_on and g.matching:
             try:
                 labels, rows = self._ranker_rows(g)
+                g.rows = rows
                 return dict(zip(labels, ranker.score(rows).tolist())), note
             except Exception as exc:
                 note = note or f"the ranker failed ({type(exc).__name__}: {exc}); ranked with the hand-set mix"

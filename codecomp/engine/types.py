@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 if TYPE_CHECKING:
+    from codecomp.engine.learning import Learning
     from codecomp.engine.workspace import WorkspaceIndex
 
 # Candidate kinds the engine produces (the language server maps them onto LSP CompletionItemKind).
@@ -63,6 +64,8 @@ class Completion:
     note: str | None = None
     # Why `fragment` is None, in words for a user (None when there is a fragment).
     fragment_reason: str | None = None
+    # The id of this list for `learn` (None when the engine does not learn from the user).
+    shown_id: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
@@ -112,5 +115,9 @@ class CompletionEngine(Protocol):
     def has_idle_work(self) -> bool: ...
 
     def set_workspace(self, index: WorkspaceIndex | None) -> None: ...
+
+    def set_learning(self, learning: Learning | None) -> None: ...
+
+    def learn(self, shown_id: int, label: str, accepted: bool = False) -> bool: ...
 
     def sync_workspace(self, uri: str | None = None) -> int: ...

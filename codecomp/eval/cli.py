@@ -17,7 +17,7 @@ def eval_command(
     split: str = typer.Option("test", "--split", help="Held-out split to evaluate on."),
     tasks: str = typer.Option("all", "--tasks",
                               help="Comma-separated tasks among tokens, identifiers, lines, keystrokes, char, "
-                                   "naming, latency; all: every one."),
+                                   "naming, latency, learning; all: each."),
     max_positions: int = typer.Option(300, "--max-positions", help="Positions sampled per task (tokens: tokens)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the position sampling."),
     quick: bool = typer.Option(False, "--quick", help="A few positions per task and a small baseline training "
@@ -89,3 +89,10 @@ def eval_command(
         t0, t1 = r.get("t0", {}), r.get("t1", {})
         if t0:
             typer.echo(f"  {name:18s} identifiers top-1 typed0 {t0['top1']:5.1f}%  typed1 {t1.get('top1', 0):5.1f}%")
+    for lang, res in result.tasks.get("learning", {}).get("languages", {}).items():
+        for group in ("second_half", "first_file"):
+            t0, t1 = res[group]["t0"], res[group]["t1"]
+            if t0["n"]:
+                typer.echo(f"  learning {lang:10s} {group:11s} top-1 typed0 off {t0['off']:5.1f}% on {t0['on']:5.1f}% "
+                           f"({t0['gain']:+.1f})  typed1 off {t1['off']:5.1f}% on {t1['on']:5.1f}% ({t1['gain']:+.1f})"
+                           f"  n={t0['n']}")

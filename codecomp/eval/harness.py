@@ -10,7 +10,9 @@ Tasks (names used by ``--tasks`` and in report.json):
   inline fragment whenever it is exactly what comes next;
 * ``char``: bits per character of the artifact's char model on held-out text;
 * ``naming``: name suggestions for declared symbols, with the most-frequent-name baseline;
-* ``latency``: percentiles of the engine's ``complete`` calls made by the other tasks.
+* ``latency``: percentiles of the engine's ``complete`` calls made by the other tasks;
+* ``learning``: a simulated user types each held-out project file after file, with learning from the user on
+  and off (:mod:`codecomp.eval.learning_eval`).
 
 Positions are drawn by the rule of :mod:`codecomp.eval.sampling` (an equal share per project, at most a cap
 per file), so that a figure describes the split's projects rather than its largest one.  Every task keeps
@@ -39,7 +41,7 @@ from codecomp.eval.naming_eval import eval_naming
 from codecomp.eval.records import BOOTSTRAP_LEVEL, BOOTSTRAP_RESAMPLES, TaskRecords
 from codecomp.eval.sampling import RULE, Sample, rng_for, stratified_files, stratified_sample
 
-ALL_TASKS = ("tokens", "identifiers", "lines", "keystrokes", "char", "naming", "latency")
+ALL_TASKS = ("tokens", "identifiers", "lines", "keystrokes", "char", "naming", "latency", "learning")
 TYPED_LENGTHS = (0, 1, 2, 3)
 
 
@@ -717,6 +719,11 @@ def run_evaluation(engine: Any, engine_name: str, corpus: Path, options: EvalOpt
     if "latency" in options.tasks:
         typing = sample_identifier_positions(docs, max(1, n // 10), seed, stream="typing")
         eval_typing_latency(eng, docs, typing.picks, p)
+    if "learning" in options.tasks:
+        from codecomp.eval.learning_eval import LearningOptions, eval_learning
+
+        learn_opts = LearningOptions.quick(seed) if options.quick else LearningOptions(seed=seed)
+        result.tasks["learning"], result.seconds["learning_updates"] = eval_learning(engine, docs, learn_opts, p)
     result.latencies_ms = {k: list(v) for k, v in eng.latencies_ms.items()}
     if "latency" in options.tasks:
         every = [x for v in eng.latencies_ms.values() for x in v]

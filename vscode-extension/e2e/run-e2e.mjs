@@ -213,6 +213,9 @@ before(async () => {
     "javascript.validate.enable": false,
     "typescript.suggest.enabled": false,
     "codecomp.trace.server": "messages",
+    // What the server learns from accepted completions is written into the workspace's .codecomp/ folder, where
+    // the learning test reads it.
+    "codecomp.persistLearning": true,
   });
   writeJson(path.join(ctx.workspace, ".vscode", "settings.json"), { "codecomp.pythonPath": PYTHON });
 
@@ -306,6 +309,50 @@ test("JavaScript: completion items from the codecomp server appear", withScreens
   console.log(`JavaScript completion rows: ${JSON.stringify(labels)}`);
   assert.ok(labels.some((l) => l.includes("computeInvoiceTotal")), JSON.stringify(labels));
   await ctx.page.keyboard.press("Escape");
+}));
+
+/** The learning file the server writes into the workspace (persistLearning), once it holds an accepted item. */
+async function learnedAcceptance(name) {
+  const file = path.join(ctx.workspace, ".codecomp", "learning.json");
+  const deadline = Date.now() + SUGGEST_MS;
+  let last = "";
+  while (Date.now() < deadline) {
+    if (fs.existsSync(file)) {
+      last = fs.readFileSync(file, "utf8");
+      try {
+        const data = JSON.parse(last);
+        if (data.events?.accepted >= 1 && (data.names ?? []).some(([n]) => n === name)) return data;
+      } catch {
+        // being replaced: read it again
+      }
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`no accepted completion of "${name}" was learned; learning file: ${last || "(none)"}`);
+}
+
+test("an accepted completion reaches the server, which learns from it", withScreenshot("learning", async () => {
+  await openFile("invoice.js");
+  await ctx.page.keyboard.press("End");
+  await ctx.page.keyboard.press("Enter");
+  await ctx.page.keyboard.type("const accepted = computeInvoiceTo", { delay: 30 });
+  const labels = await completionsContaining("computeInvoiceTotal");
+  assert.ok(labels[0].includes("computeInvoiceTotal"), `not the first item: ${JSON.stringify(labels)}`);
+  // Enter accepts the selected item: VS Code inserts it and runs the item's command (codecomp.accepted),
+  // which the language client sends to the server as workspace/executeCommand.
+  await ctx.page.keyboard.press("Enter");
+  await ctx.page.waitForFunction(
+    // (the editor renders spaces as no-break spaces)
+    () => Array.from(document.querySelectorAll(".editor-instance .view-line")).some((l) => (l.textContent || "").replace(/\u00a0/g, " ").includes("const accepted = computeInvoiceTotal")),
+    undefined,
+    { timeout: 15_000 },
+  );
+  await ctx.page.keyboard.type("(", { delay: 30 });
+  const learned = await learnedAcceptance("computeInvoiceTotal");
+  await screenshot("learning-accepted.png");
+  console.log(`learned events: ${JSON.stringify(learned.events)}`);
+  // The folder that holds it keeps itself out of version control.
+  assert.match(fs.readFileSync(path.join(ctx.workspace, ".codecomp", ".gitignore"), "utf8"), /^\*$/m);
 }));
 
 test("inline ghost text from the model appears", withScreenshot("inline", async () => {

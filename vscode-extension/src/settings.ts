@@ -32,6 +32,8 @@ export const PASSED_THROUGH = [
   "maxDocumentKiB",
   "workspaceIndex",
   "maxIndexedFiles",
+  "learnFromUser",
+  "persistLearning",
   "simulateSlowEngineMs",
 ] as const;
 export type PassedThrough = (typeof PASSED_THROUGH)[number];

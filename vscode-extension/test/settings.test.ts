@@ -43,6 +43,8 @@ test("defaults give the shipped model and the contributed defaults", () => {
     maxDocumentKiB: 2048,
     workspaceIndex: true,
     maxIndexedFiles: 20000,
+    learnFromUser: true,
+    persistLearning: false,
     simulateSlowEngineMs: 0,
   });
 });
