@@ -183,8 +183,9 @@ def test_incremental_typing_reuses_the_cached_state(engine: Engine) -> None:
     assert len(ctx.ids) == before + 5 and ctx.last_steps == 5
     for k, h in checkpoints.items():
         assert np.array_equal(ctx.checkpoints[k][0], h)
-    # an edit in the middle re-reads from the checkpoint before it, not from the start
-    text2 = text.replace("const subtotal = this.subtotal();", "const subtotal = this.subtotal() + 1;")
+    # an edit in the middle of the context re-reads from the checkpoint before it, not from the start
+    assert text.index("console.log(cart.receipt())") > ctx.anchor
+    text2 = text.replace("console.log(cart.receipt());", "console.log(cart.receipt(), cart);")
     engine.change(URI, text2, 4)
     engine.complete(URI, line + 1, len("  return value"))
     assert 0 < ctx.last_steps < len(ctx.ids) - 32
