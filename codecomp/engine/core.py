@@ -28,8 +28,9 @@ from urllib.parse import unquote, urlparse
 from codecomp.artifact import ArtifactError, default_path, load as load_artifact
 from codecomp.syntax import LANGUAGES, language_from_id
 from codecomp.engine import candidates as cand_mod
-from codecomp.engine.fragments import decode
-from codecomp.engine.lexing import inside_comment_or_string, member_operator_before, prefix_start, tokens_in_range
+from codecomp.engine.fragments import OFFER_THRESHOLD, decode
+from codecomp.engine.lexing import (LINE_WINDOW, inside_comment_or_string, member_operator_before, prefix_start,
+                                    tokens_in_range)
 from codecomp.engine.ranking import match_tier, order_key
 from codecomp.engine.scoring import candidate_features, document_ngrams, near_counts, score_pool
 from codecomp.engine.session import Document, DocumentStore
@@ -372,6 +373,8 @@ class BaseEngine:
             t0 = time.perf_counter()
             try:
                 frag, why = self._fragment(doc, g.state, items, prefix, cursor, stop)
+                if frag is not None and getattr(frag, "note", None):
+                    note = f"{note}; {frag.note}" if note else frag.note
             except Cancelled:  # the list is ready: it goes out without the fragment
                 why = "the fragment was cancelled"
                 note = note or why
@@ -609,6 +612,10 @@ class Engine(BaseEngine):
 
     # -- neural hooks --------------------------------------------------------------------------------------------
     _has_track = True
+    fragment_mode = "beam"          # "greedy": the single-path decoder of earlier versions (for comparisons)
+    fragment_threshold = OFFER_THRESHOLD  # a fragment less likely than this to be exactly right is not shown
+    fragment_width = 5              # live hypotheses of the beam
+    fragment_max_tokens = 20        # tokens of a fragment at most
 
     def _fill_track(self, doc: Document, deadline: float, should_stop: Callable[[], bool] | None) -> None:
         try:
@@ -664,6 +671,8 @@ class Engine(BaseEngine):
                                         tokens_in_range(doc.tree, doc.source, doc.lang, cursor - 1, cursor + 1)):
             # such as `&|&` or `!|=`: nothing sensible starts there
             return None, "the cursor is inside an operator"
+        if self.fragment_mode != "greedy":
+            return self._line_fragment(doc, state, items, prefix, cursor, stop)
         if prefix:
             if not items:
                 return None, "no identifier starts with the typed prefix"
@@ -682,6 +691,92 @@ class Engine(BaseEngine):
         ctx = doc.context
         mem = ctx.dist[2] if ctx.dist is not None and ctx.dist[0] is ctx.last else self.model.memory_of(ctx.keys)
         return decode(self.model, ctx.last, mem, ctx.texts, first, doc.lang, after, before, should_stop=stop)
+
+    def _line_candidates(self, doc: Document, state, items: list[Candidate], prefix: str, cursor: int,
+                         stop: Callable[[], bool] | None, weights=None):
+        """(every candidate rest of the line best first, where the line is (lo, hi), pstart): the beam's lines
+        and the document's repeated continuations (`fragments.line_candidates`)."""
+        from codecomp.engine.beam import SearchSpec
+        from codecomp.engine.fragments import WEIGHTS, line_candidates
+        from codecomp.engine.linestats import LineStats, lex, open_stack
+
+        model, src = self.model, doc.source
+        pstart = cursor - len(prefix.encode("utf-8", "surrogatepass"))
+        line_lo = src.rfind(b"\n", 0, pstart) + 1
+        line_hi = src.find(b"\n", cursor)
+        line_hi = len(src) if line_hi < 0 else line_hi
+        line_tokens = [t for t, _ in lex(src[max(line_lo, pstart - LINE_WINDOW):pstart])]
+        rest = lex(src[cursor:min(line_hi, cursor + LINE_WINDOW)])
+        stats = LineStats.of(src, line_lo, line_hi, cache=doc.extra.setdefault("line_stats", {}))
+        repeats = stats.repeats(line_tokens, prefix)
+        ctx = doc.context
+        mem = ctx.dist[2] if ctx.dist is not None and ctx.dist[0] is ctx.last else model.memory_of(ctx.keys)
+        prev = ctx.texts[-1] if ctx.texts and ctx.texts[-1] != "<bos>" else None
+        top = items[0].label if items else None
+        first = None
+        if prefix:
+            first = [(it.label, max(state.prob(it.label, model.index.get(it.label)), 1e-4)) for it in items[:4]]
+        spec = SearchSpec(ctx.last, mem, ctx.texts, doc.lang, open_stack(src[max(0, pstart - LINE_WINDOW):pstart]),
+                          prev, not line_tokens, first,
+                          rest_first=rest[0][0].decode("utf-8", "replace") if rest else None,
+                          also_first=[top] if top and not prefix else [], width=self.fragment_width,
+                          max_tokens=self.fragment_max_tokens)
+        cands = line_candidates(model, spec, stats, repeats, top, doc.lang, stop,
+                                weights if weights is not None else WEIGHTS)
+        return [c for c in cands if c.text and c.text != prefix], (line_lo, line_hi), pstart
+
+    def _line_fragment(self, doc: Document, state, items: list[Candidate], prefix: str, cursor: int,
+                       stop: Callable[[], bool] | None) -> tuple[Fragment | None, str | None]:
+        """The rest of the line (`fragment_mode` "beam"): the best of the beam's lines and the document's
+        repeated continuations by calibrated probability, checked with tree-sitter, offered when that
+        probability reaches `fragment_threshold` (docs/design.md, section 5, Fragments)."""
+        from codecomp.engine.fragments import SYNTAX_CHECKS, adds_errors
+
+        cands, (line_lo, line_hi), pstart = self._line_candidates(doc, state, items, prefix, cursor, stop)
+        if not cands:
+            return None, "no continuation of the line is likely enough to show"
+        chosen = None
+        for cand in cands[:SYNTAX_CHECKS]:
+            if doc.tree is not None and not doc.dirty and \
+                    adds_errors(doc.tree, doc.source, doc.lang, pstart, cursor, cand.text, line_lo, line_hi):
+                continue
+            chosen = cand
+            break
+        if chosen is None:
+            return None, "every likely continuation of the line would add a syntax error to it"
+        if chosen.confidence < self.fragment_threshold:
+            return None, (f"the best continuation `{chosen.text}` is exact with probability {chosen.confidence:.2f}, "
+                          f"below the {self.fragment_threshold:.2f} needed to show it")
+        frag = Fragment(text=chosen.text, score=round(chosen.confidence, 4))
+        top = items[0].label if items else None
+        if top is not None and chosen.tokens[0] != top:
+            why = (f"the same line continues this way at line {chosen.repeat.line + 1} of the file"
+                   if chosen.repeat is not None else
+                   "the model and the file's line statistics put more probability on it")
+            frag.note = f"the fragment starts with `{chosen.tokens[0]}` rather than the top item `{top}`: {why}"
+        return frag, None
+
+    def line_candidates(self, uri: str, line: int, utf16_col: int, weights=None) -> list[tuple[object, bool]] | None:
+        """Every candidate rest of the line at a position with whether it passes the syntax check, as the
+        fragment decoder sees them (None where `complete` would decode no fragment).  For tuning the weights
+        of `fragments.WEIGHTS` and the threshold."""
+        from codecomp.engine.fragments import adds_errors
+
+        g = self._gather(uri, line, utf16_col, None)
+        if isinstance(g, Completion) or g.state is None or g.doc.context.last is None:
+            return None
+        scores, _ = self._rank(g, None)
+        ranked = sorted(((order_key(tier, scores[label], label), entry) for label, (tier, entry) in g.matching.items()),
+                        key=lambda pair: pair[0])
+        items = [Candidate(e.label, e.kind, scores[e.label], e.source) for _, e in ranked[:50]]
+        doc, cursor = g.doc, g.cursor
+        cands, (lo, hi), pstart = self._line_candidates(doc, g.state, items, g.prefix, cursor, None, weights)
+        out = []
+        for cand in cands:
+            ok = doc.tree is None or doc.dirty or not adds_errors(doc.tree, doc.source, doc.lang, pstart, cursor,
+                                                                  cand.text, lo, hi)
+            out.append((cand, ok))
+        return out
 
     def naming_problem(self) -> str:
         """Why names cannot be suggested by this engine."""

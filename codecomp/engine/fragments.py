@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -174,3 +174,130 @@ def _best_token(model, dist) -> tuple[str, float]:
         if p > best_p:
             best, best_p = word, p
     return best, best_p
+
+
+# --------------------------------------------------------------------------------------------- line fragments
+# The fragment the engine offers: the rest of the line, chosen among the beam's lines and the continuations the
+# document repeats (see `line_candidates`), scored by a logistic model of "this is exactly the rest of the line"
+# whose weights were fitted on the valid split (`codecomp.eval.fragment_tune`), and offered only when that
+# probability reaches `OFFER_THRESHOLD`.
+FEATURES = ("bias", "logp", "logp_mean", "min_logp", "end_logp", "log_tokens", "beam", "beam_best", "repeat",
+            "log_match", "log_count", "share", "top_item", "line_start", "lang_cpp")
+WEIGHTS = {"bias": -2.106, "logp": -6.809e-05, "logp_mean": 0.4849, "min_logp": -0.003734, "end_logp": 0.3356,
+           "log_tokens": -1.092, "beam": -0.08781, "beam_best": 1.411, "repeat": -1.048, "log_match": 1.817,
+           "log_count": 0.1482, "share": -0.00647, "top_item": 0.8029, "line_start": -0.8315, "lang_cpp": -0.004432}
+OFFER_THRESHOLD = 0.11
+SYNTAX_CHECKS = 4          # candidates checked with tree-sitter at most, best first
+
+
+@dataclass
+class LineCandidate:
+    """One way to finish the line, with the evidence for it."""
+
+    text: str                       # replaces the typed prefix
+    tokens: list[str]
+    logp: float = -50.0             # log P(tokens, then the end of the line) under the model
+    end_logp: float = -10.0
+    min_logp: float = -20.0
+    beam_rank: int = -1             # rank among the beam's lines (-1: not found by the beam)
+    repeat: object | None = None    # a `linestats.Repeat` when the document has this continuation
+    top_item: bool = False          # starts with the top item of the completion list
+    line_start: bool = False        # the line has no code before the fragment
+    confidence: float = 0.0
+
+    def features(self, lang: str) -> dict[str, float]:
+        n = max(len(self.tokens), 1)
+        rep = self.repeat
+        return {
+            "bias": 1.0, "logp": self.logp, "logp_mean": self.logp / n, "min_logp": self.min_logp,
+            "end_logp": self.end_logp, "log_tokens": math.log(n), "beam": float(self.beam_rank >= 0),
+            "beam_best": float(self.beam_rank == 0), "repeat": float(rep is not None),
+            "log_match": math.log1p(rep.match) if rep is not None else 0.0,
+            "log_count": math.log1p(rep.count) if rep is not None else 0.0,
+            "share": rep.count / max(rep.total, 1) if rep is not None else 0.0,
+            "top_item": float(self.top_item), "line_start": float(self.line_start), "lang_cpp": float(lang == "cpp"),
+        }
+
+
+def calibrated(features: dict[str, float], weights: dict[str, float] = WEIGHTS) -> float:
+    """The logistic model's probability that a candidate is exactly the rest of the line."""
+    z = sum(weights.get(k, 0.0) * v for k, v in features.items())
+    return 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))
+
+
+def line_candidates(model, spec, stats, repeats: list, top_label: str | None, lang: str,
+                    should_stop: Callable[[], bool] | None = None, weights: dict[str, float] = WEIGHTS
+                    ) -> list[LineCandidate]:
+    """Every candidate rest of the line, best first: the beam's lines (`beam.SearchSpec` `spec`) and the
+    document's repeated continuations (`repeats`, also scored by the model as forced rows of the same search),
+    merged when they are the same tokens, each with its calibrated probability in `confidence`."""
+    from codecomp.engine.beam import Searcher
+
+    spec.forced = [r.tokens for r in repeats]
+    searcher = Searcher(model, spec, lambda a, b: stats.p_break(a.encode("utf-8", "surrogatepass"),
+                                                                  None if b is None else b.encode("utf-8", "surrogatepass")),
+                        should_stop)
+    lines = searcher.run()
+    by_key: dict[tuple[str, ...], LineCandidate] = {}
+    beam_lines = sorted((ln for ln in lines if ln.forced < 0), key=lambda ln: -ln.logp)
+    for rank, ln in enumerate(beam_lines):
+        key = tuple(ln.tokens)
+        if key in by_key:
+            continue
+        by_key[key] = LineCandidate(render(ln.tokens, lang), ln.tokens, ln.logp, ln.end_logp, ln.min_logp, rank)
+    for ln in lines:
+        if ln.forced < 0:
+            continue
+        rep = repeats[ln.forced]
+        key = tuple(rep.tokens)
+        cand = by_key.get(key)
+        if cand is None:
+            cand = by_key[key] = LineCandidate(rep.text, rep.tokens, ln.logp, ln.end_logp, ln.min_logp)
+        cand.repeat = rep
+        cand.text = rep.text  # the document's own spelling and spacing
+    out = list(by_key.values())
+    for cand in out:
+        cand.top_item = top_label is not None and bool(cand.tokens) and cand.tokens[0] == top_label
+        cand.line_start = spec.line_start
+        cand.confidence = calibrated(cand.features(lang), weights)
+    out.sort(key=lambda c: -c.confidence)
+    return out
+
+
+def error_nodes(tree, lo: int, hi: int, missing_before: int | None = None) -> int:
+    """ERROR nodes of `tree` that touch the bytes [lo, hi], plus the MISSING nodes that tree-sitter inserted
+    between `lo` and `missing_before` (default `hi`); a MISSING node at or after `missing_before` only says the
+    code goes on after it (an unclosed block at the end of what is typed), which is no error of the line."""
+    limit = hi if missing_before is None else missing_before
+    count = 0
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        if node.end_byte < lo or node.start_byte > hi:
+            continue
+        if node.is_missing:
+            count += lo <= node.start_byte < limit
+            continue
+        if node.is_error:
+            count += 1
+            continue
+        if node.has_error:
+            stack.extend(node.children)
+    return count
+
+
+def adds_errors(tree, source: bytes, lang: str, start: int, end: int, text: str, line_lo: int, line_hi: int
+                ) -> bool:
+    """Whether replacing source[start:end] by `text` gives the line [line_lo, line_hi) more syntax errors than
+    it has (`error_nodes`; an incremental re-parse of a copy of `tree`, the tree of `source`)."""
+    from codecomp.syntax.languages import get_parser
+    from codecomp.syntax.parsed import edit_tree
+
+    data = text.encode("utf-8", "surrogatepass")
+    new = source[:start] + data + source[end:]
+    copy = tree.copy()
+    new_end = start + len(data)
+    edit_tree(copy, source, new, start, end, new_end)
+    new_tree = get_parser(lang).parse(new, copy)
+    delta = new_end - end
+    return error_nodes(new_tree, line_lo, line_hi + delta, new_end) > error_nodes(tree, line_lo, line_hi, end)
