@@ -38,6 +38,7 @@ from codecomp.engine.types import Cancelled, Candidate, Completion, Fragment, Na
 
 MAX_DOCUMENTS = 64  # open documents kept; the least recently used beyond this are dropped
 MODEL_WORDS = 200   # the most probable vocabulary words offered as candidates
+PROJECT_LINES_MS = 5  # time a request may spend reading workspace files for fragments (the rest in idle time)
 
 
 @dataclass
@@ -221,11 +222,20 @@ class BaseEngine:
             doc = self._track_target()
             if doc is not None:
                 self._fill_track(doc, time.perf_counter() + budget_s, should_stop)
+            else:
+                self._read_project_lines(budget_s)
         return self.has_idle_work()
 
     def has_idle_work(self) -> bool:
         """Whether `work_in_idle` has something to do."""
-        return any(d.parse_pending for d in self.store.docs.values()) or self._track_target() is not None
+        return (any(d.parse_pending for d in self.store.docs.values()) or self._track_target() is not None
+                or self._project_lines_pending())
+
+    def _read_project_lines(self, budget_s: float) -> None:
+        """Read workspace files for fragments (engines that decode fragments with project context)."""
+
+    def _project_lines_pending(self) -> bool:
+        return False
 
     def _track_target(self) -> Document | None:
         """The document whose track idle time fills: the most recently used one, when it has work left."""
@@ -721,9 +731,58 @@ class Engine(BaseEngine):
                           rest_first=rest[0][0].decode("utf-8", "replace") if rest else None,
                           also_first=[top] if top and not prefix else [], width=self.fragment_width,
                           max_tokens=self.fragment_max_tokens)
+        project = self._project_repeats(doc, stats, line_tokens, prefix)
         cands = line_candidates(model, spec, stats, repeats, top, doc.lang, stop,
-                                weights if weights is not None else WEIGHTS)
+                                weights if weights is not None else WEIGHTS, project)
         return [c for c in cands if c.text and c.text != prefix], (line_lo, line_hi), pstart
+
+    _project_lines = None
+
+    def _read_project_lines(self, budget_s: float) -> None:
+        pl = self.project_lines()
+        if pl is not None and self.store.docs:
+            try:
+                pl.update(budget_s)
+            except Exception:  # idle work only: fragments go on without the project's lines
+                self._project_lines = None
+                self.workspace_lines_off = True
+
+    def _project_lines_pending(self) -> bool:
+        pl = self.project_lines() if self.store.docs else None
+        return pl is not None and pl.pending()
+
+    workspace_lines_off = False
+
+    def project_lines(self):
+        """The workspace's lines for fragments (`projectlines.ProjectLines`), None without a workspace."""
+        if self.workspace is None or self.workspace_lines_off:
+            return None
+        pl = self._project_lines
+        if pl is None or pl.index is not self.workspace:
+            from codecomp.engine.projectlines import ProjectLines
+
+            def open_text(path: str) -> str | None:
+                for uri, d in self.store.docs.items():
+                    if uri_to_path(uri) == path:
+                        return d.text
+                return None
+
+            pl = self._project_lines = ProjectLines(self.workspace, open_text)
+        return pl
+
+    def _project_repeats(self, doc: Document, stats, line_tokens: list[bytes], prefix: str) -> list:
+        """The project's continuations of the current line (none without a workspace or a file path); the
+        workspace's files are read a few milliseconds per request (all of them when nothing runs in the
+        background, as in the evaluation)."""
+        path = uri_to_path(doc.uri) if self.workspace is not None else None
+        pl = self.project_lines() if path is not None else None
+        if pl is None:
+            return []
+        try:
+            pl.update(PROJECT_LINES_MS / 1000.0 if doc.background_analysis else None)
+            return pl.lookup(path, stats.previous_line()[-2:], line_tokens, prefix)
+        except Exception:  # evidence only: the fragment goes on without the project's lines
+            return []
 
     def _line_fragment(self, doc: Document, state, items: list[Candidate], prefix: str, cursor: int,
                        stop: Callable[[], bool] | None) -> tuple[Fragment | None, str | None]:

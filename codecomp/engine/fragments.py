@@ -178,15 +178,20 @@ def _best_token(model, dist) -> tuple[str, float]:
 
 # --------------------------------------------------------------------------------------------- line fragments
 # The fragment the engine offers: the rest of the line, chosen among the beam's lines and the continuations the
-# document repeats (see `line_candidates`), scored by a logistic model of "this is exactly the rest of the line"
-# whose weights were fitted on the valid split (`codecomp.eval.fragment_tune`), and offered only when that
-# probability reaches `OFFER_THRESHOLD`.
+# document and the project repeat (see `line_candidates`) by a linear score of their features (`WEIGHTS`, a
+# conditional logit: the softmax of the scores over one position's candidates is its model of which candidate
+# is exactly the rest of the line), whose probability of being exact is then calibrated from the score and
+# that softmax share (`CALIBRATION`, a logistic regression); both fitted on the valid split
+# (`codecomp.eval.fragment_tune`).  A fragment is offered only when its probability reaches `OFFER_THRESHOLD`.
 FEATURES = ("bias", "logp", "logp_mean", "min_logp", "end_logp", "log_tokens", "beam", "beam_best", "repeat",
-            "log_match", "log_count", "share", "top_item", "line_start", "lang_cpp")
-WEIGHTS = {"bias": -2.106, "logp": -6.809e-05, "logp_mean": 0.4849, "min_logp": -0.003734, "end_logp": 0.3356,
-           "log_tokens": -1.092, "beam": -0.08781, "beam_best": 1.411, "repeat": -1.048, "log_match": 1.817,
-           "log_count": 0.1482, "share": -0.00647, "top_item": 0.8029, "line_start": -0.8315, "lang_cpp": -0.004432}
-OFFER_THRESHOLD = 0.11
+            "log_match", "log_count", "share", "top_item", "line_start", "lang_cpp", "project", "project_prev",
+            "project_log_count", "project_share", "project_log_files")
+WEIGHTS = {"logp": -0.0006061, "logp_mean": 0.2908, "min_logp": 0.05261, "end_logp": 0.3978, "log_tokens": -0.2639,
+           "beam": -0.3413, "beam_best": 1.101, "repeat": -2.366, "log_match": 2.494, "log_count": 0.2922,
+           "share": -0.01426, "top_item": 0.7491, "project": 1.067, "project_prev": 1.722,
+           "project_log_count": -1.413, "project_share": 4.023, "project_log_files": 1.189}
+CALIBRATION = (-0.1936, 0.3184, 2.527)
+OFFER_THRESHOLD = 0.117
 SYNTAX_CHECKS = 4          # candidates checked with tree-sitter at most, best first
 
 
@@ -201,13 +206,15 @@ class LineCandidate:
     min_logp: float = -20.0
     beam_rank: int = -1             # rank among the beam's lines (-1: not found by the beam)
     repeat: object | None = None    # a `linestats.Repeat` when the document has this continuation
+    project: object | None = None   # a `projectlines.ProjectRepeat` when other files of the project have it
     top_item: bool = False          # starts with the top item of the completion list
     line_start: bool = False        # the line has no code before the fragment
-    confidence: float = 0.0
+    score: float = 0.0              # `WEIGHTS` . features: the choice among one position's candidates
+    confidence: float = 0.0         # calibrated probability of being exactly the rest of the line
 
     def features(self, lang: str) -> dict[str, float]:
         n = max(len(self.tokens), 1)
-        rep = self.repeat
+        rep, proj = self.repeat, self.project
         return {
             "bias": 1.0, "logp": self.logp, "logp_mean": self.logp / n, "min_logp": self.min_logp,
             "end_logp": self.end_logp, "log_tokens": math.log(n), "beam": float(self.beam_rank >= 0),
@@ -216,24 +223,48 @@ class LineCandidate:
             "log_count": math.log1p(rep.count) if rep is not None else 0.0,
             "share": rep.count / max(rep.total, 1) if rep is not None else 0.0,
             "top_item": float(self.top_item), "line_start": float(self.line_start), "lang_cpp": float(lang == "cpp"),
+            "project": float(proj is not None), "project_prev": float(proj is not None and proj.with_prev),
+            "project_log_count": math.log1p(proj.count) if proj is not None else 0.0,
+            "project_share": proj.count / max(proj.total, 1) if proj is not None else 0.0,
+            "project_log_files": math.log1p(proj.files) if proj is not None else 0.0,
         }
 
 
-def calibrated(features: dict[str, float], weights: dict[str, float] = WEIGHTS) -> float:
-    """The logistic model's probability that a candidate is exactly the rest of the line."""
-    z = sum(weights.get(k, 0.0) * v for k, v in features.items())
-    return 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))
+def score(features: dict[str, float], weights: dict[str, float] = WEIGHTS) -> float:
+    """The candidate's score (higher: more likely the rest of the line)."""
+    return sum(weights.get(k, 0.0) * v for k, v in features.items())
+
+
+def calibrate(scores: list[float], calibration: tuple[float, float, float] | None = None) -> list[float]:
+    """The probability that each of one position's candidates is exactly the rest of the line, from its score
+    and its softmax share among them: sigmoid(a + b * score + c * log share)."""
+    a, b, c = calibration if calibration is not None else CALIBRATION
+    if not scores:
+        return []
+    top = max(scores)
+    norm = math.log(sum(math.exp(x - top) for x in scores))
+    out = []
+    for x in scores:
+        z = a + b * x + c * (x - top - norm)
+        out.append(1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0))))
+    return out
 
 
 def line_candidates(model, spec, stats, repeats: list, top_label: str | None, lang: str,
-                    should_stop: Callable[[], bool] | None = None, weights: dict[str, float] = WEIGHTS
+                    should_stop: Callable[[], bool] | None = None, weights: dict[str, float] = WEIGHTS,
+                    project: list | None = None, calibration: tuple[float, float, float] | None = None
                     ) -> list[LineCandidate]:
-    """Every candidate rest of the line, best first: the beam's lines (`beam.SearchSpec` `spec`) and the
-    document's repeated continuations (`repeats`, also scored by the model as forced rows of the same search),
-    merged when they are the same tokens, each with its calibrated probability in `confidence`."""
+    """Every candidate rest of the line, best first: the beam's lines (`beam.SearchSpec` `spec`), the
+    document's repeated continuations (`repeats`) and the project's (`project`), the last two also scored by the
+    model as forced rows of the same search, merged when they are the same tokens, each with its calibrated
+    probability in `confidence`."""
     from codecomp.engine.beam import Searcher
 
-    spec.forced = [r.tokens for r in repeats]
+    project = project or []
+    known = {tuple(r.tokens) for r in repeats}
+    project = [r for r in project if tuple(r.tokens) not in known] + [r for r in project if tuple(r.tokens) in known]
+    sources = list(repeats) + [r for r in project if tuple(r.tokens) not in known]
+    spec.forced = [r.tokens for r in sources]
     searcher = Searcher(model, spec, lambda a, b: stats.p_break(a.encode("utf-8", "surrogatepass"),
                                                                   None if b is None else b.encode("utf-8", "surrogatepass")),
                         should_stop)
@@ -248,19 +279,28 @@ def line_candidates(model, spec, stats, repeats: list, top_label: str | None, la
     for ln in lines:
         if ln.forced < 0:
             continue
-        rep = repeats[ln.forced]
+        rep = sources[ln.forced]
         key = tuple(rep.tokens)
         cand = by_key.get(key)
         if cand is None:
             cand = by_key[key] = LineCandidate(rep.text, rep.tokens, ln.logp, ln.end_logp, ln.min_logp)
-        cand.repeat = rep
-        cand.text = rep.text  # the document's own spelling and spacing
+        cand.text = rep.text  # the spelling and spacing of the code it repeats
+    for rep in repeats:
+        cand = by_key.get(tuple(rep.tokens))
+        if cand is not None:
+            cand.repeat = rep
+    for rep in project:
+        cand = by_key.get(tuple(rep.tokens))
+        if cand is not None:
+            cand.project = rep
     out = list(by_key.values())
     for cand in out:
         cand.top_item = top_label is not None and bool(cand.tokens) and cand.tokens[0] == top_label
         cand.line_start = spec.line_start
-        cand.confidence = calibrated(cand.features(lang), weights)
-    out.sort(key=lambda c: -c.confidence)
+        cand.score = score(cand.features(lang), weights)
+    for cand, p in zip(out, calibrate([c.score for c in out], calibration)):
+        cand.confidence = p
+    out.sort(key=lambda c: -c.score)
     return out
 
 

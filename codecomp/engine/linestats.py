@@ -172,6 +172,16 @@ class LineStats:
         cursor_line = before_line0 + before_data.count(b"\n")
         return cls(vocab, before, after, before_line0, cursor_line + 1)
 
+    def previous_line(self) -> list[bytes]:
+        """The tokens of the last code line before the cursor's line (empty at the top of the file)."""
+        part = self.before
+        ids = part.ids
+        eols = np.flatnonzero(ids == EOL)
+        if not eols.size or eols[-1] + 1 >= ids.size:
+            return []
+        a = int(eols[-1]) + 1
+        return [part.data[int(s):int(e)] for s, e in zip(part.starts[a:].tolist(), part.ends[a:].tolist())]
+
     # ------------------------------------------------------------------------------------------- repeats
     def context_ids(self, line_tokens: list[bytes]) -> list[int]:
         """The id context at the cursor: the last tokens of the lines before, an EOL, the line's own tokens

@@ -61,7 +61,7 @@ def eval_command(
     if problem:
         typer.echo(f"codecomp eval: warning: {problem}", err=True)
     hooks = None
-    if project_context and "identifiers" in opts.tasks:
+    if project_context and {"identifiers", "lines", "line_starts"} & set(opts.tasks):
         from codecomp.eval.project_context import ProjectContextRun
 
         def plain_engine():

@@ -3,15 +3,18 @@
 The engine scores every candidate rest of the line (the beam's lines and the document's repeated
 continuations, `codecomp.engine.fragments.line_candidates`) with a logistic model of "this is exactly the rest of
 the line" over the features `fragments.FEATURES`, shows the best candidate that adds no syntax error, and offers
-it when that probability reaches `fragments.OFFER_THRESHOLD`.  This module collects the candidates at positions
+it when its calibrated probability reaches `fragments.OFFER_THRESHOLD`.  This module collects the candidates at positions
 of the three kinds the evaluation asks (inside a line with the left context only; at the start of a line's
 code, the rest of the line removed, with nothing and with the first token typed), drawn from a stream of its
-own so that they are not the evaluation's positions, fits the weights (L2-regularised logistic regression by
-Newton's method, numpy), and picks the lowest threshold whose precision reaches `--precision`:
+own so that they are not the evaluation's positions, fits the choice weights (a conditional logit over each
+position's candidates) and the calibration of the chosen candidate's probability (a logistic regression on its
+score and softmax share), both by Newton's method in numpy, and picks the lowest threshold whose precision
+reaches `--precision`:
 
     python -m codecomp.eval.fragment_tune --corpus data/js-npm --corpus data/cpp-debian --split valid
 
-It prints the weights and the threshold (to copy into `fragments.WEIGHTS` / `OFFER_THRESHOLD`) with the exact
+It prints the weights, the calibration and the threshold (to copy into `fragments.WEIGHTS`, `CALIBRATION` and
+`OFFER_THRESHOLD`) with the exact
 match of the chosen candidate and the oracle (any candidate exact), fitted on one half of the files and
 measured on the other, then refitted on all of them.
 """
@@ -65,17 +68,25 @@ def _queries(docs: Sequence[FileDoc], n: int, seed: int) -> list[tuple[str, int,
     return out
 
 
-def collect(engine: Any, docs: Sequence[FileDoc], n: int, seed: int, progress: bool = True) -> list[Position]:
-    """The candidates and their features at tuning positions of `docs`."""
+def collect(engine: Any, docs: Sequence[FileDoc], n: int, seed: int, progress: bool = True,
+            project: bool = False) -> list[Position]:
+    """The candidates and their features at tuning positions of `docs` (with each file's project as the
+    workspace when `project`, as the evaluation's engine+project system)."""
     from tqdm import tqdm
 
     from codecomp.engine.fragments import FEATURES
     from codecomp.eval.engine_system import EngineSystem
+    from codecomp.eval.project_context import ProjectEngineSystem, ProjectWorkspaces
 
-    shown = EngineSystem(engine)
+    workspaces = ProjectWorkspaces(docs) if project else None
+    shown = ProjectEngineSystem(engine, workspaces) if workspaces is not None else EngineSystem(engine)
     out: list[Position] = []
+    current = -1
     try:
         for kind, d, q in tqdm(_queries(docs, n, seed), desc="fragment candidates", disable=not progress):
+            if d != current:
+                shown.start_file(q.doc)
+                current = d
             uri, line, col = shown.show(q)
             found = engine.line_candidates(uri, line, col)
             target = q.line_target()
@@ -97,6 +108,9 @@ def collect(engine: Any, docs: Sequence[FileDoc], n: int, seed: int, progress: b
                                 np.asarray(exact, bool), np.asarray(ok, bool), texts, target))
     finally:
         shown.close_all()
+        if workspaces is not None:
+            engine.set_workspace(None)
+            workspaces.cleanup()
     return out
 
 
@@ -124,18 +138,71 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50)
     return w
 
 
-def choose(positions: Sequence[Position], w: np.ndarray) -> list[tuple[float, bool]]:
-    """(confidence, exact) of the candidate the engine would show at each position (0, False: none)."""
+def fit_choice(positions: Sequence[Position], l2: float = 1.0, iters: int = 100) -> np.ndarray:
+    """Weights of a conditional logit over each position's candidates (the softmax of the scores of one
+    position's candidates models which is exact; positions without an exact candidate say nothing), by Newton's
+    method with an L2 penalty (the bias column cancels out and stays 0)."""
+    F = positions[0].features.shape[1] if positions else 0
+    w = np.zeros(F)
+    data = [(p.features, p.exact.astype(float)) for p in positions if p.features.shape[0] and p.exact.any()]
+    reg = np.full(F, l2)
+    for _ in range(iters):
+        g = reg * w
+        H = np.diag(reg)
+        for X, y in data:
+            z = X @ w
+            e = np.exp(z - z.max())
+            s = e / e.sum()
+            g = g + X.T @ (s - y / y.sum())
+            m = X.T @ s
+            H = H + (X * s[:, None]).T @ X - np.outer(m, m)
+        step = np.linalg.solve(H + 1e-9 * np.eye(F), g)
+        w -= step
+        if np.abs(step).max() < 1e-7:
+            break
+    return w
+
+
+def _picks(positions: Sequence[Position], w: np.ndarray) -> list[tuple[np.ndarray, int | None]]:
+    """(scores, index of the candidate shown) per position, as the engine picks: best score first, the first
+    of the best `SYNTAX_CHECKS` that passes the syntax check."""
+    from codecomp.engine.fragments import SYNTAX_CHECKS
+
     out = []
     for pos in positions:
         if not pos.features.shape[0]:
+            out.append((np.zeros(0), None))
+            continue
+        z = pos.features @ w
+        order = np.argsort(-z, kind="stable")
+        out.append((z, next((int(j) for j in order[:SYNTAX_CHECKS] if pos.syntax_ok[j]), None)))
+    return out
+
+
+def calibration_rows(positions: Sequence[Position], w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(1, score, log softmax share) of the shown candidate at each position, and whether it is exact."""
+    X, y = [], []
+    for pos, (z, pick) in zip(positions, _picks(positions, w)):
+        if pick is None:
+            continue
+        top = z.max()
+        share = z[pick] - top - np.log(np.exp(z - top).sum())
+        X.append([1.0, z[pick], share])
+        y.append(float(pos.exact[pick]))
+    return np.asarray(X), np.asarray(y)
+
+
+def choose(positions: Sequence[Position], w: np.ndarray, cal: np.ndarray) -> list[tuple[float, bool]]:
+    """(confidence, exact) of the candidate the engine would show at each position (0, False: none)."""
+    from codecomp.engine.fragments import calibrate
+
+    out = []
+    for pos, (z, pick) in zip(positions, _picks(positions, w)):
+        if pick is None:
             out.append((0.0, False))
             continue
-        z = np.clip(pos.features @ w, -30, 30)
-        conf = 1.0 / (1.0 + np.exp(-z))
-        order = np.argsort(-conf, kind="stable")
-        pick = next((int(j) for j in order[:4] if pos.syntax_ok[j]), None)
-        out.append((0.0, False) if pick is None else (float(conf[pick]), bool(pos.exact[pick])))
+        conf = calibrate(z.tolist(), tuple(cal))[pick]
+        out.append((float(conf), bool(pos.exact[pick])))
     return out
 
 
@@ -151,9 +218,10 @@ def threshold_for(chosen: Sequence[tuple[float, bool]], precision: float) -> flo
     return best
 
 
-def summary(positions: Sequence[Position], w: np.ndarray, threshold: float) -> dict[str, dict[str, float]]:
+def summary(positions: Sequence[Position], w: np.ndarray, cal: np.ndarray, threshold: float
+            ) -> dict[str, dict[str, float]]:
     """Per kind and language: exact % of the chosen candidate, oracle %, coverage and precision at the threshold."""
-    chosen = choose(positions, w)
+    chosen = choose(positions, w, cal)
     groups: dict[str, list[int]] = {}
     for j, pos in enumerate(positions):
         for key in (pos.kind, f"{pos.kind}/{pos.lang}"):
@@ -186,6 +254,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--precision", type=float, default=0.5, help="precision the threshold must reach")
     ap.add_argument("--l2", type=float, default=1.0)
+    ap.add_argument("--regimes", default="file,project",
+                    help="file: lone files; project: each file's project as the workspace (both: every position twice)")
     ap.add_argument("--save", type=Path, default=None, help="keep the collected candidates (JSON) here")
     ap.add_argument("--load", type=Path, default=None, help="fit on candidates saved before instead")
     args = ap.parse_args(argv)
@@ -201,7 +271,11 @@ def main(argv: list[str] | None = None) -> None:
         positions = []
         for corpus in args.corpus:
             docs = docs_of(load_split(corpus, args.split, 3000, args.seed))
-            positions += collect(engine, docs, args.positions, args.seed)
+            for regime in args.regimes.split(","):
+                found = collect(engine, docs, args.positions, args.seed, project=regime == "project")
+                for p in found:
+                    p.kind = f"{p.kind}+{regime}"
+                positions += found
         if args.save:
             args.save.write_text(json.dumps([{"kind": p.kind, "lang": p.lang, "file": p.file,
                                               "features": p.features.tolist(), "exact": p.exact.tolist(),
@@ -212,25 +286,27 @@ def main(argv: list[str] | None = None) -> None:
     half = set(files[: len(files) // 2])
     parts = ([p for p in positions if p.file in half], [p for p in positions if p.file not in half])
 
-    def fit(ps: Sequence[Position]) -> np.ndarray:
-        X = np.concatenate([p.features for p in ps if p.features.shape[0]])
-        y = np.concatenate([p.exact for p in ps if p.features.shape[0]]).astype(float)
-        return fit_logistic(X, y, args.l2)
+    def fit(ps: Sequence[Position]) -> tuple[np.ndarray, np.ndarray]:
+        w = fit_choice(ps, args.l2)
+        X, y = calibration_rows(ps, w)
+        return w, fit_logistic(X, y, 0.1)
+
+    def show(rows: dict[str, dict[str, float]]) -> None:
+        for key, r in rows.items():
+            print(f"  {key:24s} n={r['n']:4d} exact {r['exact']:5.1f}  oracle {r['oracle']:5.1f}  "
+                  f"coverage {r['coverage']:5.1f}  precision {r['precision']:5.1f}")
 
     for a, b in ((0, 1), (1, 0)):
-        w = fit(parts[a])
-        th = threshold_for(choose(parts[a], w), args.precision)
+        w, cal = fit(parts[a])
+        th = threshold_for(choose(parts[a], w, cal), args.precision)
         print(f"fitted on half {a}, measured on half {b} (threshold {th:.3f}):")
-        for key, r in summary(parts[b], w, th).items():
-            print(f"  {key:16s} n={r['n']:4d} exact {r['exact']:5.1f}  oracle {r['oracle']:5.1f}  "
-                  f"coverage {r['coverage']:5.1f}  precision {r['precision']:5.1f}")
-    w = fit(positions)
-    th = threshold_for(choose(positions, w), args.precision)
+        show(summary(parts[b], w, cal, th))
+    w, cal = fit(positions)
+    th = threshold_for(choose(positions, w, cal), args.precision)
     print("all positions:")
-    for key, r in summary(positions, w, th).items():
-        print(f"  {key:16s} n={r['n']:4d} exact {r['exact']:5.1f}  oracle {r['oracle']:5.1f}  "
-              f"coverage {r['coverage']:5.1f}  precision {r['precision']:5.1f}")
+    show(summary(positions, w, cal, th))
     print("WEIGHTS = {" + ", ".join(f'"{k}": {v:.4g}' for k, v in zip(FEATURES, w)) + "}")
+    print(f"CALIBRATION = ({cal[0]:.4g}, {cal[1]:.4g}, {cal[2]:.4g})")
     print(f"OFFER_THRESHOLD = {th:.3f}")
 
 
