@@ -789,18 +789,16 @@ class Engine(BaseEngine):
         """The rest of the line (`fragment_mode` "beam"): the best of the beam's lines and the document's
         repeated continuations by calibrated probability, checked with tree-sitter, offered when that
         probability reaches `fragment_threshold` (docs/design.md, section 5, Fragments)."""
-        from codecomp.engine.fragments import SYNTAX_CHECKS, adds_errors
+        from codecomp.engine.fragments import pick, syntax_effect
 
         cands, (line_lo, line_hi), pstart = self._line_candidates(doc, state, items, prefix, cursor, stop)
         if not cands:
             return None, "no continuation of the line is likely enough to show"
-        chosen = None
-        for cand in cands[:SYNTAX_CHECKS]:
-            if doc.tree is not None and not doc.dirty and \
-                    adds_errors(doc.tree, doc.source, doc.lang, pstart, cursor, cand.text, line_lo, line_hi):
-                continue
-            chosen = cand
-            break
+        if doc.tree is not None and not doc.dirty:
+            chosen, _ = pick(cands, lambda c: syntax_effect(doc.tree, doc.source, doc.lang, pstart, cursor, c.text,
+                                                            line_lo, line_hi))
+        else:
+            chosen = cands[0]  # no tree of the current text: nothing to check against
         if chosen is None:
             return None, "every likely continuation of the line would add a syntax error to it"
         if chosen.confidence < self.fragment_threshold:
@@ -815,11 +813,12 @@ class Engine(BaseEngine):
             frag.note = f"the fragment starts with `{chosen.tokens[0]}` rather than the top item `{top}`: {why}"
         return frag, None
 
-    def line_candidates(self, uri: str, line: int, utf16_col: int, weights=None) -> list[tuple[object, bool]] | None:
-        """Every candidate rest of the line at a position with whether it passes the syntax check, as the
-        fragment decoder sees them (None where `complete` would decode no fragment).  For tuning the weights
-        of `fragments.WEIGHTS` and the threshold."""
-        from codecomp.engine.fragments import adds_errors
+    def line_candidates(self, uri: str, line: int, utf16_col: int, weights=None
+                        ) -> list[tuple[object, tuple[int, int]]] | None:
+        """Every candidate rest of the line at a position with its `fragments.syntax_effect` (errors added to the
+        line, to the code after it), as the fragment decoder sees them (None where `complete` would decode no
+        fragment).  For tuning `fragments.WEIGHTS`, the calibration and the threshold."""
+        from codecomp.engine.fragments import syntax_effect
 
         g = self._gather(uri, line, utf16_col, None)
         if isinstance(g, Completion) or g.state is None or g.doc.context.last is None:
@@ -832,9 +831,9 @@ class Engine(BaseEngine):
         cands, (lo, hi), pstart = self._line_candidates(doc, g.state, items, g.prefix, cursor, None, weights)
         out = []
         for cand in cands:
-            ok = doc.tree is None or doc.dirty or not adds_errors(doc.tree, doc.source, doc.lang, pstart, cursor,
-                                                                  cand.text, lo, hi)
-            out.append((cand, ok))
+            effect = (0, 0) if doc.tree is None or doc.dirty else \
+                syntax_effect(doc.tree, doc.source, doc.lang, pstart, cursor, cand.text, lo, hi)
+            out.append((cand, effect))
         return out
 
     def naming_problem(self) -> str:

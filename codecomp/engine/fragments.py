@@ -185,14 +185,20 @@ def _best_token(model, dist) -> tuple[str, float]:
 # (`codecomp.eval.fragment_tune`).  A fragment is offered only when its probability reaches `OFFER_THRESHOLD`.
 FEATURES = ("bias", "logp", "logp_mean", "min_logp", "end_logp", "log_tokens", "beam", "beam_best", "repeat",
             "log_match", "log_count", "share", "top_item", "line_start", "lang_cpp", "project", "project_prev",
-            "project_log_count", "project_share", "project_log_files")
-WEIGHTS = {"logp": -0.0006061, "logp_mean": 0.2908, "min_logp": 0.05261, "end_logp": 0.3978, "log_tokens": -0.2639,
-           "beam": -0.3413, "beam_best": 1.101, "repeat": -2.366, "log_match": 2.494, "log_count": 0.2922,
-           "share": -0.01426, "top_item": 0.7491, "project": 1.067, "project_prev": 1.722,
-           "project_log_count": -1.413, "project_share": 4.023, "project_log_files": 1.189}
-CALIBRATION = (-0.1936, 0.3184, 2.527)
-OFFER_THRESHOLD = 0.117
+            "project_log_count", "project_share", "project_log_files", "closers", "closers_line_start",
+            "one_token")
+WEIGHTS = {"logp": 0.0008656, "logp_mean": 0.2824, "min_logp": 0.05257, "end_logp": 0.3955, "log_tokens": -0.2103,
+           "beam": -0.3323, "beam_best": 1.096, "repeat": -2.361, "log_match": 2.499, "log_count": 0.2778,
+           "share": -0.01458, "top_item": 0.7538, "project": 1.077, "project_prev": 1.723, "project_log_count": -1.429,
+           "project_share": 4.025, "project_log_files": 1.195, "closers": 0.1459, "closers_line_start": 0.03078,
+           "one_token": 0.02453}
+CALIBRATION = (-0.5668, 0.2101, 1.519)
+OFFER_THRESHOLD = 0.16
 SYNTAX_CHECKS = 4          # candidates checked with tree-sitter at most, best first
+REPAIR_BONUS = 4.0         # added to the score of a candidate that repairs the code after the line
+
+
+_CLOSING = frozenset({")", "]", "}", ";", ","})
 
 
 @dataclass
@@ -215,6 +221,7 @@ class LineCandidate:
     def features(self, lang: str) -> dict[str, float]:
         n = max(len(self.tokens), 1)
         rep, proj = self.repeat, self.project
+        closers = all(t in _CLOSING for t in self.tokens)
         return {
             "bias": 1.0, "logp": self.logp, "logp_mean": self.logp / n, "min_logp": self.min_logp,
             "end_logp": self.end_logp, "log_tokens": math.log(n), "beam": float(self.beam_rank >= 0),
@@ -227,6 +234,8 @@ class LineCandidate:
             "project_log_count": math.log1p(proj.count) if proj is not None else 0.0,
             "project_share": proj.count / max(proj.total, 1) if proj is not None else 0.0,
             "project_log_files": math.log1p(proj.files) if proj is not None else 0.0,
+            "closers": float(closers), "closers_line_start": float(closers and self.line_start),
+            "one_token": float(n == 1),
         }
 
 
@@ -304,6 +313,27 @@ def line_candidates(model, spec, stats, repeats: list, top_label: str | None, la
     return out
 
 
+def pick(cands: list[LineCandidate], effect: Callable[[LineCandidate], tuple[int, int]]
+         ) -> tuple[LineCandidate | None, int]:
+    """The fragment among the best `SYNTAX_CHECKS` candidates (by score): those that add an error to the line or
+    to the code after it are refused, one that repairs the code after it gains `REPAIR_BONUS`; with the number
+    of candidates refused.  The chosen candidate's `score` includes the bonus (and its `confidence` follows)."""
+    best, best_score, refused = None, -math.inf, 0
+    for cand in cands[:SYNTAX_CHECKS]:
+        line, after = effect(cand)
+        if line > 0 or after > 0:
+            refused += 1
+            continue
+        s = cand.score + (REPAIR_BONUS if after < 0 else 0.0)
+        if s > best_score:
+            best, best_score = cand, s
+    if best is not None and best_score != best.score:
+        others = [c.score for c in cands if c is not best]
+        best.score = best_score
+        best.confidence = calibrate([best_score] + others)[0]
+    return best, refused
+
+
 def error_nodes(tree, lo: int, hi: int, missing_before: int | None = None) -> int:
     """ERROR nodes of `tree` that touch the bytes [lo, hi], plus the MISSING nodes that tree-sitter inserted
     between `lo` and `missing_before` (default `hi`); a MISSING node at or after `missing_before` only says the
@@ -326,10 +356,15 @@ def error_nodes(tree, lo: int, hi: int, missing_before: int | None = None) -> in
     return count
 
 
-def adds_errors(tree, source: bytes, lang: str, start: int, end: int, text: str, line_lo: int, line_hi: int
-                ) -> bool:
-    """Whether replacing source[start:end] by `text` gives the line [line_lo, line_hi) more syntax errors than
-    it has (`error_nodes`; an incremental re-parse of a copy of `tree`, the tree of `source`)."""
+def syntax_effect(tree, source: bytes, lang: str, start: int, end: int, text: str, line_lo: int, line_hi: int
+                  ) -> tuple[int, int]:
+    """(errors added to the line, errors added to the code after it) when `text` replaces source[start:end].
+
+    The line [line_lo, line_hi) counts `error_nodes` (ERROR nodes, and MISSING ones before the fragment's end);
+    the code after the line counts every ERROR and MISSING node after it, and only when there is code after it:
+    a line that closes a block the code below expects repairs it (negative), one that leaves it unbalanced breaks
+    it (positive); at the end of what is typed there is nothing to tell.  An incremental re-parse of a copy of
+    `tree` (the tree of `source`)."""
     from codecomp.syntax.languages import get_parser
     from codecomp.syntax.parsed import edit_tree
 
@@ -340,4 +375,16 @@ def adds_errors(tree, source: bytes, lang: str, start: int, end: int, text: str,
     edit_tree(copy, source, new, start, end, new_end)
     new_tree = get_parser(lang).parse(new, copy)
     delta = new_end - end
-    return error_nodes(new_tree, line_lo, line_hi + delta, new_end) > error_nodes(tree, line_lo, line_hi, end)
+    line = error_nodes(new_tree, line_lo, line_hi + delta, new_end) - error_nodes(tree, line_lo, line_hi, end)
+    after = 0
+    if source[line_hi:].strip():
+        after = (error_nodes(new_tree, line_hi + delta + 1, len(new), len(new) + 1)
+                 - error_nodes(tree, line_hi + 1, len(source), len(source) + 1))
+    return line, after
+
+
+def adds_errors(tree, source: bytes, lang: str, start: int, end: int, text: str, line_lo: int, line_hi: int
+                ) -> bool:
+    """Whether replacing source[start:end] by `text` gives the line [line_lo, line_hi) more syntax errors than
+    it has (`syntax_effect`)."""
+    return syntax_effect(tree, source, lang, start, end, text, line_lo, line_hi)[0] > 0

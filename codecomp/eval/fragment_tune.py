@@ -44,7 +44,7 @@ class Position:
     file: str
     features: np.ndarray
     exact: np.ndarray
-    syntax_ok: np.ndarray
+    effect: np.ndarray            # [n, 2]: errors added to the line, to the code after it
     texts: list[str]
     target: str
 
@@ -92,20 +92,20 @@ def collect(engine: Any, docs: Sequence[FileDoc], n: int, seed: int, progress: b
             target = q.line_target()
             if not found:
                 out.append(Position(kind, q.doc.lang, f"{q.doc.project}/{q.doc.path}", np.zeros((0, len(FEATURES))),
-                                    np.zeros(0, bool), np.zeros(0, bool), [], target))
+                                    np.zeros(0, bool), np.zeros((0, 2), int), [], target))
                 continue
             doc = engine.document(uri)
             prefix_len = _prefix_len(doc, uri, line, col, engine)
             feats, exact, ok, texts = [], [], [], []
-            for cand, passes in found:
+            for cand, effect in found:
                 f = cand.features(q.doc.lang)
                 feats.append([f[k] for k in FEATURES])
                 inserted = cand.text[prefix_len:] if len(cand.text) >= prefix_len else cand.text
                 exact.append(M.exact_match(inserted, target))
-                ok.append(passes)
+                ok.append(effect)
                 texts.append(inserted)
             out.append(Position(kind, q.doc.lang, f"{q.doc.project}/{q.doc.path}", np.asarray(feats, float),
-                                np.asarray(exact, bool), np.asarray(ok, bool), texts, target))
+                                np.asarray(exact, bool), np.asarray(ok, int).reshape(-1, 2), texts, target))
     finally:
         shown.close_all()
         if workspaces is not None:
@@ -163,11 +163,14 @@ def fit_choice(positions: Sequence[Position], l2: float = 1.0, iters: int = 100)
     return w
 
 
-def _picks(positions: Sequence[Position], w: np.ndarray) -> list[tuple[np.ndarray, int | None]]:
-    """(scores, index of the candidate shown) per position, as the engine picks: best score first, the first
-    of the best `SYNTAX_CHECKS` that passes the syntax check."""
-    from codecomp.engine.fragments import SYNTAX_CHECKS
+def _picks(positions: Sequence[Position], w: np.ndarray, bonus: float | None = None
+           ) -> list[tuple[np.ndarray, int | None]]:
+    """(scores, index of the candidate shown) per position, as the engine picks (`fragments.pick`): among the
+    best `SYNTAX_CHECKS` by score, those adding a syntax error refused, a repair worth `bonus`; the shown one's
+    score includes its bonus."""
+    from codecomp.engine.fragments import REPAIR_BONUS, SYNTAX_CHECKS
 
+    bonus = REPAIR_BONUS if bonus is None else bonus
     out = []
     for pos in positions:
         if not pos.features.shape[0]:
@@ -175,14 +178,26 @@ def _picks(positions: Sequence[Position], w: np.ndarray) -> list[tuple[np.ndarra
             continue
         z = pos.features @ w
         order = np.argsort(-z, kind="stable")
-        out.append((z, next((int(j) for j in order[:SYNTAX_CHECKS] if pos.syntax_ok[j]), None)))
+        best, best_s = None, -np.inf
+        for j in order[:SYNTAX_CHECKS]:
+            line, after = pos.effect[j]
+            if line > 0 or after > 0:
+                continue
+            s = z[j] + (bonus if after < 0 else 0.0)
+            if s > best_s:
+                best, best_s = int(j), s
+        if best is not None:
+            z = z.copy()
+            z[best] = best_s
+        out.append((z, best))
     return out
 
 
-def calibration_rows(positions: Sequence[Position], w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def calibration_rows(positions: Sequence[Position], w: np.ndarray, bonus: float | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """(1, score, log softmax share) of the shown candidate at each position, and whether it is exact."""
     X, y = [], []
-    for pos, (z, pick) in zip(positions, _picks(positions, w)):
+    for pos, (z, pick) in zip(positions, _picks(positions, w, bonus)):
         if pick is None:
             continue
         top = z.max()
@@ -192,12 +207,13 @@ def calibration_rows(positions: Sequence[Position], w: np.ndarray) -> tuple[np.n
     return np.asarray(X), np.asarray(y)
 
 
-def choose(positions: Sequence[Position], w: np.ndarray, cal: np.ndarray) -> list[tuple[float, bool]]:
+def choose(positions: Sequence[Position], w: np.ndarray, cal: np.ndarray, bonus: float | None = None
+           ) -> list[tuple[float, bool]]:
     """(confidence, exact) of the candidate the engine would show at each position (0, False: none)."""
     from codecomp.engine.fragments import calibrate
 
     out = []
-    for pos, (z, pick) in zip(positions, _picks(positions, w)):
+    for pos, (z, pick) in zip(positions, _picks(positions, w, bonus)):
         if pick is None:
             out.append((0.0, False))
             continue
@@ -218,10 +234,10 @@ def threshold_for(chosen: Sequence[tuple[float, bool]], precision: float) -> flo
     return best
 
 
-def summary(positions: Sequence[Position], w: np.ndarray, cal: np.ndarray, threshold: float
-            ) -> dict[str, dict[str, float]]:
+def summary(positions: Sequence[Position], w: np.ndarray, cal: np.ndarray, threshold: float,
+            bonus: float | None = None) -> dict[str, dict[str, float]]:
     """Per kind and language: exact % of the chosen candidate, oracle %, coverage and precision at the threshold."""
-    chosen = choose(positions, w, cal)
+    chosen = choose(positions, w, cal, bonus)
     groups: dict[str, list[int]] = {}
     for j, pos in enumerate(positions):
         for key in (pos.kind, f"{pos.kind}/{pos.lang}"):
@@ -264,7 +280,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.load:
         raw = json.loads(args.load.read_text())
         positions = [Position(r["kind"], r["lang"], r["file"], np.asarray(r["features"], float).reshape(-1, len(FEATURES)),
-                              np.asarray(r["exact"], bool), np.asarray(r["ok"], bool), r["texts"], r["target"])
+                              np.asarray(r["exact"], bool), np.asarray(r["effect"], int).reshape(-1, 2), r["texts"],
+                              r["target"])
                      for r in raw]
     else:
         engine = Engine.load(args.model)
@@ -279,17 +296,20 @@ def main(argv: list[str] | None = None) -> None:
         if args.save:
             args.save.write_text(json.dumps([{"kind": p.kind, "lang": p.lang, "file": p.file,
                                               "features": p.features.tolist(), "exact": p.exact.tolist(),
-                                              "ok": p.syntax_ok.tolist(), "texts": p.texts, "target": p.target}
+                                              "effect": p.effect.tolist(), "texts": p.texts, "target": p.target}
                                              for p in positions]))
     files = sorted({p.file for p in positions})
     random.Random(args.seed).shuffle(files)
     half = set(files[: len(files) // 2])
     parts = ([p for p in positions if p.file in half], [p for p in positions if p.file not in half])
 
-    def fit(ps: Sequence[Position]) -> tuple[np.ndarray, np.ndarray]:
+    def fit(ps: Sequence[Position]) -> tuple[np.ndarray, np.ndarray, float]:
         w = fit_choice(ps, args.l2)
-        X, y = calibration_rows(ps, w)
-        return w, fit_logistic(X, y, 0.1)
+        # the repair bonus: the one of a few that gives the most exact choices
+        bonus = max((0.0, 0.5, 1.0, 2.0, 4.0, 8.0),
+                    key=lambda b: (sum(e for _, e in choose(ps, w, np.array([0.0, 1.0, 0.0]), b)), -b))
+        X, y = calibration_rows(ps, w, bonus)
+        return w, fit_logistic(X, y, 0.1), bonus
 
     def show(rows: dict[str, dict[str, float]]) -> None:
         for key, r in rows.items():
@@ -297,16 +317,17 @@ def main(argv: list[str] | None = None) -> None:
                   f"coverage {r['coverage']:5.1f}  precision {r['precision']:5.1f}")
 
     for a, b in ((0, 1), (1, 0)):
-        w, cal = fit(parts[a])
-        th = threshold_for(choose(parts[a], w, cal), args.precision)
-        print(f"fitted on half {a}, measured on half {b} (threshold {th:.3f}):")
-        show(summary(parts[b], w, cal, th))
-    w, cal = fit(positions)
-    th = threshold_for(choose(positions, w, cal), args.precision)
+        w, cal, bonus = fit(parts[a])
+        th = threshold_for(choose(parts[a], w, cal, bonus), args.precision)
+        print(f"fitted on half {a}, measured on half {b} (threshold {th:.3f}, repair bonus {bonus}):")
+        show(summary(parts[b], w, cal, th, bonus))
+    w, cal, bonus = fit(positions)
+    th = threshold_for(choose(positions, w, cal, bonus), args.precision)
     print("all positions:")
-    show(summary(positions, w, cal, th))
-    print("WEIGHTS = {" + ", ".join(f'"{k}": {v:.4g}' for k, v in zip(FEATURES, w)) + "}")
+    show(summary(positions, w, cal, th, bonus))
+    print("WEIGHTS = {" + ", ".join(f'"{k}": {v:.4g}' for k, v in zip(FEATURES, w) if abs(v) > 1e-9) + "}")
     print(f"CALIBRATION = ({cal[0]:.4g}, {cal[1]:.4g}, {cal[2]:.4g})")
+    print(f"REPAIR_BONUS = {bonus}")
     print(f"OFFER_THRESHOLD = {th:.3f}")
 
 
