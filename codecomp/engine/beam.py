@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -31,6 +32,7 @@ SPECIALS = ("<pad>", "<unk>", "<bos>", "<eos>", "<str>", "<num>")
 _STRING = re.compile(r"""^(?:[LuUR]|u8)?R?["'`]""")
 _NUMBER = re.compile(r"^\.?[0-9]")
 FLOOR = 1e-7          # probability given to a forced token the model cannot produce at all
+END_TOP = 12          # next tokens whose own break probability enters the end-of-line probability
 
 
 @dataclass
@@ -72,8 +74,9 @@ class SearchSpec:
     also_first: list[str] = field(default_factory=list)  # first tokens tried whatever the model says (the list's top)
     rest_first: str | None = None        # the token already after the cursor on its line, if any
     width: int = 5
-    max_tokens: int = 20
+    max_tokens: int = 16
     expand: int = 6                      # children per hypothesis
+    budget_s: float | None = None        # stop growing lines after this long (None: no limit)
 
 
 def _input_id(model, text: str) -> int:
@@ -135,13 +138,13 @@ class Searcher:
     def distributions(self, out: dict[str, np.ndarray], extra_keys: np.ndarray | None,
                       extra_ids: np.ndarray | None) -> np.ndarray:
         """p [B, V + extra] of the next token for every row (vocabulary and copy mixed; specials zeroed)."""
-        logits = np.asarray(out["logits"], np.float64)
+        logits = np.asarray(out["logits"], np.float32)
         B = logits.shape[0]
         if self.mask is not None:
-            logits = np.where(self.mask[None, :], logits, -np.inf)
+            logits = np.where(self.mask[None, :], logits, np.float32(-np.inf))
         logits = logits - logits.max(axis=1, keepdims=True)
         p_vocab = np.exp(logits)
-        p_vocab /= p_vocab.sum(axis=1, keepdims=True)
+        p_vocab /= p_vocab.sum(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
         gate = np.asarray(out["gate"], np.float64).reshape(B)
         query = np.asarray(out["query"], np.float64)
         scores = [self.mem @ query.T * self.model._scale] if self.mem.shape[0] else []   # [n, B]
@@ -150,8 +153,8 @@ class Searcher:
             scores.append(np.einsum("btk,bk->tb", extra_keys, query) * self.model._scale)
             ids.append(extra_ids.T)
         width = self.V + len(self.extra_texts)
-        p = np.zeros((B, width))
-        p[:, :self.V] = (1.0 - gate)[:, None] * p_vocab
+        p = np.zeros((B, width), np.float32)
+        p[:, :self.V] = (1.0 - gate)[:, None].astype(np.float32) * p_vocab
         if scores:
             s = np.concatenate(scores, axis=0)            # [slots, B]
             idx = np.concatenate(ids, axis=0)             # [slots, B]
@@ -254,9 +257,12 @@ class Searcher:
         c = np.repeat(last["c"], len(rows), axis=1)
         extra_keys = np.zeros((len(rows), 0, self.mem.shape[1] if self.mem.ndim == 2 else model.key_dim), np.float64)
         extra_ids = np.zeros((len(rows), 0), np.int64)
+        deadline = None if spec.budget_s is None else time.perf_counter() + spec.budget_s
         for step in range(spec.max_tokens):
             if self.stop is not None and self.stop():
                 raise Cancelled("the request was cancelled")
+            if deadline is not None and time.perf_counter() > deadline and finished:
+                break  # out of time: the lines finished so far
             ids = np.array([_input_id(model, r.tokens[-1]) for r in rows], np.int64)
             out = model.step(ids, h, c)
             extra_keys = np.concatenate([extra_keys, np.asarray(out["key"], np.float64)[:, None, :]], axis=1)
@@ -270,7 +276,7 @@ class Searcher:
                 a = row.tokens[-1]
                 if row.forced is not None:
                     if not row.forced:
-                        end = self._end_prob(a, pb_row)
+                        end = self._end_prob(a, pb_row, self._top(pb_row))
                         finished.append(Line(row.tokens, row.logp + math.log(max(end, FLOOR)),
                                              math.log(max(end, FLOOR)), row.forced_index, row.min_logp))
                         continue
@@ -283,15 +289,14 @@ class Searcher:
                                                 min(row.min_logp, lq), row.forced[1:], row.forced_index)))
                     continue
                 forced_end = self._forced_end(row)
+                top = self._top(pb_row)
                 if self._may_end(row) or forced_end:
-                    end = 1.0 if forced_end else self._end_prob(a, pb_row)
+                    end = 1.0 if forced_end else self._end_prob(a, pb_row, top)
                     if end > 0:
                         finished.append(Line(row.tokens, row.logp + math.log(end), math.log(end), -1, row.min_logp))
                 if forced_end or len(row.tokens) >= spec.max_tokens:
                     continue
-                k = min(spec.expand, pb_row.size - 1)
-                top = np.argpartition(-pb_row, k)[:k]
-                for i in top.tolist():
+                for i in top[:spec.expand]:
                     q = float(pb_row[i])
                     if q <= 0:
                         continue
@@ -320,14 +325,19 @@ class Searcher:
             extra_keys, extra_ids = extra_keys[parents], extra_ids[parents]
         return finished
 
-    def _end_prob(self, a: str, p: np.ndarray) -> float:
+    @staticmethod
+    def _top(p: np.ndarray, k: int = END_TOP) -> list[int]:
+        """The `k` most probable next tokens, best first."""
+        k = min(k, p.size - 1)
+        top = np.argpartition(-p, k)[:k]
+        return top[np.argsort(-p[top], kind="stable")].tolist()
+
+    def _end_prob(self, a: str, p: np.ndarray, top: list[int]) -> float:
         """P(the line ends after `a`) = sum over next tokens x of p(x) P(break | a, x) (the best few exactly, the
         rest with the break probability of `a` alone)."""
-        k = min(12, p.size - 1)
-        top = np.argpartition(-p, k)[:k]
         mass = 0.0
         end = 0.0
-        for i in top.tolist():
+        for i in top:
             q = float(p[i])
             if q <= 0:
                 continue

@@ -625,7 +625,8 @@ class Engine(BaseEngine):
     fragment_mode = "beam"          # "greedy": the single-path decoder of earlier versions (for comparisons)
     fragment_threshold = OFFER_THRESHOLD  # a fragment less likely than this to be exactly right is not shown
     fragment_width = 5              # live hypotheses of the beam
-    fragment_max_tokens = 20        # tokens of a fragment at most
+    fragment_max_tokens = 16        # tokens of a fragment at most
+    fragment_budget_ms = 30.0       # the beam stops growing lines after this long (not in the evaluation)
 
     def _fill_track(self, doc: Document, deadline: float, should_stop: Callable[[], bool] | None) -> None:
         try:
@@ -730,7 +731,8 @@ class Engine(BaseEngine):
                           prev, not line_tokens, first,
                           rest_first=rest[0][0].decode("utf-8", "replace") if rest else None,
                           also_first=[top] if top and not prefix else [], width=self.fragment_width,
-                          max_tokens=self.fragment_max_tokens)
+                          max_tokens=self.fragment_max_tokens,
+                          budget_s=self.fragment_budget_ms / 1000.0 if doc.background_analysis else None)
         project = self._project_repeats(doc, stats, line_tokens, prefix)
         cands = line_candidates(model, spec, stats, repeats, top, doc.lang, stop,
                                 weights if weights is not None else WEIGHTS, project)

@@ -195,6 +195,7 @@ WEIGHTS = {"logp": 0.0008656, "logp_mean": 0.2824, "min_logp": 0.05257, "end_log
 CALIBRATION = (-0.5668, 0.2101, 1.519)
 OFFER_THRESHOLD = 0.16
 SYNTAX_CHECKS = 4          # candidates checked with tree-sitter at most, best first
+MAX_FORCED = 6             # repeated continuations scored by the model (at most half of them the project's)
 REPAIR_BONUS = 4.0         # added to the score of a candidate that repairs the code after the line
 
 
@@ -272,7 +273,8 @@ def line_candidates(model, spec, stats, repeats: list, top_label: str | None, la
     project = project or []
     known = {tuple(r.tokens) for r in repeats}
     project = [r for r in project if tuple(r.tokens) not in known] + [r for r in project if tuple(r.tokens) in known]
-    sources = list(repeats) + [r for r in project if tuple(r.tokens) not in known]
+    extra = [r for r in project if tuple(r.tokens) not in known][:MAX_FORCED // 2]
+    sources = list(repeats)[:MAX_FORCED - len(extra)] + extra
     spec.forced = [r.tokens for r in sources]
     searcher = Searcher(model, spec, lambda a, b: stats.p_break(a.encode("utf-8", "surrogatepass"),
                                                                   None if b is None else b.encode("utf-8", "surrogatepass")),
@@ -320,6 +322,8 @@ def pick(cands: list[LineCandidate], effect: Callable[[LineCandidate], tuple[int
     of candidates refused.  The chosen candidate's `score` includes the bonus (and its `confidence` follows)."""
     best, best_score, refused = None, -math.inf, 0
     for cand in cands[:SYNTAX_CHECKS]:
+        if best is not None and best_score >= cand.score + REPAIR_BONUS:
+            break  # the scores are in decreasing order: nothing further down can win
         line, after = effect(cand)
         if line > 0 or after > 0:
             refused += 1

@@ -20,6 +20,7 @@ re-read when the cursor moves down a line.  Everything is numpy over interned to
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -102,6 +103,18 @@ class Part:
     starts: np.ndarray                   # int64 start byte per stream entry (-1 for EOL)
     ends: np.ndarray                     # int64 end byte per stream entry (-1 for EOL)
     lines: np.ndarray                    # line number (inside `data`) of each stream entry
+    _line_end: np.ndarray | None = None
+
+    @property
+    def line_end(self) -> np.ndarray:
+        """For every stream position, the position of the next EOL marker at or after it (the stream's length
+        when none)."""
+        if self._line_end is None:
+            n = self.ids.size
+            eols = np.flatnonzero(self.ids == EOL)
+            idx = np.searchsorted(eols, np.arange(n))
+            self._line_end = np.append(eols, n)[idx]
+        return self._line_end
 
     @classmethod
     def read(cls, data: bytes, vocab: Vocab) -> "Part":
@@ -170,7 +183,13 @@ class LineStats:
         after = _cached_part(cache, "after", after_data, vocab, grow="start")
         before_line0 = source.count(b"\n", 0, lo)
         cursor_line = before_line0 + before_data.count(b"\n")
-        return cls(vocab, before, after, before_line0, cursor_line + 1)
+        stats = cls(vocab, before, after, before_line0, cursor_line + 1)
+        kept = cache.get("breaks")
+        if kept is not None and kept[0] is before and kept[1] is after:
+            stats._breaks, stats._break_one = kept[2], kept[3]   # the same parts: the same counts
+        else:
+            cache["breaks"] = (before, after, stats._breaks, stats._break_one)
+        return stats
 
     def previous_line(self) -> list[bytes]:
         """The tokens of the last code line before the cursor's line (empty at the top of the file)."""
@@ -208,27 +227,31 @@ class LineStats:
             return []
         found.sort(key=lambda f: (-f[0], -f[1]))
         found = found[:MAX_SCAN]
-        groups: dict[str, Repeat] = {}
+        groups: dict[bytes, Repeat] = {}
         pre = prefix.encode("utf-8", "surrogatepass")
         for n, _, part, p, after in found:
-            cont = _continuation(part, p)
-            if cont is None:
+            q = p + 1
+            end = int(part.line_end[q])
+            if end == q:
                 continue
-            text, toks = cont
-            if pre and not toks[0].startswith(pre):
+            a, b = int(part.starts[q]), int(part.ends[end - 1])
+            data = part.data
+            if pre and not data[a:int(part.ends[q])].startswith(pre):
                 continue
-            key = " ".join(t.decode("utf-8", "replace") for t in toks)
+            key = data[a:b]
             rep = groups.get(key)
-            line = int(part.lines[p]) + (self.after_line0 if after else self.before_line0)
             if rep is None:
-                groups[key] = Repeat(text.decode("utf-8", "replace"), [t.decode("utf-8", "replace") for t in toks],
-                                     n, 1, 0, line)
+                line = int(part.lines[p]) + (self.after_line0 if after else self.before_line0)
+                groups[key] = Repeat(key.decode("utf-8", "replace"), [], n, 1, 0, line)
             else:
                 rep.count += 1
-        for rep in groups.values():
-            rep.total = sum(1 for f in found if f[0] >= rep.match)
-        reps = sorted(groups.values(), key=lambda r: (-r.match, -r.count))
-        return reps[:limit]
+        longest_first = [-f[0] for f in found]
+        for key, rep in groups.items():
+            rep.total = bisect_right(longest_first, -rep.match)
+        reps = sorted(groups.values(), key=lambda r: (-r.match, -r.count))[:limit]
+        for rep in reps:
+            rep.tokens = [t.decode("utf-8", "replace") for t, _ in lex(rep.text.encode("utf-8", "surrogatepass"))]
+        return [r for r in reps if r.tokens]
 
     # ------------------------------------------------------------------------------------------- line breaks
     def p_break(self, a: bytes, b: bytes | None) -> float:
@@ -329,17 +352,3 @@ def _matches(ids: np.ndarray, ctx: list[int]) -> tuple[np.ndarray, np.ndarray]:
             break
         length[alive] += 1
     return pos, length
-
-
-def _continuation(part: Part, p: int) -> tuple[bytes, list[bytes]] | None:
-    """(source text, tokens) from the token after stream position `p` to the end of its line's code."""
-    ids = part.ids
-    q = p + 1
-    end = q
-    while end < ids.size and ids[end] != EOL:
-        end += 1
-    if end == q:
-        return None
-    a, b = int(part.starts[q]), int(part.ends[end - 1])
-    toks = [part.data[int(s):int(e)] for s, e in zip(part.starts[q:end].tolist(), part.ends[q:end].tolist())]
-    return part.data[a:b], toks

@@ -180,6 +180,8 @@ def _picks(positions: Sequence[Position], w: np.ndarray, bonus: float | None = N
         order = np.argsort(-z, kind="stable")
         best, best_s = None, -np.inf
         for j in order[:SYNTAX_CHECKS]:
+            if best is not None and best_s >= z[j] + bonus:
+                break
             line, after = pos.effect[j]
             if line > 0 or after > 0:
                 continue
