@@ -134,6 +134,32 @@ def test_error_check_counts_only_what_the_fragment_breaks() -> None:
     assert adds_errors(t2, cpp, "cpp", len(cpp), len(cpp), "int x = = 3;", lo2, len(cpp))
 
 
+def test_a_line_that_closes_what_the_code_below_expects_repairs_it() -> None:
+    from codecomp.engine.fragments import LineCandidate, pick, syntax_effect
+
+    # the closing line of `f` was removed: `}` repairs the code after the cursor's line
+    src = b"function f(a) {\n  if (a) {\n    g(a);\n  \n}\nfunction h() {}\n"
+    cur = src.index(b"  \n}") + 2
+    lo, hi = cur - 2, cur
+    tree = parse(src, "javascript").tree
+    assert syntax_effect(tree, src, "javascript", cur, cur, "}", lo, hi)[1] < 0
+    # in balanced code the same `}` breaks what follows
+    ok = b"function f(a) {\n  g(a);\n  \n}\nfunction h() {}\n"
+    cur2 = ok.index(b"  \n}") + 2
+    assert syntax_effect(parse(ok, "javascript").tree, ok, "javascript", cur2, cur2, "}", cur2 - 2, cur2)[1] > 0
+    # at the end of what is typed nothing after the line can tell
+    end = b"function f(a) {\n  "
+    assert syntax_effect(parse(end, "javascript").tree, end, "javascript", len(end), len(end), "}",
+                         len(end) - 2, len(end))[1] == 0
+    # the repair outweighs a better score; a break is refused
+    close, call = LineCandidate("}", ["}"], score=1.0), LineCandidate("g(a);", ["g", "(", "a", ")", ";"], score=2.0)
+    effects = {"}": (0, -1), "g(a);": (0, 0)}
+    chosen, refused = pick([call, close], lambda c: effects[c.text])
+    assert chosen is close and refused == 0 and chosen.score > 2.0
+    chosen, refused = pick([call, close], lambda c: {"}": (0, 0), "g(a);": (0, 1)}[c.text])
+    assert chosen is close and refused == 1
+
+
 def test_calibration_is_monotone_in_the_score() -> None:
     probs = calibrate([2.0, 1.0, -1.0], (-0.2, 0.3, 2.5))
     assert probs[0] > probs[1] > probs[2] and all(0 < p < 1 for p in probs)
@@ -159,8 +185,12 @@ def test_a_repeated_statement_is_completed_and_checked(shipped: Engine) -> None:
         res = shipped.complete("file:///reg.js", src.count("\n"), 2)
     finally:
         shipped.fragment_threshold = saved
-    assert res.fragment is not None and res.fragment.text.startswith("register(")
+    assert res.fragment is not None
     assert "\n" not in res.fragment.text and 0.0 < res.fragment.score < 1.0
+    # the statement that starts the other bodies is a candidate, with the document's evidence for it
+    cands = {c.text: c for c, _ in shipped.line_candidates("file:///reg.js", src.count("\n"), 2)}
+    rep = cands["register(y, 2);"].repeat
+    assert rep is not None and rep.match >= 3 and rep.line == 6
     # the fragment parses: no ERROR node in the line once inserted
     doc = (src + res.fragment.text).encode()
     assert error_nodes(parse(doc, "javascript").tree, len(src.encode()) - 2, len(doc), len(doc)) == 0
