@@ -261,8 +261,9 @@ class Searcher:
         for step in range(spec.max_tokens):
             if self.stop is not None and self.stop():
                 raise Cancelled("the request was cancelled")
-            if deadline is not None and time.perf_counter() > deadline and finished:
-                break  # out of time: the lines finished so far
+            if deadline is not None and time.perf_counter() > deadline:
+                if finished or time.perf_counter() > deadline + spec.budget_s:
+                    break  # out of time: the lines finished so far (none, when even twice the time is spent)
             ids = np.array([_input_id(model, r.tokens[-1]) for r in rows], np.int64)
             out = model.step(ids, h, c)
             extra_keys = np.concatenate([extra_keys, np.asarray(out["key"], np.float64)[:, None, :]], axis=1)

@@ -626,7 +626,8 @@ class Engine(BaseEngine):
     fragment_threshold = OFFER_THRESHOLD  # a fragment less likely than this to be exactly right is not shown
     fragment_width = 5              # live hypotheses of the beam
     fragment_max_tokens = 16        # tokens of a fragment at most
-    fragment_budget_ms = 30.0       # the beam stops growing lines after this long (not in the evaluation)
+    fragment_budget_ms = 20.0       # the beam stops growing lines after this long, and the syntax checks stop
+                                    # after 1.5 times this once a candidate passed (not in the evaluation)
 
     def _fill_track(self, doc: Document, deadline: float, should_stop: Callable[[], bool] | None) -> None:
         try:
@@ -793,12 +794,16 @@ class Engine(BaseEngine):
         probability reaches `fragment_threshold` (docs/design.md, section 5, Fragments)."""
         from codecomp.engine.fragments import pick, syntax_effect
 
+        t_start = time.perf_counter()
         cands, (line_lo, line_hi), pstart = self._line_candidates(doc, state, items, prefix, cursor, stop)
         if not cands:
             return None, "no continuation of the line is likely enough to show"
         if doc.tree is not None and not doc.dirty:
+            editor = doc.background_analysis  # bounded in the editor; every check runs to the end in the evaluation
+            deadline = t_start + self.fragment_budget_ms * 1.5 / 1000.0 if editor else None
+            limit = self.fragment_budget_ms / 2000.0 if editor else None
             chosen, _ = pick(cands, lambda c: syntax_effect(doc.tree, doc.source, doc.lang, pstart, cursor, c.text,
-                                                            line_lo, line_hi))
+                                                            line_lo, line_hi, limit), deadline)
         else:
             chosen = cands[0]  # no tree of the current text: nothing to check against
         if chosen is None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import re
+import threading
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -315,15 +317,18 @@ def line_candidates(model, spec, stats, repeats: list, top_label: str | None, la
     return out
 
 
-def pick(cands: list[LineCandidate], effect: Callable[[LineCandidate], tuple[int, int]]
-         ) -> tuple[LineCandidate | None, int]:
+def pick(cands: list[LineCandidate], effect: Callable[[LineCandidate], tuple[int, int]],
+         deadline: float | None = None) -> tuple[LineCandidate | None, int]:
     """The fragment among the best `SYNTAX_CHECKS` candidates (by score): those that add an error to the line or
     to the code after it are refused, one that repairs the code after it gains `REPAIR_BONUS`; with the number
-    of candidates refused.  The chosen candidate's `score` includes the bonus (and its `confidence` follows)."""
+    of candidates refused.  The chosen candidate's `score` includes the bonus (and its `confidence` follows).
+    Past `deadline` (a `time.perf_counter()` instant) no further candidate is checked once one has passed."""
     best, best_score, refused = None, -math.inf, 0
     for cand in cands[:SYNTAX_CHECKS]:
         if best is not None and best_score >= cand.score + REPAIR_BONUS:
             break  # the scores are in decreasing order: nothing further down can win
+        if best is not None and deadline is not None and time.perf_counter() > deadline:
+            break
         line, after = effect(cand)
         if line > 0 or after > 0:
             refused += 1
@@ -360,16 +365,35 @@ def error_nodes(tree, lo: int, hi: int, missing_before: int | None = None) -> in
     return count
 
 
-def syntax_effect(tree, source: bytes, lang: str, start: int, end: int, text: str, line_lo: int, line_hi: int
-                  ) -> tuple[int, int]:
+_CHECKERS = threading.local()
+UNCHECKED = (1, 1)      # the effect of a candidate whose check ran out of time: refused
+
+
+def _checker(lang: str, timeout_s: float | None):
+    """This thread's parser for fragment checks (apart from the documents' parsers), with its time limit."""
+    from tree_sitter import Parser
+
+    from codecomp.syntax.languages import get_language
+
+    parsers = getattr(_CHECKERS, "parsers", None)
+    if parsers is None:
+        parsers = _CHECKERS.parsers = {}
+    parser = parsers.get(lang)
+    if parser is None:
+        parser = parsers[lang] = Parser(get_language(lang))
+    parser.timeout_micros = 0 if timeout_s is None else max(1, int(timeout_s * 1e6))
+    return parser
+
+
+def syntax_effect(tree, source: bytes, lang: str, start: int, end: int, text: str, line_lo: int, line_hi: int,
+                  timeout_s: float | None = None) -> tuple[int, int]:
     """(errors added to the line, errors added to the code after it) when `text` replaces source[start:end].
 
     The line [line_lo, line_hi) counts `error_nodes` (ERROR nodes, and MISSING ones before the fragment's end);
     the code after the line counts every ERROR and MISSING node after it, and only when there is code after it:
     a line that closes a block the code below expects repairs it (negative), one that leaves it unbalanced breaks
     it (positive); at the end of what is typed there is nothing to tell.  An incremental re-parse of a copy of
-    `tree` (the tree of `source`)."""
-    from codecomp.syntax.languages import get_parser
+    `tree` (the tree of `source`); one that takes more than `timeout_s` gives `UNCHECKED`."""
     from codecomp.syntax.parsed import edit_tree
 
     data = text.encode("utf-8", "surrogatepass")
@@ -377,7 +401,12 @@ def syntax_effect(tree, source: bytes, lang: str, start: int, end: int, text: st
     copy = tree.copy()
     new_end = start + len(data)
     edit_tree(copy, source, new, start, end, new_end)
-    new_tree = get_parser(lang).parse(new, copy)
+    parser = _checker(lang, timeout_s)
+    try:
+        new_tree = parser.parse(new, copy)
+    except ValueError:  # out of time (a fragment that changes how the rest of the file reads)
+        parser.reset()
+        return UNCHECKED
     delta = new_end - end
     line = error_nodes(new_tree, line_lo, line_hi + delta, new_end) - error_nodes(tree, line_lo, line_hi, end)
     after = 0

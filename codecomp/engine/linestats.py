@@ -214,19 +214,21 @@ class LineStats:
         ctx = self.context_ids(line_tokens)
         if ctx[-1] < 0:
             return []
-        found: list[tuple[int, int, Part, int, bool]] = []  # (match, -distance, part, stream position, after)
-        for part, after in ((self.before, False), (self.after, True)):
+        parts = ((self.before, False), (self.after, True))
+        cols = []  # per part: (match lengths, distances, positions)
+        for k, (part, after) in enumerate(parts):
             pos, length = _matches(part.ids, ctx)
-            if not pos.size:
-                continue
             # the nearest occurrences first: the end of `before`, the start of `after`
-            dist = (pos[-1] - pos + 1) if not after else (pos + 1)
-            for p, n, d in zip(pos.tolist(), length.tolist(), dist.tolist()):
-                found.append((n, -d, part, p, after))
-        if not found:
+            dist = (part.ids.size - pos) if not after else (pos + 1)
+            cols.append((length, dist, pos, np.full(pos.size, k)))
+        length = np.concatenate([c[0] for c in cols])
+        if not length.size:
             return []
-        found.sort(key=lambda f: (-f[0], -f[1]))
-        found = found[:MAX_SCAN]
+        dist = np.concatenate([c[1] for c in cols])
+        pos = np.concatenate([c[2] for c in cols])
+        which = np.concatenate([c[3] for c in cols])
+        order = np.lexsort((dist, -length))[:MAX_SCAN]   # longest match first, then nearest
+        found = [(int(length[j]), 0, parts[int(which[j])][0], int(pos[j]), parts[int(which[j])][1]) for j in order]
         groups: dict[bytes, Repeat] = {}
         pre = prefix.encode("utf-8", "surrogatepass")
         for n, _, part, p, after in found:

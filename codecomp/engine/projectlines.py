@@ -132,35 +132,43 @@ class ProjectLines:
         self._merged: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._merged_paths: list[str] = []
         self._merged_parts: list[Part] = []
-        self._stale = True
+        self._merged_set: set[str] = set()
+        self._masked: set[int] = set()      # merged files (by position) changed or gone since: their entries skipped
         self.full = False                   # MAX_TOKENS reached: further files are not read
 
     # ------------------------------------------------------------------------------------------- reading
     def pending(self) -> bool:
-        """Whether some workspace file is not read (or changed since)."""
-        return self._next() is not None or self._stale
+        """Whether some workspace file is not read (or changed since), or read and not merged yet."""
+        return bool(self._todo(1)) or bool(self._unmerged())
 
-    def _next(self) -> str | None:
+    def _todo(self, limit: int | None = None) -> list[str]:
+        out = []
         for path, entry in list(self.index.files.items()):
             if entry.external:
                 continue
             have = self.files.get(path)
-            if have is None and self.full:
-                continue
-            if have is None or have[0] != entry.serial:
-                return path
-        return None
+            if (have is None and not self.full) or (have is not None and have[0] != entry.serial):
+                out.append(path)
+                if limit is not None and len(out) >= limit:
+                    break
+        return out
+
+    def _unmerged(self) -> list[str]:
+        open_docs = getattr(self.index, "open_docs", ())
+        return [p for p in self.files if p not in self._merged_set and p not in open_docs]
 
     def update(self, budget_s: float | None = 0.005) -> bool:
-        """Read changed or new files until `budget_s` is spent (None: all of them); True when all are read."""
+        """Read changed or new files until `budget_s` is spent (None: all of them) and add them to the merged
+        entries; True when everything is read."""
         deadline = None if budget_s is None else time.perf_counter() + budget_s
         files = self.index.files
         for gone in [p for p in self.files if p not in files]:
             self.tokens -= self.files.pop(gone)[1].part.ids.size
-            self._stale = True
-        while True:
-            path = self._next()
-            if path is None:
+            self._unmerge(gone)
+        done = True
+        for path in self._todo():
+            if deadline is not None and time.perf_counter() > deadline:
+                done = False
                 break
             entry = files.get(path)
             if entry is None:
@@ -169,18 +177,15 @@ class ProjectLines:
             old = self.files.pop(path, None)
             if old is not None:
                 self.tokens -= old[1].part.ids.size
-            lines = file_lines(data, self.vocab) if data is not None else file_lines(b"", self.vocab)
+                self._unmerge(path)
+            lines = file_lines(data if data is not None else b"", self.vocab)
             self.files[path] = (entry.serial, lines)
             self.tokens += lines.part.ids.size
             if self.tokens > MAX_TOKENS:
                 self.full = True
-            if path not in getattr(self.index, "open_docs", ()):
-                self._stale = True
-            if deadline is not None and time.perf_counter() > deadline:
-                return False
-        if self._stale:
-            self._merge()
-        return True
+                break
+        self._merge()
+        return done
 
     def _text(self, path: str, entry) -> bytes | None:
         if entry.origin == "editor" and self.open_text is not None:
@@ -194,22 +199,39 @@ class ProjectLines:
         except OSError:
             return None
 
+    def _unmerge(self, path: str) -> None:
+        """Leave out the merged entries of a file that changed or went away (they are skipped from now on)."""
+        if path in self._merged_set:
+            self._merged_set.discard(path)
+            self._masked.update(i for i, p in enumerate(self._merged_paths) if p == path)
+
     def _merge(self) -> None:
-        open_docs = getattr(self.index, "open_docs", set())
-        paths = [p for p in self.files if p not in open_docs]
-        parts = [self.files[p][1] for p in paths]
-        if parts:
-            keys = np.concatenate([f.keys for f in parts])
-            fid = np.concatenate([np.full(f.keys.size, i, np.int32) for i, f in enumerate(parts)])
-            st = np.concatenate([f.starts for f in parts])
-            en = np.concatenate([f.ends for f in parts])
-            order = np.argsort(keys, kind="stable")
-            self._merged = (keys[order], fid[order], st[order], en[order])
-        else:
-            self._merged = None
-        self._merged_paths = paths
-        self._merged_parts = [f.part for f in parts]
-        self._stale = False
+        """Bring the merged entries up to date: the files read since are inserted into the sorted arrays (a few
+        milliseconds); when a quarter of the merged files have changed since, everything is merged again.  The
+        open documents stay apart (they change as the user types)."""
+        if len(self._masked) > max(16, len(self._merged_paths) // 4):
+            self._merged, self._merged_paths, self._merged_parts, self._merged_set = None, [], [], set()
+            self._masked = set()
+        new = self._unmerged()
+        if not new:
+            return
+        base = len(self._merged_paths)
+        parts = [self.files[p][1] for p in new]
+        keys = np.concatenate([f.keys for f in parts])
+        fid = np.concatenate([np.full(f.keys.size, base + i, np.int32) for i, f in enumerate(parts)])
+        st = np.concatenate([f.starts for f in parts])
+        en = np.concatenate([f.ends for f in parts])
+        order = np.argsort(keys, kind="stable")
+        keys, fid, st, en = keys[order], fid[order], st[order], en[order]
+        if self._merged is not None:
+            old_keys, old_fid, old_st, old_en = self._merged
+            at = np.searchsorted(old_keys, keys, side="right")
+            keys, fid = np.insert(old_keys, at, keys), np.insert(old_fid, at, fid)
+            st, en = np.insert(old_st, at, st), np.insert(old_en, at, en)
+        self._merged = (keys, fid, st, en)
+        self._merged_paths += new
+        self._merged_parts += [f.part for f in parts]
+        self._merged_set.update(new)
 
     # ------------------------------------------------------------------------------------------- lookups
     def lookup(self, own_path: str | None, prev_tail: list[bytes], line_tokens: list[bytes], prefix: str = "",
@@ -217,7 +239,7 @@ class ProjectLines:
         """Continuations of a line that starts with `line_tokens` (the word being typed: `prefix`) after a
         previous code line ending with `prev_tail`, in the files other than `own_path`; the best supported
         first (those found after the same previous-line ending before the others)."""
-        if self._stale and self._merged is None and not self.files:
+        if self._merged is None and not self.files:
             return []
         ids = [self.vocab.get(t) for t in line_tokens[-MAX_PREFIX:]]
         if len(line_tokens) > MAX_PREFIX or any(i < 0 for i in ids):
@@ -264,9 +286,9 @@ class ProjectLines:
             lo, hi = np.searchsorted(keys, key, side="left"), np.searchsorted(keys, key, side="right")
             for j in range(lo, min(hi, lo + MAX_ENTRIES)):
                 f = int(fid[j])
-                if self._merged_paths[f] != own_path:
+                if f not in self._masked and self._merged_paths[f] != own_path:
                     sources.append((self._merged_parts[f], int(st[j]), int(en[j])))
-        merged = set(self._merged_paths)
+        merged = self._merged_set
         for path, (_, lines) in self.files.items():
             if path in merged or path == own_path:
                 continue
