@@ -18,9 +18,10 @@ ROOT = typer.main.get_command(app)
 
 def command_paths(cmd, path: tuple[str, ...] = ()) -> list:
     out = [(path, cmd)]
-    if hasattr(cmd, "commands"):
-        for name, sub in cmd.commands.items():
-            out += command_paths(sub, (*path, name))
+    if hasattr(cmd, "list_commands"):  # a group: ask it, so that commands it builds on first use are listed too
+        ctx = type(cmd).context_class(cmd)
+        for name in cmd.list_commands(ctx):
+            out += command_paths(cmd.get_command(ctx, name), (*path, name))
     return out
 
 
