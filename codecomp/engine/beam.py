@@ -55,7 +55,6 @@ class _Row:
     min_logp: float = 0.0
     forced: list[str] | None = None      # tokens still to read (forced rows)
     forced_index: int = -1
-    leading: bool = True                 # only closing brackets so far on a line that had no code before
 
 
 @dataclass
@@ -171,17 +170,16 @@ class Searcher:
         return p
 
     # ------------------------------------------------------------------------------------------- syntax
-    def _after(self, row: _Row, tok: str) -> tuple[list[str], int, bool] | None:
-        """(stack, opened, leading) after `tok`, or None when the token is not allowed there."""
+    def _after(self, row: _Row, tok: str) -> tuple[list[str], int] | None:
+        """(open brackets, brackets the fragment opened) after `tok`, or None when the token is not allowed."""
         stack, opened = row.stack, row.opened
-        leading = row.leading and tok in CLOSERS
         if tok in CLOSERS:
             if not stack or stack[-1] != CLOSERS[tok]:
                 return None
-            return stack[:-1], max(opened - 1, 0), leading
+            return stack[:-1], max(opened - 1, 0)
         if tok in OPENERS:
-            return stack + [tok], opened + 1, False
-        return stack, opened, False
+            return stack + [tok], opened + 1
+        return stack, opened
 
     def _may_end(self, row: _Row) -> bool:
         if not row.tokens:
@@ -238,7 +236,7 @@ class Searcher:
             if nxt is None:
                 continue
             lp = math.log(w / total)
-            rows.append(_Row([tok], lp, nxt[0], nxt[1], lp, leading=nxt[2] and spec.line_start))
+            rows.append(_Row([tok], lp, nxt[0], nxt[1], lp))
             first_ids.append(self._text_id(tok))
         for j, toks in enumerate(spec.forced):
             if not toks:
@@ -312,7 +310,7 @@ class Searcher:
                         continue
                     lq = math.log(q)
                     children.append((row.logp + lq, b, _Row(row.tokens + [tok], row.logp + lq, nxt[0], nxt[1],
-                                                            min(row.min_logp, lq), leading=nxt[2] and row.leading)))
+                                                            min(row.min_logp, lq))))
             children.sort(key=lambda x: -x[0])
             best_done = max((f.logp for f in finished if f.forced < 0), default=-math.inf)
             # probabilities only fall as a line grows: a live row below the best finished line cannot win

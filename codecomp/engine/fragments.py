@@ -1,10 +1,15 @@
-"""Multi-token completions ("fragments"): greedy decoding with syntactic stops, rendered back to source text.
+"""Multi-token completions ("fragments"): the rest of the line, rendered as source text.
 
-Decoding starts from the cached model state at the cursor, reads the chosen first word and then takes the most
-probable next token (vocabulary and copy mixed) until the syntax says the fragment is complete: after `;`, `{` or
-`}`, before a bracket that would close something opened before the current line, before a token that is already
-the next thing after the cursor (no repeating what the user has), or at `max_tokens`.  A fragment must stay
-balanced: it is trimmed back to the last point where its own brackets are closed.
+The engine's fragment (`line_candidates`, `pick`) is chosen among the lines of a beam search over the token
+model (`codecomp.engine.beam`), the continuations the document repeats (`codecomp.engine.linestats`) and those
+the project's other files repeat (`codecomp.engine.projectlines`), by a calibrated score of their evidence, and
+checked with tree-sitter (`syntax_effect`); docs/design.md, section 5, "Fragments", tells the whole of it.
+
+`decode` is the single-path decoder of earlier versions (`Engine.fragment_mode = "greedy"`, kept for
+comparisons): it reads the chosen first word and then takes the most probable next token until the syntax says
+the fragment is complete: after `;`, `{` or `}`, before a bracket that would close something opened before the
+current line, before a token that is already the next thing after the cursor, or at `max_tokens`; a fragment is
+trimmed back to the last point where its own brackets are closed.
 """
 from __future__ import annotations
 
