@@ -180,6 +180,9 @@ def main(
                                                                        "project context (see the docstring)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the draw of workspace files."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
+    gc_policy: str = typer.Option("server", "--gc", help="server: the language server's collector settings "
+                                                         "(rarer old-generation collections, the loaded engine and "
+                                                         "index frozen out of them); python: the defaults."),
 ) -> None:
     """Replay typing of held-out files and report per-keystroke latency percentiles and memory."""
     import psutil
@@ -190,6 +193,13 @@ def main(
         typer.echo("give source files, --corpus DIR or --workspace DIR", err=True)
         raise typer.Exit(2)
     proc = psutil.Process()
+    if gc_policy not in ("server", "python"):
+        typer.echo("--gc is server or python", err=True)
+        raise typer.Exit(2)
+    if gc_policy == "server":
+        from lsp_server import gc_policy as policy
+
+        policy.for_serving()
     index, index_info = None, None
     if workspace is not None:
         from codecomp.engine.workspace import WorkspaceIndex
@@ -214,6 +224,8 @@ def main(
     if index is not None:
         engine.set_workspace(index)
     load_ms = (time.perf_counter() - t0) * 1000
+    if gc_policy == "server":
+        policy.settle()   # as the server does once the engine and the project index are built
     if engine.problem:
         typer.echo(f"note: {engine.problem}", err=True)
     series: dict[str, Series] = {k: Series() for k in ("identifiers", "fragments", "change", "first_request",
@@ -229,6 +241,7 @@ def main(
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
         "engine": type(engine).__name__, "model": str(model) if model else "default",
         "files": len(todo), "names": [n for n, _, _ in todo], "keystrokes": keys, "threads": threads, "cpus": os.cpu_count(),
+        "gc": gc_policy,
         "load_average": os.getloadavg(),
         "load_ms": load_ms, "rss_mb_before_load": rss0 / 2**20, "rss_mb_after": rss1 / 2**20,
         "latency_ms": {k: s.stats() for k, s in series.items()},

@@ -146,13 +146,15 @@ def test_fragments_are_balanced_single_line_and_do_not_repeat(engine: Engine) ->
             for ch in frag.text:
                 depth += ch in "([{"
                 depth -= ch in ")]}"
-            # a fragment may close brackets opened before the cursor, never open one it does not close
-            assert depth <= 0
-            if res.prefix:
-                assert frag.text.startswith(res.items[0].label)
+            # a fragment may close brackets opened before the cursor, and open one it does not close only as
+            # the last thing on the line (`function () {`)
+            assert depth <= 0 or frag.text.rstrip()[-1:] in "([{"
+            # it starts with the list's top item, or says why not
+            if res.items and not frag.text.startswith(res.items[0].label):
+                assert frag.note and res.items[0].label in frag.note and frag.note in (res.note or "")
             rest = line[col:].strip()
-            if rest:
-                tail = frag.text[len(res.items[0].label) if res.prefix else 0:].strip()
+            if rest and res.prefix and frag.text.startswith(res.items[0].label):
+                tail = frag.text[len(res.items[0].label):].strip()
                 assert not (tail and rest.startswith(tail) and len(tail) > 1), (frag.text, rest)
     assert seen > 5
 

@@ -1,7 +1,9 @@
 """Generate code with a char-LSTM: from a training run folder (torch) or from an artifact's char.onnx (onnxruntime).
 
 The sampling itself is numpy with a seeded generator, so the same seed gives the same text.  The artifact path
-imports neither torch nor datasets.
+imports neither torch nor datasets.  With a syntax check (`codecomp sample --syntax-check`, the default) the
+text is generated line by line and a line whose addition gives the text more tree-sitter ERROR nodes is sampled
+again (`codecomp.engine.generate.sample_lines`).
 """
 from __future__ import annotations
 
@@ -47,7 +49,24 @@ def sample_bytes(step: Callable[[int], np.ndarray], prefix: bytes, *, temperatur
     return bytes(out)
 
 
-def _run_stepper(run_dir: Path) -> Callable[[int], np.ndarray]:
+class _BoxStepper:
+    """A step function over a state held in `box` (h, c), whose state can be saved and restored."""
+
+    def __init__(self, fn: Callable[[int], np.ndarray], box: dict) -> None:
+        self.fn = fn
+        self.box = box
+
+    def __call__(self, b: int) -> np.ndarray:
+        return self.fn(b)
+
+    def save(self) -> object:
+        return self.box["h"], self.box["c"]
+
+    def load(self, state: object) -> None:
+        self.box["h"], self.box["c"] = state  # type: ignore[misc]
+
+
+def _run_stepper(run_dir: Path) -> _BoxStepper:
     """A step function over a char-LSTM training run (torch)."""
     import torch
 
@@ -78,10 +97,10 @@ def _run_stepper(run_dir: Path) -> Callable[[int], np.ndarray]:
         logits, box["h"], box["c"] = model.step(torch.tensor([b]), box["h"], box["c"])
         return logits[0].double().numpy()
 
-    return step
+    return _BoxStepper(step, box)
 
 
-def _artifact_stepper(art_dir: Path) -> Callable[[int], np.ndarray]:
+def _artifact_stepper(art_dir: Path) -> _BoxStepper:
     """A step function over an artifact's char.onnx (onnxruntime, no torch)."""
     import onnxruntime as ort
 
@@ -99,16 +118,34 @@ def _artifact_stepper(art_dir: Path) -> Callable[[int], np.ndarray]:
                                               {"byte": np.array([b], np.int64), "h": box["h"], "c": box["c"]})
         return logits[0].astype(np.float64)
 
-    return step
+    return _BoxStepper(step, box)
 
 
-def sample_from_path(path: Path | str, prefix: str, *, temperature: float = 0.8, top_k: int = 0,
-                     max_chars: int = 400, seed: int = 0) -> str:
-    """Generated continuation of `prefix` (text only, without the prefix)."""
+def stepper_for(path: Path | str) -> _BoxStepper:
+    """The byte stepper of an artifact folder (onnxruntime) or of a char training run (torch)."""
     path = Path(path)
     if not path.exists():
         raise SampleError(f"model path {path} does not exist")
-    step = _artifact_stepper(path) if (path / "manifest.json").exists() else _run_stepper(path)
-    data = sample_bytes(step, prefix.encode("utf-8"), temperature=temperature, top_k=top_k,
-                        max_chars=max_chars, seed=seed)
+    return _artifact_stepper(path) if (path / "manifest.json").exists() else _run_stepper(path)
+
+
+def sample_from_path(path: Path | str, prefix: str, *, temperature: float = 0.8, top_k: int = 0,
+                     max_chars: int = 400, seed: int = 0, lang: str | None = None, attempts: int = 8):
+    """Generated continuation of `prefix` (text only, without the prefix).
+
+    With `lang` ("cpp" or "javascript") the text is generated line by line with the syntax check of
+    `codecomp.engine.generate.sample_lines` (at most `attempts` samples per line); without it, byte by byte."""
+    step = stepper_for(path)
+    if lang is not None:
+        from codecomp.engine.generate import sample_lines
+
+        if temperature <= 0:
+            raise SampleError("--temperature must be greater than 0")
+        if max_chars < 0 or top_k < 0 or attempts < 1:
+            raise SampleError("--max-chars and --top-k must not be negative, --attempts must be at least 1")
+        data, _ = sample_lines(step, prefix.encode("utf-8"), lang, temperature=temperature, top_k=top_k,
+                               max_chars=max_chars, seed=seed, attempts=attempts)
+    else:
+        data = sample_bytes(step, prefix.encode("utf-8"), temperature=temperature, top_k=top_k,
+                            max_chars=max_chars, seed=seed)
     return data.decode("utf-8", errors="replace")

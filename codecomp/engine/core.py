@@ -30,9 +30,10 @@ from urllib.parse import unquote, urlparse
 from codecomp.artifact import ArtifactError, default_path, load as load_artifact
 from codecomp.syntax import LANGUAGES, language_from_id
 from codecomp.engine import candidates as cand_mod
-from codecomp.engine.fragments import decode
+from codecomp.engine.fragments import OFFER_THRESHOLD, decode
 from codecomp.engine.learning import KEEP_ROWS, Context, Learner, Learning, Shown, context_of
-from codecomp.engine.lexing import inside_comment_or_string, member_operator_before, prefix_start, tokens_in_range
+from codecomp.engine.lexing import (LINE_WINDOW, inside_comment_or_string, member_operator_before, prefix_start,
+                                    tokens_in_range)
 from codecomp.engine.ranking import match_tier, order_key
 from codecomp.engine.scoring import candidate_features, document_ngrams, near_counts, score_pool
 from codecomp.engine.background import foreground
@@ -42,6 +43,7 @@ from codecomp.engine.types import Cancelled, Candidate, Completion, Fragment, Na
 MAX_DOCUMENTS = 64  # open documents kept; the least recently used beyond this are dropped
 MODEL_WORDS = 200   # the most probable vocabulary words offered as candidates
 MAX_SHOWN = 32      # shown lists kept for their learning event (`BaseEngine.learn`)
+PROJECT_LINES_MS = 5  # time a request may spend reading workspace files for fragments (the rest in idle time)
 
 
 @dataclass
@@ -251,11 +253,20 @@ class BaseEngine:
             doc = self._track_target()
             if doc is not None:
                 self._fill_track(doc, time.perf_counter() + budget_s, should_stop)
+            else:
+                self._read_project_lines(budget_s)
         return self.has_idle_work()
 
     def has_idle_work(self) -> bool:
         """Whether `work_in_idle` has something to do."""
-        return any(d.parse_pending for d in self.store.docs.values()) or self._track_target() is not None
+        return (any(d.parse_pending for d in self.store.docs.values()) or self._track_target() is not None
+                or self._project_lines_pending())
+
+    def _read_project_lines(self, budget_s: float) -> None:
+        """Read workspace files for fragments (engines that decode fragments with project context)."""
+
+    def _project_lines_pending(self) -> bool:
+        return False
 
     def _track_target(self) -> Document | None:
         """The document whose track idle time fills: the most recently used one, when it has work left."""
@@ -421,6 +432,8 @@ class BaseEngine:
             t0 = time.perf_counter()
             try:
                 frag, why = self._fragment(doc, g.state, items, prefix, cursor, stop)
+                if frag is not None and getattr(frag, "note", None):
+                    note = f"{note}; {frag.note}" if note else frag.note
             except Cancelled:  # the list is ready: it goes out without the fragment
                 why = "the fragment was cancelled"
                 note = note or why
@@ -693,6 +706,12 @@ class Engine(BaseEngine):
 
     # -- neural hooks --------------------------------------------------------------------------------------------
     _has_track = True
+    fragment_mode = "beam"          # "greedy": the single-path decoder of earlier versions (for comparisons)
+    fragment_threshold = OFFER_THRESHOLD  # a fragment less likely than this to be exactly right is not shown
+    fragment_width = 5              # live hypotheses of the beam
+    fragment_max_tokens = 16        # tokens of a fragment at most
+    fragment_budget_ms = 20.0       # the beam stops growing lines after this long, and the syntax checks stop
+                                    # after 1.5 times this once a candidate passed (not in the evaluation)
 
     def _fill_track(self, doc: Document, deadline: float, should_stop: Callable[[], bool] | None) -> None:
         try:
@@ -748,6 +767,8 @@ class Engine(BaseEngine):
                                         tokens_in_range(doc.tree, doc.source, doc.lang, cursor - 1, cursor + 1)):
             # such as `&|&` or `!|=`: nothing sensible starts there
             return None, "the cursor is inside an operator"
+        if self.fragment_mode != "greedy":
+            return self._line_fragment(doc, state, items, prefix, cursor, stop)
         if prefix:
             if not items:
                 return None, "no identifier starts with the typed prefix"
@@ -766,6 +787,145 @@ class Engine(BaseEngine):
         ctx = doc.context
         mem = ctx.dist[2] if ctx.dist is not None and ctx.dist[0] is ctx.last else self.model.memory_of(ctx.keys)
         return decode(self.model, ctx.last, mem, ctx.texts, first, doc.lang, after, before, should_stop=stop)
+
+    def _line_candidates(self, doc: Document, state, items: list[Candidate], prefix: str, cursor: int,
+                         stop: Callable[[], bool] | None, weights=None):
+        """(every candidate rest of the line best first, where the line is (lo, hi), pstart): the beam's lines
+        and the document's repeated continuations (`fragments.line_candidates`)."""
+        from codecomp.engine.beam import SearchSpec
+        from codecomp.engine.fragments import WEIGHTS, line_candidates
+        from codecomp.engine.linestats import LineStats, lex, open_stack
+
+        model, src = self.model, doc.source
+        pstart = cursor - len(prefix.encode("utf-8", "surrogatepass"))
+        line_lo = src.rfind(b"\n", 0, pstart) + 1
+        line_hi = src.find(b"\n", cursor)
+        line_hi = len(src) if line_hi < 0 else line_hi
+        line_tokens = [t for t, _ in lex(src[max(line_lo, pstart - LINE_WINDOW):pstart])]
+        rest = lex(src[cursor:min(line_hi, cursor + LINE_WINDOW)])
+        stats = LineStats.of(src, line_lo, line_hi, cache=doc.extra.setdefault("line_stats", {}))
+        repeats = stats.repeats(line_tokens, prefix)
+        ctx = doc.context
+        mem = ctx.dist[2] if ctx.dist is not None and ctx.dist[0] is ctx.last else model.memory_of(ctx.keys)
+        prev = ctx.texts[-1] if ctx.texts and ctx.texts[-1] != "<bos>" else None
+        top = items[0].label if items else None
+        first = None
+        if prefix:
+            first = [(it.label, max(state.prob(it.label, model.index.get(it.label)), 1e-4)) for it in items[:4]]
+        spec = SearchSpec(ctx.last, mem, ctx.texts, doc.lang, open_stack(src[max(0, pstart - LINE_WINDOW):pstart]),
+                          prev, not line_tokens, first,
+                          rest_first=rest[0][0].decode("utf-8", "replace") if rest else None,
+                          also_first=[top] if top and not prefix else [], width=self.fragment_width,
+                          max_tokens=self.fragment_max_tokens,
+                          budget_s=self.fragment_budget_ms / 1000.0 if doc.background_analysis else None)
+        project = self._project_repeats(doc, stats, line_tokens, prefix)
+        cands = line_candidates(model, spec, stats, repeats, top, doc.lang, stop,
+                                weights if weights is not None else WEIGHTS, project)
+        return [c for c in cands if c.text and c.text != prefix], (line_lo, line_hi), pstart
+
+    _project_lines = None
+
+    def _read_project_lines(self, budget_s: float) -> None:
+        pl = self.project_lines()
+        if pl is not None and self.store.docs:
+            try:
+                pl.update(budget_s)
+            except Exception:  # idle work only: fragments go on without the project's lines
+                self._project_lines = None
+                self.workspace_lines_off = True
+
+    def _project_lines_pending(self) -> bool:
+        pl = self.project_lines() if self.store.docs else None
+        return pl is not None and pl.pending()
+
+    workspace_lines_off = False
+
+    def project_lines(self):
+        """The workspace's lines for fragments (`projectlines.ProjectLines`), None without a workspace."""
+        if self.workspace is None or self.workspace_lines_off:
+            return None
+        pl = self._project_lines
+        if pl is None or pl.index is not self.workspace:
+            from codecomp.engine.projectlines import ProjectLines
+
+            def open_text(path: str) -> str | None:
+                for uri, d in self.store.docs.items():
+                    if uri_to_path(uri) == path:
+                        return d.text
+                return None
+
+            pl = self._project_lines = ProjectLines(self.workspace, open_text)
+        return pl
+
+    def _project_repeats(self, doc: Document, stats, line_tokens: list[bytes], prefix: str) -> list:
+        """The project's continuations of the current line (none without a workspace or a file path); the
+        workspace's files are read a few milliseconds per request (all of them when nothing runs in the
+        background, as in the evaluation)."""
+        path = uri_to_path(doc.uri) if self.workspace is not None else None
+        pl = self.project_lines() if path is not None else None
+        if pl is None:
+            return []
+        try:
+            pl.update(PROJECT_LINES_MS / 1000.0 if doc.background_analysis else None)
+            return pl.lookup(path, stats.previous_line()[-2:], line_tokens, prefix)
+        except Exception:  # evidence only: the fragment goes on without the project's lines
+            return []
+
+    def _line_fragment(self, doc: Document, state, items: list[Candidate], prefix: str, cursor: int,
+                       stop: Callable[[], bool] | None) -> tuple[Fragment | None, str | None]:
+        """The rest of the line (`fragment_mode` "beam"): the best of the beam's lines and the document's
+        repeated continuations by calibrated probability, checked with tree-sitter, offered when that
+        probability reaches `fragment_threshold` (docs/design.md, section 5, Fragments)."""
+        from codecomp.engine.fragments import pick, syntax_effect
+
+        t_start = time.perf_counter()
+        cands, (line_lo, line_hi), pstart = self._line_candidates(doc, state, items, prefix, cursor, stop)
+        if not cands:
+            return None, "no continuation of the line is likely enough to show"
+        if doc.tree is not None and not doc.dirty:
+            editor = doc.background_analysis  # bounded in the editor; every check runs to the end in the evaluation
+            deadline = t_start + self.fragment_budget_ms * 1.5 / 1000.0 if editor else None
+            limit = self.fragment_budget_ms / 2000.0 if editor else None
+            chosen, _ = pick(cands, lambda c: syntax_effect(doc.tree, doc.source, doc.lang, pstart, cursor, c.text,
+                                                            line_lo, line_hi, limit), deadline)
+        else:
+            chosen = cands[0]  # no tree of the current text: nothing to check against
+        if chosen is None:
+            return None, "every likely continuation of the line would add a syntax error to it"
+        if chosen.confidence < self.fragment_threshold:
+            return None, (f"the best continuation `{chosen.text}` is exact with probability {chosen.confidence:.2f}, "
+                          f"below the {self.fragment_threshold:.2f} needed to show it")
+        frag = Fragment(text=chosen.text, score=round(chosen.confidence, 4))
+        top = items[0].label if items else None
+        if top is not None and chosen.tokens[0] != top:
+            why = (f"the same line continues this way at line {chosen.repeat.line + 1} of the file"
+                   if chosen.repeat is not None else
+                   "the model and the file's line statistics put more probability on it")
+            frag.note = f"the fragment starts with `{chosen.tokens[0]}` rather than the top item `{top}`: {why}"
+        return frag, None
+
+    def line_candidates(self, uri: str, line: int, utf16_col: int, weights=None
+                        ) -> list[tuple[object, tuple[int, int]]] | None:
+        """Every candidate rest of the line at a position with its `fragments.syntax_effect` (errors added to the
+        line, to the code after it), as the fragment decoder sees them (None where `complete` would decode no
+        fragment).  For tuning `fragments.WEIGHTS`, the calibration and the threshold."""
+        from codecomp.engine.fragments import syntax_effect
+
+        g = self._gather(uri, line, utf16_col, None)
+        if isinstance(g, Completion) or g.state is None or g.doc.context.last is None:
+            return None
+        scores, _ = self._rank(g, None)
+        ranked = sorted(((order_key(tier, scores[label], label), entry) for label, (tier, entry) in g.matching.items()),
+                        key=lambda pair: pair[0])
+        items = [Candidate(e.label, e.kind, scores[e.label], e.source) for _, e in ranked[:50]]
+        doc, cursor = g.doc, g.cursor
+        cands, (lo, hi), pstart = self._line_candidates(doc, g.state, items, g.prefix, cursor, None, weights)
+        out = []
+        for cand in cands:
+            effect = (0, 0) if doc.tree is None or doc.dirty else \
+                syntax_effect(doc.tree, doc.source, doc.lang, pstart, cursor, cand.text, lo, hi)
+            out.append((cand, effect))
+        return out
 
     def naming_problem(self) -> str:
         """Why names cannot be suggested by this engine."""

@@ -1,16 +1,23 @@
-"""Multi-token completions ("fragments"): greedy decoding with syntactic stops, rendered back to source text.
+"""Multi-token completions ("fragments"): the rest of the line, rendered as source text.
 
-Decoding starts from the cached model state at the cursor, reads the chosen first word and then takes the most
-probable next token (vocabulary and copy mixed) until the syntax says the fragment is complete: after `;`, `{` or
-`}`, before a bracket that would close something opened before the current line, before a token that is already
-the next thing after the cursor (no repeating what the user has), or at `max_tokens`.  A fragment must stay
-balanced: it is trimmed back to the last point where its own brackets are closed.
+The engine's fragment (`line_candidates`, `pick`) is chosen among the lines of a beam search over the token
+model (`codecomp.engine.beam`), the continuations the document repeats (`codecomp.engine.linestats`) and those
+the project's other files repeat (`codecomp.engine.projectlines`), by a calibrated score of their evidence, and
+checked with tree-sitter (`syntax_effect`); docs/design.md, section 5, "Fragments", tells the whole of it.
+
+`decode` is the single-path decoder of earlier versions (`Engine.fragment_mode = "greedy"`, kept for
+comparisons): it reads the chosen first word and then takes the most probable next token until the syntax says
+the fragment is complete: after `;`, `{` or `}`, before a bracket that would close something opened before the
+current line, before a token that is already the next thing after the cursor, or at `max_tokens`; a fragment is
+trimmed back to the last point where its own brackets are closed.
 """
 from __future__ import annotations
 
 import math
 import re
-
+import threading
+import time
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -174,3 +181,248 @@ def _best_token(model, dist) -> tuple[str, float]:
         if p > best_p:
             best, best_p = word, p
     return best, best_p
+
+
+# --------------------------------------------------------------------------------------------- line fragments
+# The fragment the engine offers: the rest of the line, chosen among the beam's lines and the continuations the
+# document and the project repeat (see `line_candidates`) by a linear score of their features (`WEIGHTS`, a
+# conditional logit: the softmax of the scores over one position's candidates is its model of which candidate
+# is exactly the rest of the line), whose probability of being exact is then calibrated from the score and
+# that softmax share (`CALIBRATION`, a logistic regression); both fitted on the valid split
+# (`codecomp.eval.fragment_tune`).  A fragment is offered only when its probability reaches `OFFER_THRESHOLD`.
+FEATURES = ("bias", "logp", "logp_mean", "min_logp", "end_logp", "log_tokens", "beam", "beam_best", "repeat",
+            "log_match", "log_count", "share", "top_item", "line_start", "lang_cpp", "project", "project_prev",
+            "project_log_count", "project_share", "project_log_files", "closers", "closers_line_start",
+            "one_token")
+WEIGHTS = {"logp": 0.0008656, "logp_mean": 0.2824, "min_logp": 0.05257, "end_logp": 0.3955, "log_tokens": -0.2103,
+           "beam": -0.3323, "beam_best": 1.096, "repeat": -2.361, "log_match": 2.499, "log_count": 0.2778,
+           "share": -0.01458, "top_item": 0.7538, "project": 1.077, "project_prev": 1.723, "project_log_count": -1.429,
+           "project_share": 4.025, "project_log_files": 1.195, "closers": 0.1459, "closers_line_start": 0.03078,
+           "one_token": 0.02453}
+CALIBRATION = (-0.5668, 0.2101, 1.519)
+OFFER_THRESHOLD = 0.16
+SYNTAX_CHECKS = 4          # candidates checked with tree-sitter at most, best first
+MAX_FORCED = 6             # repeated continuations scored by the model (at most half of them the project's)
+REPAIR_BONUS = 4.0         # added to the score of a candidate that repairs the code after the line
+
+
+_CLOSING = frozenset({")", "]", "}", ";", ","})
+
+
+@dataclass
+class LineCandidate:
+    """One way to finish the line, with the evidence for it."""
+
+    text: str                       # replaces the typed prefix
+    tokens: list[str]
+    logp: float = -50.0             # log P(tokens, then the end of the line) under the model
+    end_logp: float = -10.0
+    min_logp: float = -20.0
+    beam_rank: int = -1             # rank among the beam's lines (-1: not found by the beam)
+    repeat: object | None = None    # a `linestats.Repeat` when the document has this continuation
+    project: object | None = None   # a `projectlines.ProjectRepeat` when other files of the project have it
+    top_item: bool = False          # starts with the top item of the completion list
+    line_start: bool = False        # the line has no code before the fragment
+    score: float = 0.0              # `WEIGHTS` . features: the choice among one position's candidates
+    confidence: float = 0.0         # calibrated probability of being exactly the rest of the line
+
+    def features(self, lang: str) -> dict[str, float]:
+        n = max(len(self.tokens), 1)
+        rep, proj = self.repeat, self.project
+        closers = all(t in _CLOSING for t in self.tokens)
+        return {
+            "bias": 1.0, "logp": self.logp, "logp_mean": self.logp / n, "min_logp": self.min_logp,
+            "end_logp": self.end_logp, "log_tokens": math.log(n), "beam": float(self.beam_rank >= 0),
+            "beam_best": float(self.beam_rank == 0), "repeat": float(rep is not None),
+            "log_match": math.log1p(rep.match) if rep is not None else 0.0,
+            "log_count": math.log1p(rep.count) if rep is not None else 0.0,
+            "share": rep.count / max(rep.total, 1) if rep is not None else 0.0,
+            "top_item": float(self.top_item), "line_start": float(self.line_start), "lang_cpp": float(lang == "cpp"),
+            "project": float(proj is not None), "project_prev": float(proj is not None and proj.with_prev),
+            "project_log_count": math.log1p(proj.count) if proj is not None else 0.0,
+            "project_share": proj.count / max(proj.total, 1) if proj is not None else 0.0,
+            "project_log_files": math.log1p(proj.files) if proj is not None else 0.0,
+            "closers": float(closers), "closers_line_start": float(closers and self.line_start),
+            "one_token": float(n == 1),
+        }
+
+
+def score(features: dict[str, float], weights: dict[str, float] = WEIGHTS) -> float:
+    """The candidate's score (higher: more likely the rest of the line)."""
+    return sum(weights.get(k, 0.0) * v for k, v in features.items())
+
+
+def calibrate(scores: list[float], calibration: tuple[float, float, float] | None = None) -> list[float]:
+    """The probability that each of one position's candidates is exactly the rest of the line, from its score
+    and its softmax share among them: sigmoid(a + b * score + c * log share)."""
+    a, b, c = calibration if calibration is not None else CALIBRATION
+    if not scores:
+        return []
+    top = max(scores)
+    norm = math.log(sum(math.exp(x - top) for x in scores))
+    out = []
+    for x in scores:
+        z = a + b * x + c * (x - top - norm)
+        out.append(1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0))))
+    return out
+
+
+def line_candidates(model, spec, stats, repeats: list, top_label: str | None, lang: str,
+                    should_stop: Callable[[], bool] | None = None, weights: dict[str, float] = WEIGHTS,
+                    project: list | None = None, calibration: tuple[float, float, float] | None = None
+                    ) -> list[LineCandidate]:
+    """Every candidate rest of the line, best first: the beam's lines (`beam.SearchSpec` `spec`), the
+    document's repeated continuations (`repeats`) and the project's (`project`), the last two also scored by the
+    model as forced rows of the same search, merged when they are the same tokens, each with its calibrated
+    probability in `confidence`."""
+    from codecomp.engine.beam import Searcher
+
+    project = project or []
+    known = {tuple(r.tokens) for r in repeats}
+    project = [r for r in project if tuple(r.tokens) not in known] + [r for r in project if tuple(r.tokens) in known]
+    extra = [r for r in project if tuple(r.tokens) not in known][:MAX_FORCED // 2]
+    sources = list(repeats)[:MAX_FORCED - len(extra)] + extra
+    spec.forced = [r.tokens for r in sources]
+    searcher = Searcher(model, spec, lambda a, b: stats.p_break(a.encode("utf-8", "surrogatepass"),
+                                                                  None if b is None else b.encode("utf-8", "surrogatepass")),
+                        should_stop)
+    lines = searcher.run()
+    by_key: dict[tuple[str, ...], LineCandidate] = {}
+    beam_lines = sorted((ln for ln in lines if ln.forced < 0), key=lambda ln: -ln.logp)
+    for rank, ln in enumerate(beam_lines):
+        key = tuple(ln.tokens)
+        if key in by_key:
+            continue
+        by_key[key] = LineCandidate(render(ln.tokens, lang), ln.tokens, ln.logp, ln.end_logp, ln.min_logp, rank)
+    for ln in lines:
+        if ln.forced < 0:
+            continue
+        rep = sources[ln.forced]
+        key = tuple(rep.tokens)
+        cand = by_key.get(key)
+        if cand is None:
+            cand = by_key[key] = LineCandidate(rep.text, rep.tokens, ln.logp, ln.end_logp, ln.min_logp)
+        cand.text = rep.text  # the spelling and spacing of the code it repeats
+    for rep in repeats:
+        cand = by_key.get(tuple(rep.tokens))
+        if cand is not None:
+            cand.repeat = rep
+    for rep in project:
+        cand = by_key.get(tuple(rep.tokens))
+        if cand is not None:
+            cand.project = rep
+    out = list(by_key.values())
+    for cand in out:
+        cand.top_item = top_label is not None and bool(cand.tokens) and cand.tokens[0] == top_label
+        cand.line_start = spec.line_start
+        cand.score = score(cand.features(lang), weights)
+    for cand, p in zip(out, calibrate([c.score for c in out], calibration)):
+        cand.confidence = p
+    out.sort(key=lambda c: -c.score)
+    return out
+
+
+def pick(cands: list[LineCandidate], effect: Callable[[LineCandidate], tuple[int, int]],
+         deadline: float | None = None) -> tuple[LineCandidate | None, int]:
+    """The fragment among the best `SYNTAX_CHECKS` candidates (by score): those that add an error to the line or
+    to the code after it are refused, one that repairs the code after it gains `REPAIR_BONUS`; with the number
+    of candidates refused.  The chosen candidate's `score` includes the bonus (and its `confidence` follows).
+    Past `deadline` (a `time.perf_counter()` instant) no further candidate is checked once one has passed."""
+    best, best_score, refused = None, -math.inf, 0
+    for cand in cands[:SYNTAX_CHECKS]:
+        if best is not None and best_score >= cand.score + REPAIR_BONUS:
+            break  # the scores are in decreasing order: nothing further down can win
+        if best is not None and deadline is not None and time.perf_counter() > deadline:
+            break
+        line, after = effect(cand)
+        if line > 0 or after > 0:
+            refused += 1
+            continue
+        s = cand.score + (REPAIR_BONUS if after < 0 else 0.0)
+        if s > best_score:
+            best, best_score = cand, s
+    if best is not None and best_score != best.score:
+        others = [c.score for c in cands if c is not best]
+        best.score = best_score
+        best.confidence = calibrate([best_score] + others)[0]
+    return best, refused
+
+
+def error_nodes(tree, lo: int, hi: int, missing_before: int | None = None) -> int:
+    """ERROR nodes of `tree` that touch the bytes [lo, hi], plus the MISSING nodes that tree-sitter inserted
+    between `lo` and `missing_before` (default `hi`); a MISSING node at or after `missing_before` only says the
+    code goes on after it (an unclosed block at the end of what is typed), which is no error of the line."""
+    limit = hi if missing_before is None else missing_before
+    count = 0
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        if node.end_byte < lo or node.start_byte > hi:
+            continue
+        if node.is_missing:
+            count += lo <= node.start_byte < limit
+            continue
+        if node.is_error:
+            count += 1
+            continue
+        if node.has_error:
+            stack.extend(node.children)
+    return count
+
+
+_CHECKERS = threading.local()
+UNCHECKED = (1, 1)      # the effect of a candidate whose check ran out of time: refused
+
+
+def _checker(lang: str, timeout_s: float | None):
+    """This thread's parser for fragment checks (apart from the documents' parsers), with its time limit."""
+    from tree_sitter import Parser
+
+    from codecomp.syntax.languages import get_language
+
+    parsers = getattr(_CHECKERS, "parsers", None)
+    if parsers is None:
+        parsers = _CHECKERS.parsers = {}
+    parser = parsers.get(lang)
+    if parser is None:
+        parser = parsers[lang] = Parser(get_language(lang))
+    parser.timeout_micros = 0 if timeout_s is None else max(1, int(timeout_s * 1e6))
+    return parser
+
+
+def syntax_effect(tree, source: bytes, lang: str, start: int, end: int, text: str, line_lo: int, line_hi: int,
+                  timeout_s: float | None = None) -> tuple[int, int]:
+    """(errors added to the line, errors added to the code after it) when `text` replaces source[start:end].
+
+    The line [line_lo, line_hi) counts `error_nodes` (ERROR nodes, and MISSING ones before the fragment's end);
+    the code after the line counts every ERROR and MISSING node after it, and only when there is code after it:
+    a line that closes a block the code below expects repairs it (negative), one that leaves it unbalanced breaks
+    it (positive); at the end of what is typed there is nothing to tell.  An incremental re-parse of a copy of
+    `tree` (the tree of `source`); one that takes more than `timeout_s` gives `UNCHECKED`."""
+    from codecomp.syntax.parsed import edit_tree
+
+    data = text.encode("utf-8", "surrogatepass")
+    new = source[:start] + data + source[end:]
+    copy = tree.copy()
+    new_end = start + len(data)
+    edit_tree(copy, source, new, start, end, new_end)
+    parser = _checker(lang, timeout_s)
+    try:
+        new_tree = parser.parse(new, copy)
+    except ValueError:  # out of time (a fragment that changes how the rest of the file reads)
+        parser.reset()
+        return UNCHECKED
+    delta = new_end - end
+    line = error_nodes(new_tree, line_lo, line_hi + delta, new_end) - error_nodes(tree, line_lo, line_hi, end)
+    after = 0
+    if source[line_hi:].strip():
+        after = (error_nodes(new_tree, line_hi + delta + 1, len(new), len(new) + 1)
+                 - error_nodes(tree, line_hi + 1, len(source), len(source) + 1))
+    return line, after
+
+
+def adds_errors(tree, source: bytes, lang: str, start: int, end: int, text: str, line_lo: int, line_hi: int
+                ) -> bool:
+    """Whether replacing source[start:end] by `text` gives the line [line_lo, line_hi) more syntax errors than
+    it has (`syntax_effect`)."""
+    return syntax_effect(tree, source, lang, start, end, text, line_lo, line_hi)[0] > 0

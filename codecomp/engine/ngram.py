@@ -46,13 +46,13 @@ class FileCache:
         self.totals: dict[tuple[str, ...], int] = {}
         self.stream: list[str] = []
 
-    def _change(self, pos: int, delta: int, first: int = 0) -> None:
+    def _change(self, pos: int, delta: int, first: int = 0, lo: int = 0) -> None:
         """Add `delta` to the n-grams ending at stream position `pos` whose context is at least `first` tokens
-        long (orders `first + 1` .. `order`); counts and totals that drop to zero are deleted, so a cache that
-        removed an n-gram is identical to one that never counted it."""
+        long (orders `first + 1` .. `order`) and starts at or after position `lo`; counts and totals that drop to
+        zero are deleted, so a cache that removed an n-gram is identical to one that never counted it."""
         w = self.stream[pos]
         for m in range(first, self.order):
-            if pos - m < 0:
+            if pos - m < lo:
                 break
             ctx = tuple(self.stream[pos - m:pos])
             d = self.counts.setdefault(ctx, {})
@@ -74,6 +74,16 @@ class FileCache:
         self.counts, self.totals, self.stream = {}, {}, list(stream)
         for pos in range(len(self.stream) if upto is None else upto):
             self._change(pos, +1)
+
+    def build_parts(self, parts: Sequence[Sequence[str]]) -> None:
+        """Reset the cache to the n-grams inside each of `parts` (none spans two parts): a file with a hole,
+        such as the lines before and after a line being written."""
+        self.counts, self.totals, self.stream = {}, {}, []
+        for part in parts:
+            lo = len(self.stream)
+            self.stream.extend(part)
+            for pos in range(lo, len(self.stream)):
+                self._change(pos, +1, lo=lo)
 
     def add(self, pos: int) -> None:
         """Count the n-grams ending at stream position ``pos``."""

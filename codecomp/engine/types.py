@@ -49,6 +49,8 @@ class Fragment:
 
     text: str
     score: float
+    # why the fragment does not start with the list's top item, when it does not (None otherwise)
+    note: str | None = None
 
 
 @dataclass

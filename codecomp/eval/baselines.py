@@ -11,7 +11,9 @@ predict the next token.  They are:
   spirit of Hellendoorn & Devanbu 2017); the cache sees what the engine sees: the whole file except the
   blanked position, or only the text left of the cursor when the user is typing;
 * ``recency``: identifiers of the file, the most recently used before the cursor first;
-* ``file-frequency``: identifiers of the file by number of occurrences.
+* ``file-frequency``: identifiers of the file by number of occurrences;
+* ``repeat-line``: line completion only: the rest of the most recent earlier line of the file that starts with
+  the same tokens as the cursor's line so far.
 """
 from __future__ import annotations
 
@@ -336,7 +338,13 @@ class NGramSystem:
         if self._doc is not q.doc:
             self.start_file(q.doc)
         if self.use_cache:
-            if q.view == "blank":
+            if q.view == "line":
+                # the file without the rest of the cursor's line: what precedes the cursor, and the lines after
+                after = _next_line_token(q.doc, q.index)
+                tail = stream[pos[after] - 1:] if after < len(pos) else []
+                self.cache.build_parts([stream[:p], tail])
+                self._mode = None
+            elif q.view == "blank":
                 if self._mode != "blank":
                     self.cache.build(stream)
                     self._mode = "blank"
@@ -412,6 +420,68 @@ class NGramSystem:
         finally:
             if hidden:
                 self.cache.restore(q.doc.stream[1][q.index])
+
+
+def _next_line_token(doc: FileDoc, i: int) -> int:
+    """Index of the first token on a line after token ``i``'s line (``len(tokens)`` when there is none)."""
+    j = i
+    while j < len(doc.tokens) and doc.lines[j] == doc.lines[i]:
+        j += 1
+    return j
+
+
+class RepeatLineSystem:
+    """The rest of the most recent earlier line that starts with the same tokens as the cursor's line so far.
+
+    The line's tokens before the cursor (none at the start of a line) and the typed part of the current word
+    must match the start of that earlier line, which must go on after them; the prediction is the rest of that
+    line's code as written there.  No prediction (an empty one) when no earlier line starts that way.  A cheap
+    baseline for ghost text: an engine that cannot beat it at the start of lines is not worth showing.
+    """
+
+    name = "repeat-line"
+    tasks = frozenset({"lines"})
+
+    def __init__(self) -> None:
+        self._doc: FileDoc | None = None
+        self._starts: list[int] = []    # first token index of each code line, in order
+
+    def start_file(self, doc: FileDoc) -> None:
+        """Index the lines of the file (first token of each)."""
+        self._doc = doc
+        self._starts = [i for i in range(len(doc.tokens)) if i == 0 or doc.lines[i] != doc.lines[i - 1]]
+
+    def rest_of_line(self, q: Query) -> str:
+        """The rest of the latest earlier line that starts like the cursor's line; empty when none does."""
+        d = q.doc
+        if self._doc is not d:
+            self.start_file(d)
+        i = q.index
+        first = i
+        while first > 0 and d.lines[first - 1] == d.lines[i]:
+            first -= 1
+        typed_tokens = d.tokens[first:i]
+        k = len(typed_tokens)
+        from bisect import bisect_left
+
+        for li in range(bisect_left(self._starts, first) - 1, -1, -1):
+            s = self._starts[li]
+            e = self._starts[li + 1] if li + 1 < len(self._starts) else len(d.tokens)
+            if e - s <= k or d.tokens[s:s + k] != typed_tokens or not d.tokens[s + k].startswith(q.typed):
+                continue
+            start = d.start_chars[s + k] + len(q.typed)
+            rest = d.text[start:d.end_char(e - 1)]
+            if rest.strip():
+                return rest
+        return ""
+
+    def rank(self, q: Query, k: int = 10) -> list[str]:
+        """Not a ranking system."""
+        return []
+
+    def next_token(self, q: Query) -> str | None:
+        """Not used: this baseline only takes part in line completion."""
+        return None
 
 
 class UnigramSystem:
@@ -552,4 +622,4 @@ def train_baselines(streams: Sequence[Sequence[str]], order: int = 4, progress: 
     """Train the n-gram on token streams of the training files (see ``FileDoc.stream``); return every baseline."""
     model = KneserNeyModel(order=order, max_vocab=max_vocab).fit(streams, progress=progress)
     return [UnigramSystem(model), NGramSystem(model, cache=False), NGramSystem(model, cache=True),
-            FileFrequencySystem(), RecencySystem()]
+            FileFrequencySystem(), RecencySystem(), RepeatLineSystem()]

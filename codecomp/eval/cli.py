@@ -16,8 +16,8 @@ def eval_command(
     model: Optional[Path] = typer.Option(None, "--model", help="Model artifact folder (default: the shipped model)."),
     split: str = typer.Option("test", "--split", help="Held-out split to evaluate on."),
     tasks: str = typer.Option("all", "--tasks",
-                              help="Comma-separated tasks among tokens, identifiers, lines, keystrokes, char, "
-                                   "naming, latency, learning; all: each."),
+                              help="Comma-separated tasks among tokens, identifiers, lines, line_starts, "
+                                   "keystrokes, char, naming, latency, learning; all: every one."),
     max_positions: int = typer.Option(300, "--max-positions", help="Positions sampled per task (tokens: tokens)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the position sampling."),
     quick: bool = typer.Option(False, "--quick", help="A few positions per task and a small baseline training "
@@ -30,12 +30,16 @@ def eval_command(
     project_context: bool = typer.Option(True, "--project-context/--file-only",
                                          help="Also score identifiers with each file's project as the engine's "
                                               "workspace (\"engine+project\", beside the file-only engine)."),
+    compare_greedy: bool = typer.Option(True, "--greedy/--no-greedy",
+                                        help="Line tasks: also score the engine with the greedy fragment decoder "
+                                             "of earlier versions (\"engine-greedy\")."),
     rankers: Optional[List[Path]] = typer.Option(None, "--compare-ranker",
                                                  help="A `codecomp train ranker` run folder: its ranker ranks the "
                                                       "project-context engine's candidates, scored and compared "
                                                       "beside the hand-set mix (repeatable; named after the folder)."),
 ) -> None:
     """Score the engine and the baselines on the same held-out positions and write a report."""
+    greedy = compare_greedy
     from codecomp.eval.harness import ALL_TASKS, EvalError, EvalOptions, run_evaluation
     from codecomp.eval.report import runs_from_manifest, write_report
 
@@ -57,7 +61,7 @@ def eval_command(
     if problem:
         typer.echo(f"codecomp eval: warning: {problem}", err=True)
     hooks = None
-    if project_context and "identifiers" in opts.tasks:
+    if project_context and {"identifiers", "lines", "line_starts"} & set(opts.tasks):
         from codecomp.eval.project_context import ProjectContextRun
 
         def plain_engine():
@@ -68,10 +72,21 @@ def eval_command(
 
         hooks = ProjectContextRun(engine, plain_engine if rankers else (lambda: Engine.load(model)), "engine",
                                   [(Path(r).name, Path(r)) for r in rankers or ()])
+    extra = hooks.extra_systems if hooks else None
+    if greedy and {"lines", "line_starts"} & set(opts.tasks) and getattr(engine, "fragment_mode", None):
+        # the single-path decoder of earlier versions, on the same positions
+        from codecomp.eval.engine_system import EngineSystem
+
+        greedy_engine = Engine.load(model)
+        greedy_engine.fragment_mode = "greedy"
+        greedy_system = EngineSystem(greedy_engine, "engine-greedy")
+        greedy_system.tasks = frozenset({"lines"})
+        before = extra
+        extra = (lambda docs: [*(before(docs) if before else ()), greedy_system])
     try:
         result = run_evaluation(engine, "engine", corpus, opts, artifact_path=model,
                                 engine_system=hooks.engine_system if hooks else None,
-                                extra_systems=hooks.extra_systems if hooks else None)
+                                extra_systems=extra)
         if hooks is not None:
             hooks.attach(result)
     except EvalError as exc:

@@ -24,7 +24,7 @@ _WORD_RE = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
 _STRING_START = re.compile(r"^(?:[LuUR]|u8)?R?[\"'`]")
 _NUMBER_START = re.compile(r"^\.?[0-9]")
 
-View = Literal["blank", "left"]
+View = Literal["blank", "left", "line"]
 
 
 def is_word(token: str) -> bool:
@@ -152,7 +152,9 @@ class Query:
 
     The cursor is at the start of token ``index`` plus ``len(typed)`` characters.  ``view == "blank"``: the
     system sees the whole file with that one token replaced by ``typed`` (text after the cursor stays);
-    ``view == "left"``: it sees only the text before the cursor (the user is typing the file).
+    ``view == "left"``: it sees only the text before the cursor (the user is typing the file);
+    ``view == "line"``: it sees the file without the rest of the cursor's line (the user is writing that line
+    among existing code: the lines after it stay).
     """
 
     doc: FileDoc
@@ -176,6 +178,8 @@ class Query:
         before = self.doc.text[:start] + self.typed
         if self.view == "left":
             return before, len(before)
+        if self.view == "line":
+            return before + self.doc.text[self.doc.line_end(self.cursor):], len(before)
         return before + self.doc.text[self.doc.end_char(self.index):], len(before)
 
     def following(self) -> str:

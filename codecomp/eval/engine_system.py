@@ -144,6 +144,32 @@ class EngineSystem:
             return self._inserted(res, res.items[0].label)
         return ""
 
+    def line_prediction(self, q: Query) -> tuple[str, bool]:
+        """(the rest of the line the engine predicts, whether it offers it as an inline fragment).
+
+        The prediction is the engine's best fragment whether or not it is confident enough to show it (the
+        engine's fragment threshold is lifted for the call; the fragment's score is the probability the engine
+        gives it of being exactly right, and it is offered when that reaches the threshold), else the top item
+        of the list, never offered.  So every system answers at every position, and what a user would see as
+        ghost text is measured apart (coverage, precision).  An engine decoding greedily (`fragment_mode`
+        "greedy") has no threshold: it offers every fragment it decodes."""
+        eng = self.engine
+        beam = getattr(eng, "fragment_mode", None) == "beam"
+        threshold = getattr(eng, "fragment_threshold", None)
+        if beam:
+            eng.fragment_threshold = 0.0
+        try:
+            res = self.complete(q)
+        finally:
+            if beam:
+                eng.fragment_threshold = threshold
+        if res.fragment is not None and res.fragment.text:
+            offered = not beam or res.fragment.score >= threshold
+            return self._inserted(res, res.fragment.text).split("\n", 1)[0], offered
+        if res.items:
+            return self._inserted(res, res.items[0].label), False
+        return "", False
+
     def next_token(self, q: Query) -> str | None:
         """The fragment's first token (the model's best next token); the top item without a fragment."""
         res = self.complete(q)

@@ -5,7 +5,14 @@ Tasks (names used by ``--tasks`` and in report.json):
 * ``identifiers``: identifier completion with 0..3 characters typed; the document is the whole file with the
   one occurrence blanked (text after the cursor stays); top-1, top-5, MRR@10, split in / out of vocabulary;
 * ``tokens``: next-token top-1 accuracy at sampled token positions (left context only);
-* ``lines``: rest-of-line prediction at sampled token positions (left context only);
+* ``lines``: rest-of-line prediction at sampled token positions inside a line (left context only);
+* ``line_starts``: rest-of-line prediction where ghost text meets a user most, at the start of a line's code
+  (after its indentation) with nothing typed (``t0``) and with its first token typed (``t1``); the system sees
+  the file without the rest of that line (the lines after it stay);
+  for both line tasks: exact match and edit similarity of every system's answer at every position, and for
+  inline fragments whether the system offers one (coverage), how often an offered one is exact (precision),
+  exact match with every position where nothing is offered counted as a miss, and the keystrokes a user saves
+  by accepting the offered fragments that are exact;
 * ``keystrokes``: a simulated user types sampled windows of lines, accepting the top suggestion or the
   inline fragment whenever it is exactly what comes next;
 * ``char``: bits per character of the artifact's char model on held-out text;
@@ -41,7 +48,7 @@ from codecomp.eval.naming_eval import eval_naming
 from codecomp.eval.records import BOOTSTRAP_LEVEL, BOOTSTRAP_RESAMPLES, TaskRecords
 from codecomp.eval.sampling import RULE, Sample, rng_for, stratified_files, stratified_sample
 
-ALL_TASKS = ("tokens", "identifiers", "lines", "keystrokes", "char", "naming", "latency", "learning")
+ALL_TASKS = ("tokens", "identifiers", "lines", "line_starts", "keystrokes", "char", "naming", "latency", "learning")
 TYPED_LENGTHS = (0, 1, 2, 3)
 
 
@@ -189,6 +196,12 @@ def sample_line_positions(docs: Sequence[FileDoc], n: int, seed: int) -> Sample:
                              n, seed, "lines")
 
 
+def sample_line_start_positions(docs: Sequence[FileDoc], n: int, seed: int) -> Sample:
+    """First tokens of code lines, stratified by project and capped per file."""
+    return stratified_sample(_eligible(docs, lambda doc, i: i == 0 or doc.lines[i] != doc.lines[i - 1]),
+                             n, seed, "line_starts")
+
+
 def sample_token_positions(docs: Sequence[FileDoc], n: int, seed: int) -> Sample:
     """Token positions for next-token accuracy, stratified by project and capped per file."""
     return stratified_sample(_eligible(docs, lambda doc, i: True), n, seed, "tokens")
@@ -332,39 +345,124 @@ def eval_tokens(systems: Sequence[Any], docs: Sequence[FileDoc], sample: Sample,
     return out
 
 
-def eval_lines(systems: Sequence[Any], docs: Sequence[FileDoc], sample: Sample, progress: bool = True,
-               primary: str | None = None, seed: int = 0) -> dict[str, Any]:
-    """Rest-of-line prediction: exact match and edit similarity, plus a few examples for the report."""
-    positions = sample.picks
-    out: dict[str, Any] = {"positions": len(positions), "systems": {}}
-    records = TaskRecords.of_docs(docs, positions)
-    records.add_group("line", [1] * len(positions), {"exact_match": 100.0, "edit_sim": 1.0})
+LINE_FIELDS = {"exact_match": 100.0, "edit_sim": 1.0, "offered_exact": 100.0, "coverage": 100.0}
+
+
+def line_answer(sysm: Any, q: Query) -> tuple[str, bool]:
+    """(the system's rest of the line, whether it is offered as an inline fragment).
+
+    A system with ``line_prediction`` (the engine) says itself what it would offer; for the others every
+    non-empty answer counts as offered."""
+    if hasattr(sysm, "line_prediction"):
+        return sysm.line_prediction(q)
+    pred = sysm.rest_of_line(q)
+    return pred, bool(pred.strip())
+
+
+def _line_groups(records: TaskRecords, groups: Sequence[tuple[str, Sequence[int], Sequence[int]]]) -> None:
+    for group, asked, chars in groups:
+        records.add_group(group, asked, LINE_FIELDS)
+        records.add_group(f"{group}_keys", chars, {"saved_percent": 100.0})
+
+
+def _score_lines(systems: Sequence[Any], docs: Sequence[FileDoc], positions: Sequence[tuple[int, int]],
+                 queries: dict[str, list[Query | None]], records: TaskRecords, out: dict[str, Any], task: str,
+                 progress: bool) -> None:
+    """Ask every line system the queries of each group and record exact match, edit similarity, coverage,
+    offered exact match and keystrokes saved (see the module docstring)."""
     for sysm in systems:
         if "lines" not in sysm.tasks:
             continue
-        _set_task(sysm, "lines")
-        cases: dict[str, list[tuple[str, str]]] = {"all": []}
-        examples = []
-        exact: list[bool] = []
-        sims: list[float] = []
-        current = [-1]
-        for d, i in _bar(positions, f"lines: {sysm.name}", progress):
-            _switch_file(sysm, docs, d, current)
-            doc = docs[d]
-            q = Query(doc, i, "", "left")
-            pred, target = sysm.rest_of_line(q), q.line_target()
-            exact.append(M.exact_match(pred, target))
-            sims.append(M.edit_similarity(pred, target))
-            for key in ("all", doc.lang):
-                cases.setdefault(key, []).append((pred, target))
-            if len(examples) < 5:
-                examples.append({"file": f"{doc.project}/{doc.path}", "target": target, "prediction": pred})
-        res = {key: M.line_scores(cs) for key, cs in cases.items()}
-        res["examples"] = examples
+        _set_task(sysm, task)
+        res: dict[str, Any] = {}
+        for group, qs in queries.items():
+            cases: dict[str, list[tuple[str, str]]] = {"all": []}
+            # offered, exact among offered, positions, keystrokes saved, characters to type
+            offered_n: dict[str, list[int]] = {"all": [0, 0, 0, 0, 0]}
+            vals: dict[str, list[float]] = {f: [] for f in LINE_FIELDS}
+            saved: list[float] = []
+            examples = []
+            current = [-1]
+            for (d, i), q in zip(_bar(positions, f"{task} {group}: {sysm.name}", progress), qs):
+                if q is None:
+                    for f in vals:
+                        vals[f].append(0.0)
+                    saved.append(0.0)
+                    continue
+                _switch_file(sysm, docs, d, current)
+                doc = docs[d]
+                pred, offered = line_answer(sysm, q)
+                target = q.line_target()
+                hit = M.exact_match(pred, target)
+                vals["exact_match"].append(hit)
+                vals["edit_sim"].append(M.edit_similarity(pred, target))
+                vals["offered_exact"].append(hit and offered)
+                vals["coverage"].append(offered)
+                chars = len(M.normalise_code(target))
+                saved.append(max(chars - 1, 0) if hit and offered else 0)
+                for key in ("all", doc.lang):
+                    cases.setdefault(key, []).append((pred, target))
+                    acc = offered_n.setdefault(key, [0, 0, 0, 0, 0])
+                    acc[0] += offered
+                    acc[1] += hit and offered
+                    acc[2] += 1
+                    acc[3] += saved[-1]
+                    acc[4] += chars
+                if len(examples) < 5:
+                    examples.append({"file": f"{doc.project}/{doc.path}", "target": target, "prediction": pred,
+                                     "offered": offered})
+            scores = {key: M.line_scores(cs) for key, cs in cases.items()}
+            for key, (n_off, n_hit, n, n_saved, n_chars) in offered_n.items():
+                if key in scores:
+                    scores[key].update({"coverage": 100.0 * n_off / n if n else 0.0,
+                                        "precision": 100.0 * n_hit / n_off if n_off else None,
+                                        "offered_exact": 100.0 * n_hit / n if n else 0.0,
+                                        "saved_percent": M.keystrokes_saved(n_saved, n_chars)})
+            scores["examples"] = examples
+            res[group] = scores
+            for f, v in vals.items():
+                records.set(sysm.name, group, f, v)
+            records.set(sysm.name, f"{group}_keys", "saved_percent", saved)
         out["systems"][sysm.name] = res
-        records.set(sysm.name, "line", "exact_match", exact)
-        records.set(sysm.name, "line", "edit_sim", sims)
-    out.update(_task_output(records, sample, _primary(systems, primary), seed))
+
+
+def eval_lines(systems: Sequence[Any], docs: Sequence[FileDoc], sample: Sample, progress: bool = True,
+               primary: str | None = None, seed: int = 0) -> dict[str, Any]:
+    """Rest-of-line prediction inside lines (left context only): exact match, edit similarity, what is offered
+    as an inline fragment, and a few examples for the report (group ``line``)."""
+    positions = sample.picks
+    out: dict[str, Any] = {"positions": len(positions), "systems": {}}
+    records = TaskRecords.of_docs(docs, positions)
+    queries = [Query(docs[d], i, "", "left") for d, i in positions]
+    chars = [len(M.normalise_code(q.line_target())) for q in queries]
+    _line_groups(records, [("line", [1] * len(positions), chars)])
+    _score_lines(systems, docs, positions, {"line": queries}, records, out, "lines", progress)
+    out["systems"] = {name: res["line"] for name, res in out["systems"].items()}
+    out.update(_task_output(records, sample, _primary(systems, primary), seed, systems))
+    return out
+
+
+def eval_line_starts(systems: Sequence[Any], docs: Sequence[FileDoc], sample: Sample, progress: bool = True,
+                     primary: str | None = None, seed: int = 0) -> dict[str, Any]:
+    """Rest-of-line prediction at the start of a line's code, the rest of the line removed (the lines after it
+    stay): with nothing typed (group ``t0``) and with the line's first token typed (``t1``, asked where more
+    follows on the line)."""
+    positions = sample.picks
+    out: dict[str, Any] = {"positions": len(positions), "systems": {}}
+    records = TaskRecords.of_docs(docs, positions)
+    t0 = [Query(docs[d], i, "", "line") for d, i in positions]
+    t1: list[Query | None] = []
+    for d, i in positions:
+        doc = docs[d]
+        more = i + 1 < len(doc.tokens) and doc.lines[i + 1] == doc.lines[i]
+        t1.append(Query(doc, i, doc.tokens[i], "line") if more else None)
+    groups = []
+    for name, qs in (("t0", t0), ("t1", t1)):
+        groups.append((name, [1 if q is not None else 0 for q in qs],
+                       [len(M.normalise_code(q.line_target())) if q is not None else 0 for q in qs]))
+    _line_groups(records, groups)
+    _score_lines(systems, docs, positions, {"t0": t0, "t1": t1}, records, out, "line_starts", progress)
+    out.update(_task_output(records, sample, _primary(systems, primary), seed, systems))
     return out
 
 
@@ -706,6 +804,9 @@ def run_evaluation(engine: Any, engine_name: str, corpus: Path, options: EvalOpt
                                              engine_name, seed)
     if "lines" in options.tasks:
         result.tasks["lines"] = eval_lines(systems, docs, sample_line_positions(docs, n, seed), p, engine_name, seed)
+    if "line_starts" in options.tasks:
+        result.tasks["line_starts"] = eval_line_starts(systems, docs, sample_line_start_positions(docs, n, seed), p,
+                                                       engine_name, seed)
     if "keystrokes" in options.tasks:
         windows, drawn = sample_keystroke_windows(docs, max(2, n // 15), options.keystroke_lines, seed)
         result.tasks["keystrokes"] = eval_keystrokes(systems, docs, windows, drawn, p, engine_name, seed)

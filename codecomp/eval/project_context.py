@@ -173,9 +173,10 @@ class RecordingEngineSystem(EngineSystem):
 
 
 class ProjectEngineSystem(RecordingEngineSystem):
-    """The engine with its project's workspace index ("engine+project"), identifier completion only."""
+    """The engine with its project's workspace index ("engine+project"): identifier completion, and line
+    completion (fragments with the project's lines) when the evaluation asks for it."""
 
-    tasks = frozenset({"identifiers"})
+    tasks = frozenset({"identifiers", "lines"})
 
     def __init__(self, engine: Any, workspaces: ProjectWorkspaces, name: str = "engine+project") -> None:
         super().__init__(engine, name)
@@ -238,6 +239,7 @@ class ProjectContextRun:
             engine.ranker = load_ranker_run(run)
             engine.use_ranker(True)
             system = ProjectEngineSystem(engine, self.workspaces, f"{base}+{name}")
+            system.tasks = frozenset({"identifiers"})  # a ranker orders the list; fragments are not its business
             system.compare_with = base
             self.ranker_systems.append(system)
         return [self.project_system, *self.ranker_systems]

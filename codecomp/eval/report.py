@@ -112,10 +112,32 @@ HEADLINES: dict[str, list[tuple[str, str, str, int]]] = {
     "identifiers": [("t0", "top1", "top-1 (0)", 1), ("t0", "top5", "top-5 (0)", 1), ("t0", "mrr10", "MRR@10 (0)", 3),
                     ("t1", "top1", "top-1 (1)", 1), ("t1", "top5", "top-5 (1)", 1), ("t1", "mrr10", "MRR@10 (1)", 3)],
     "tokens": [("token", "accuracy", "accuracy %", 1)],
-    "lines": [("line", "exact_match", "exact %", 1), ("line", "edit_sim", "edit sim.", 1)],
+    "lines": [("line", "exact_match", "exact %", 1), ("line", "edit_sim", "edit sim.", 1),
+              ("line", "offered_exact", "offered exact %", 1)],
+    "line_starts": [("t0", "exact_match", "exact % (0)", 1), ("t0", "edit_sim", "edit sim. (0)", 1),
+                    ("t0", "offered_exact", "offered exact % (0)", 1),
+                    ("t1", "exact_match", "exact % (1)", 1), ("t1", "edit_sim", "edit sim. (1)", 1),
+                    ("t1", "offered_exact", "offered exact % (1)", 1)],
     "keystrokes": [("keys", "saved_percent", "saved %", 1)],
     "naming": [("name", "exact", "exact %", 1), ("name", "top5", "top-5 %", 1), ("name", "subtoken_f1", "F1", 1)],
 }
+
+
+LINE_COLUMNS = (
+    "Columns: exact % and edit similarity of every system's answer at every position (the engine's best "
+    "fragment whether or not it would show it, else its top item); coverage: positions where an inline fragment "
+    "is offered (the engine: its probability of being exact reaches the engine's threshold; a baseline: any "
+    "answer); precision: exact among the offered; offered exact: exact match with every position where nothing "
+    "is offered counted as a miss; saved: keystrokes a user saves by accepting the offered fragments that are "
+    "exact (one key to accept), over the characters of the targets.")
+
+
+def _line_table(rows_by_system: dict[str, dict[str, Any]]) -> list[str]:
+    rows = [[n, _fmt(r.get("exact_match")), _fmt(r.get("edit_sim")), _fmt(r.get("coverage")),
+             _fmt(r.get("precision")), _fmt(r.get("offered_exact")), _fmt(r.get("saved_percent")), _fmt(r.get("n"))]
+            for n, r in rows_by_system.items() if r]
+    return _table(["system", "exact %", "edit sim.", "coverage %", "precision %", "offered exact %", "saved %",
+                   "n"], rows)
 
 
 def _signed(x: float, digits: int) -> str:
@@ -264,10 +286,8 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str], references: l
     if lines:
         L += ["## Line completion", "",
               "Rest of the line from a token inside it (left context only); exact match after whitespace "
-              "normalisation and edit similarity.", ""]
-        rows = [[n, _fmt(r["all"]["exact_match"]), _fmt(r["all"]["edit_sim"]), _fmt(r["all"]["n"])]
-                for n, r in lines["systems"].items()]
-        L += _table(["system", "exact match %", "edit similarity", "n"], rows)
+              "normalisation and edit similarity.", "", LINE_COLUMNS, ""]
+        L += _line_table({n: r.get("all", {}) for n, r in lines["systems"].items()})
         L += reference_table("lines", single, split, ["lines.exact_match", "lines.edit_sim"],
                              ["exact match %", "edit similarity"], [1, 1], references) + [""]
         L += _task_extras("lines", lines)
@@ -277,6 +297,25 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str], references: l
             for ex in eng["examples"][:3]:
                 L += [f"- `{ex['file']}`: expected `{ex['target'].strip()}`, got `{ex['prediction'].strip()}`"]
             L += [""]
+
+    starts = tasks.get("line_starts")
+    if starts:
+        L += ["## Line completion at the start of a line", "",
+              "Rest of the line at the start of a line's code (after its indentation), the rest of that line "
+              "removed and the lines after it kept: with nothing typed (0) and with the line's first token typed "
+              "(1).", "", LINE_COLUMNS, ""]
+        for group, label in (("t0", "nothing typed"), ("t1", "first token typed")):
+            L += [f"{label}:", ""]
+            L += _line_table({n: r.get(group, {}).get("all", {}) for n, r in starts["systems"].items()
+                              if group in r}) + [""]
+        L += _task_extras("line_starts", starts)
+        eng = starts["systems"].get("engine", {})
+        for group in ("t0", "t1"):
+            exs = eng.get(group, {}).get("examples") or []
+            if exs:
+                L += [f"Examples (engine, {group}):", ""]
+                L += [f"- `{ex['file']}`: expected `{ex['target'].strip()}`, got `{ex['prediction'].strip()}`"
+                      + ("" if ex.get("offered") else " (not offered)") for ex in exs[:3]] + [""]
 
     ks = tasks.get("keystrokes")
     if ks:

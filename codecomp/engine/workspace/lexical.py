@@ -198,7 +198,9 @@ def _name(raw: bytes) -> str:
 
 
 def is_word(tok: bytes) -> bool:
-    """Whether a code token is word-like (identifier or keyword)."""
+    """Whether a code token is word-like (identifier or keyword); the empty token (past the end) is not."""
+    if not tok:
+        return False
     b = tok[0]
     return b >= 0x80 or b == 0x5F or b == 0x24 or (0x41 <= b <= 0x5A) or (0x61 <= b <= 0x7A)
 

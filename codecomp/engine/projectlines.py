@@ -1,0 +1,302 @@
+"""Lines of the other files of the workspace, for the rest of the current line (fragments with project context).
+
+A project repeats its statements across files (the same `import` lines, the same registration
+`proto.add = add;`, the same `EXPECT_EQ(...)` shapes): when the current line starts the way lines of other
+files start, their rest is a candidate for the fragment.  `ProjectLines` reads the files a `WorkspaceIndex`
+lists (the editor's text for open documents, the disk copy for the others; package entries are left out) with
+the lexer of `codecomp.engine.linestats`, and keeps, for every line and every prefix of it up to `MAX_PREFIX`
+tokens, two 64-bit keys: the hash of the prefix alone, and the hash of the prefix after the last two tokens of
+the previous code line.  A lookup hashes the cursor's line the same way and reads the matching entries with a
+binary search; the continuations are grouped and counted.  The file being completed never counts (its own lines
+are `LineStats`' business, and a stale copy of it must not speak for it).
+
+Reading a file costs about as much as lexing it; `update(budget_s)` reads files until its budget is spent (the
+engine gives it a few milliseconds per request and its idle time), and a lookup uses what is read so far.  The
+entries of the files on disk live in one sorted array, merged again when one of them changed; the open
+documents (which change as the user types) are kept apart, one small array each.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from codecomp.engine.linestats import EOL, Part, Vocab
+
+MAX_PREFIX = 24            # prefixes longer than this many tokens are not indexed
+MAX_TOKENS = 3_000_000     # tokens read from the workspace at most (memory: about 40 bytes per token)
+MAX_FILE_BYTES = 1 << 20   # larger files are skipped (generated code, bundles)
+MAX_ENTRIES = 400          # matching entries looked at per lookup
+_P = np.uint64(0x100000001B3)
+_SEED_A = np.uint64(0x9E3779B97F4A7C15)
+_SEED_B = np.uint64(0xC2B2AE3D27D4EB4F)
+
+
+def _mix(h: np.ndarray, x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return (h ^ (x.astype(np.uint64) + np.uint64(1))) * _P
+
+
+def _mix1(h: int, x: int) -> int:
+    return int(_mix(np.array([h], np.uint64), np.array([x], np.int64))[0])
+
+
+@dataclass
+class FileLines:
+    """One file's lines and its entries: key -> (stream position where the continuation starts, line end)."""
+
+    part: Part
+    keys: np.ndarray          # uint64, sorted
+    starts: np.ndarray        # int32 stream position of the first continuation token
+    ends: np.ndarray          # int32 stream position just after the line's last token
+
+
+@dataclass
+class ProjectRepeat:
+    """A continuation of the current line found in other files of the project."""
+
+    text: str
+    tokens: list[str]
+    count: int             # occurrences with this continuation
+    total: int             # occurrences of the same line start, whatever follows
+    with_prev: bool        # found after the same previous-line ending too (the stronger match)
+    files: int             # distinct files it occurs in
+
+
+def file_lines(data: bytes, vocab: Vocab) -> FileLines:
+    """The entries of one file's text."""
+    part = Part.read(data, vocab)
+    ids = part.ids.astype(np.int64)
+    n = ids.size
+    is_eol = ids == EOL
+    eol_pos = np.flatnonzero(is_eol)
+    line = np.cumsum(is_eol) - 1                       # line of each stream entry (its EOL included)
+    k = np.arange(n) - eol_pos[line] - 1               # index inside the line (-1 for the marker)
+    line_end = np.append(eol_pos[1:], n)               # stream position after each line's last token
+    # the seed of each line with context: the last two tokens of the previous line
+    seed_b = np.full(eol_pos.size, _SEED_B, np.uint64)
+    prev_last = eol_pos[1:] - 1
+    prev_last2 = eol_pos[1:] - 2
+    has1 = prev_last > eol_pos[:-1]
+    has2 = prev_last2 > eol_pos[:-1]
+    sb = np.full(eol_pos.size - 1, _SEED_B, np.uint64)
+    sb = np.where(has2, _mix(sb, np.where(has2, ids[np.maximum(prev_last2, 0)], 0)), sb)
+    sb = np.where(has1, _mix(sb, np.where(has1, ids[np.maximum(prev_last, 0)], 0)), sb)
+    seed_b[1:] = sb
+    h_a = np.zeros(n, np.uint64)
+    h_b = np.zeros(n, np.uint64)
+    keys, starts, ends = [], [], []
+    for kk in range(min(MAX_PREFIX, int(k.max()) + 1 if n else 0)):
+        pos = np.flatnonzero(k == kk)
+        if not pos.size:
+            break
+        ln = line[pos]
+        # entries for the continuation starting at `pos` (prefix of kk tokens before it)
+        if kk == 0:
+            keys.append(seed_b[ln])
+        else:
+            keys.append(np.concatenate([h_a[pos - 1], h_b[pos - 1]]))
+            pos2 = np.concatenate([pos, pos])
+            starts.append(pos2.astype(np.int32))
+            ends.append(line_end[line[pos2]].astype(np.int32))
+        if kk == 0:
+            starts.append(pos.astype(np.int32))
+            ends.append(line_end[ln].astype(np.int32))
+        prev_a = np.full(pos.size, _SEED_A, np.uint64) if kk == 0 else h_a[pos - 1]
+        prev_b = seed_b[ln] if kk == 0 else h_b[pos - 1]
+        h_a[pos] = _mix(prev_a, ids[pos])
+        h_b[pos] = _mix(prev_b, ids[pos])
+    if keys:
+        key = np.concatenate(keys)
+        st = np.concatenate(starts)
+        en = np.concatenate(ends)
+    else:
+        key, st, en = np.zeros(0, np.uint64), np.zeros(0, np.int32), np.zeros(0, np.int32)
+    order = np.argsort(key, kind="stable")
+    return FileLines(part, key[order], st[order], en[order])
+
+
+class ProjectLines:
+    """The lines of a workspace's files (see the module docstring)."""
+
+    def __init__(self, index, open_text: Callable[[str], str | None] | None = None) -> None:
+        self.index = index
+        self.open_text = open_text          # path -> the editor's text of an open document (None: not open)
+        self.vocab = Vocab()
+        self.files: dict[str, tuple[int, FileLines]] = {}   # path -> (index entry serial, lines)
+        self.tokens = 0
+        self._merged: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._merged_paths: list[str] = []
+        self._merged_parts: list[Part] = []
+        self._merged_set: set[str] = set()
+        self._masked: set[int] = set()      # merged files (by position) changed or gone since: their entries skipped
+        self.full = False                   # MAX_TOKENS reached: further files are not read
+
+    # ------------------------------------------------------------------------------------------- reading
+    def pending(self) -> bool:
+        """Whether some workspace file is not read (or changed since), or read and not merged yet."""
+        return bool(self._todo(1)) or bool(self._unmerged())
+
+    def _todo(self, limit: int | None = None) -> list[str]:
+        out = []
+        for path, entry in list(self.index.files.items()):
+            if entry.external:
+                continue
+            have = self.files.get(path)
+            if (have is None and not self.full) or (have is not None and have[0] != entry.serial):
+                out.append(path)
+                if limit is not None and len(out) >= limit:
+                    break
+        return out
+
+    def _unmerged(self) -> list[str]:
+        open_docs = getattr(self.index, "open_docs", ())
+        return [p for p in self.files if p not in self._merged_set and p not in open_docs]
+
+    def update(self, budget_s: float | None = 0.005) -> bool:
+        """Read changed or new files until `budget_s` is spent (None: all of them) and add them to the merged
+        entries; True when everything is read."""
+        deadline = None if budget_s is None else time.perf_counter() + budget_s
+        files = self.index.files
+        for gone in [p for p in self.files if p not in files]:
+            self.tokens -= self.files.pop(gone)[1].part.ids.size
+            self._unmerge(gone)
+        done = True
+        for path in self._todo():
+            if deadline is not None and time.perf_counter() > deadline:
+                done = False
+                break
+            entry = files.get(path)
+            if entry is None:
+                continue
+            data = self._text(path, entry)
+            old = self.files.pop(path, None)
+            if old is not None:
+                self.tokens -= old[1].part.ids.size
+                self._unmerge(path)
+            lines = file_lines(data if data is not None else b"", self.vocab)
+            self.files[path] = (entry.serial, lines)
+            self.tokens += lines.part.ids.size
+            if self.tokens > MAX_TOKENS:
+                self.full = True
+                break
+        self._merge()
+        return done
+
+    def _text(self, path: str, entry) -> bytes | None:
+        if entry.origin == "editor" and self.open_text is not None:
+            text = self.open_text(path)
+            if text is not None:
+                return text.encode("utf-8", "surrogatepass")
+        try:
+            if os.path.getsize(path) > MAX_FILE_BYTES:
+                return None
+            return Path(path).read_bytes()
+        except OSError:
+            return None
+
+    def _unmerge(self, path: str) -> None:
+        """Leave out the merged entries of a file that changed or went away (they are skipped from now on)."""
+        if path in self._merged_set:
+            self._merged_set.discard(path)
+            self._masked.update(i for i, p in enumerate(self._merged_paths) if p == path)
+
+    def _merge(self) -> None:
+        """Bring the merged entries up to date: the files read since are inserted into the sorted arrays (a few
+        milliseconds); when a quarter of the merged files have changed since, everything is merged again.  The
+        open documents stay apart (they change as the user types)."""
+        if len(self._masked) > max(16, len(self._merged_paths) // 4):
+            self._merged, self._merged_paths, self._merged_parts, self._merged_set = None, [], [], set()
+            self._masked = set()
+        new = self._unmerged()
+        if not new:
+            return
+        base = len(self._merged_paths)
+        parts = [self.files[p][1] for p in new]
+        keys = np.concatenate([f.keys for f in parts])
+        fid = np.concatenate([np.full(f.keys.size, base + i, np.int32) for i, f in enumerate(parts)])
+        st = np.concatenate([f.starts for f in parts])
+        en = np.concatenate([f.ends for f in parts])
+        order = np.argsort(keys, kind="stable")
+        keys, fid, st, en = keys[order], fid[order], st[order], en[order]
+        if self._merged is not None:
+            old_keys, old_fid, old_st, old_en = self._merged
+            at = np.searchsorted(old_keys, keys, side="right")
+            keys, fid = np.insert(old_keys, at, keys), np.insert(old_fid, at, fid)
+            st, en = np.insert(old_st, at, st), np.insert(old_en, at, en)
+        self._merged = (keys, fid, st, en)
+        self._merged_paths += new
+        self._merged_parts += [f.part for f in parts]
+        self._merged_set.update(new)
+
+    # ------------------------------------------------------------------------------------------- lookups
+    def lookup(self, own_path: str | None, prev_tail: list[bytes], line_tokens: list[bytes], prefix: str = "",
+               limit: int = 4) -> list[ProjectRepeat]:
+        """Continuations of a line that starts with `line_tokens` (the word being typed: `prefix`) after a
+        previous code line ending with `prev_tail`, in the files other than `own_path`; the best supported
+        first (those found after the same previous-line ending before the others)."""
+        if self._merged is None and not self.files:
+            return []
+        ids = [self.vocab.get(t) for t in line_tokens[-MAX_PREFIX:]]
+        if len(line_tokens) > MAX_PREFIX or any(i < 0 for i in ids):
+            return []
+        tail = [self.vocab.get(t) for t in prev_tail[-2:]]
+        h_b = _SEED_B
+        for t in tail:
+            h_b = np.uint64(_mix1(int(h_b), t)) if t >= 0 else None
+            if h_b is None:
+                break
+        h_a = _SEED_A
+        for i in ids:
+            h_a = np.uint64(_mix1(int(h_a), i))
+            if h_b is not None:
+                h_b = np.uint64(_mix1(int(h_b), i))
+        found: dict[tuple[bytes, ...], ProjectRepeat] = {}
+        pre = prefix.encode("utf-8", "surrogatepass")
+        for key, with_prev in ((h_b, True), (h_a if ids else None, False)):
+            if key is None:
+                continue
+            groups = self._entries(key, own_path)
+            total = sum(len(v) for v in groups.values())
+            for toks, occ in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+                if pre and not toks[0].startswith(pre):
+                    continue
+                have = found.get(toks)
+                if have is not None:
+                    continue
+                part, a, b = occ[0]
+                text = part.data[int(part.starts[a]):int(part.ends[b - 1])].decode("utf-8", "replace")
+                found[toks] = ProjectRepeat(text, [t.decode("utf-8", "replace") for t in toks], len(occ), total,
+                                            with_prev, len({id(o[0]) for o in occ}))
+            if len(found) >= limit:
+                break
+        out = sorted(found.values(), key=lambda r: (-r.with_prev, -r.count))
+        return out[:limit]
+
+    def _entries(self, key: np.uint64, own_path: str | None) -> dict[tuple[bytes, ...], list]:
+        """Continuation tokens -> [(part, start, end)] of the entries under `key` (the own file left out)."""
+        out: dict[tuple[bytes, ...], list] = {}
+        sources = []
+        if self._merged is not None:
+            keys, fid, st, en = self._merged
+            lo, hi = np.searchsorted(keys, key, side="left"), np.searchsorted(keys, key, side="right")
+            for j in range(lo, min(hi, lo + MAX_ENTRIES)):
+                f = int(fid[j])
+                if f not in self._masked and self._merged_paths[f] != own_path:
+                    sources.append((self._merged_parts[f], int(st[j]), int(en[j])))
+        merged = self._merged_set
+        for path, (_, lines) in self.files.items():
+            if path in merged or path == own_path:
+                continue
+            lo, hi = np.searchsorted(lines.keys, key, side="left"), np.searchsorted(lines.keys, key, side="right")
+            for j in range(lo, min(hi, lo + MAX_ENTRIES)):
+                sources.append((lines.part, int(lines.starts[j]), int(lines.ends[j])))
+        for part, a, b in sources:
+            toks = tuple(part.data[int(s):int(e)] for s, e in zip(part.starts[a:b].tolist(), part.ends[a:b].tolist()))
+            if toks:
+                out.setdefault(toks, []).append((part, a, b))
+        return out

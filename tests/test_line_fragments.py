@@ -1,0 +1,342 @@
+"""Line fragments: the document's and the project's repeated lines, the beam's syntax rules, the tree-sitter check,
+agreement with the completion list, the offer threshold, and the evaluation's line-start task and baselines."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codecomp.engine import Engine
+from codecomp.engine.fragments import adds_errors, calibrate, error_nodes
+from codecomp.engine.linestats import LineStats, lex, open_stack
+from codecomp.engine.projectlines import ProjectLines
+from codecomp.syntax import parse
+
+REPO = Path(__file__).resolve().parents[1]
+JS = (REPO / "codecomp" / "samples" / "shopping_cart.js").read_text(encoding="utf-8")
+
+REGISTRY = b"""const a = require('a');
+function f(x) {
+  register(x, 1);
+  return x;
+}
+function g(y) {
+  register(y, 2);
+  return y;
+}
+function h(z) {
+  register(
+"""
+
+
+def stats_at_last_line(src: bytes) -> LineStats:
+    lo = src.rfind(b"\n", 0, len(src) - 1) + 1
+    return LineStats.of(src, lo, len(src) - 1)
+
+
+# -- the document's lines ---------------------------------------------------------------------------------------
+def test_repeats_prefer_the_longest_shared_context() -> None:
+    st = stats_at_last_line(REGISTRY)
+    reps = st.repeats([b"register", b"("])
+    # `{ EOL register (` occurs twice; the nearest occurrence's continuation comes first among equals
+    assert [r.text for r in reps[:2]] == ["y, 2);", "x, 1);"]
+    assert reps[0].match == reps[1].match == 5 and reps[0].line == 6
+    assert all(r.match < 5 for r in reps[2:])
+    # the typed prefix filters the continuations
+    assert [r.text for r in st.repeats([], prefix="ret")] == ["return y;", "return x;"]
+    # a token the document has nowhere else matches nothing
+    assert st.repeats([b"unknownName"]) == []
+
+
+def test_line_breaks_come_from_the_document() -> None:
+    st = stats_at_last_line(REGISTRY)
+    assert st.p_break(b";", b"return") > 0.9
+    assert st.p_break(b")", b"{") < 0.1       # `) {` never broken in this file
+    no_semicolons = b"foo(a)\nbar(b)\nbaz(c)\nqux(d)\nx\n"
+    st2 = stats_at_last_line(no_semicolons)
+    assert st2.p_break(b")", b"qux") > 0.5 > st.p_break(b")", b"foo")
+
+
+def test_parts_are_reused_while_typing_inside_a_line() -> None:
+    cache: dict = {}
+    src = REGISTRY
+    lo = src.rfind(b"\n", 0, len(src) - 1) + 1
+    first = LineStats.of(src, lo, len(src) - 1, cache)
+    typed = src[:-1] + b"z, 3"
+    again = LineStats.of(typed + b"\n", lo, len(typed), cache)
+    assert again.before is first.before          # the lines before the cursor's line were not lexed again
+    # moving down a line extends the cached part instead of reading it all again
+    nxt = typed + b");\n  return z;\n"
+    lo2 = nxt.rfind(b"\n", 0, len(nxt) - 1) + 1
+    third = LineStats.of(nxt, lo2, len(nxt) - 1, cache)
+    assert third.before.ids.size > first.before.ids.size
+    assert [r.text for r in third.repeats([b"return"])][:1] == ["z;"] or third.repeats([b"return"])
+
+
+def test_lexer_and_open_brackets() -> None:
+    assert [t for t, _ in lex(b"a = 'x // y'; // gone\n/* c */ b->c")] == [b"a", b"=", b"'x // y'", b";", b"b",
+                                                                           b"->", b"c"]
+    assert open_stack(b"f(a, [1, {x: g(") == ["(", "[", "{", "("]
+    assert open_stack(b"f(a) + g('(')") == []
+
+
+# -- the project's lines ----------------------------------------------------------------------------------------
+class _Entry:
+    def __init__(self, serial: int) -> None:
+        self.serial, self.external, self.origin = serial, False, "disk"
+
+
+class _Index:
+    def __init__(self, files: dict[str, _Entry]) -> None:
+        self.files, self.open_docs = files, set()
+
+
+def test_project_lines_skip_the_own_file_and_rank_the_previous_line_first(tmp_path: Path) -> None:
+    texts = {"a.js": "import a from './a';\nproto.add = add;\nproto.sub = sub;\n",
+             "b.js": "import b from './b';\nproto.add = add;\nproto.mul = mul;\n",
+             "c.js": "proto.add = add;\n"}
+    files = {}
+    for i, (name, text) in enumerate(texts.items()):
+        (tmp_path / name).write_text(text)
+        files[str(tmp_path / name)] = _Entry(i)
+    pl = ProjectLines(_Index(files))
+    assert pl.update(None) and not pl.pending()
+    own = str(tmp_path / "c.js")
+    found = pl.lookup(own, [b"add", b";"], [b"proto", b"."])
+    # after `add ;` the next line is `proto.sub` (a.js) or `proto.mul` (b.js); `proto.add` follows other lines
+    assert {r.text for r in found if r.with_prev} == {"sub = sub;", "mul = mul;"}
+    assert [r.text for r in found if not r.with_prev] == ["add = add;"] and found[-1].count == 2
+    # the file being completed never counts: from b.js, only a.js speaks
+    assert {r.text for r in pl.lookup(str(tmp_path / "b.js"), [b"add", b";"], [b"proto", b"."]) if r.with_prev} \
+        == {"sub = sub;"}
+    # a changed file is read again
+    (tmp_path / "a.js").write_text("proto.add = add;\nproto.div = div;\n")
+    files[str(tmp_path / "a.js")] = _Entry(10)
+    assert pl.pending() and pl.update(None)
+    assert "div = div;" in {r.text for r in pl.lookup(own, [b"add", b";"], [b"proto", b"."])}
+
+
+# -- syntax check and calibration -------------------------------------------------------------------------------
+def test_error_check_counts_only_what_the_fragment_breaks() -> None:
+    src = b"function h(z) {\n  "
+    tree = parse(src, "javascript").tree
+    lo = src.rfind(b"\n") + 1
+    assert error_nodes(tree, lo, len(src), len(src)) == 0
+    # a complete statement adds nothing; the unclosed block at the end is no error of the line
+    assert not adds_errors(tree, src, "javascript", len(src), len(src), "foo(z, 3);", lo, len(src))
+    assert adds_errors(tree, src, "javascript", len(src), len(src), "foo(z, ) 3;", lo, len(src))
+    cpp = b"int f() {\n  "
+    t2 = parse(cpp, "cpp").tree
+    lo2 = cpp.rfind(b"\n") + 1
+    assert not adds_errors(t2, cpp, "cpp", len(cpp), len(cpp), "int x = 3;", lo2, len(cpp))
+    assert adds_errors(t2, cpp, "cpp", len(cpp), len(cpp), "int x = = 3;", lo2, len(cpp))
+
+
+def test_a_line_that_closes_what_the_code_below_expects_repairs_it() -> None:
+    from codecomp.engine.fragments import LineCandidate, pick, syntax_effect
+
+    # the closing line of `f` was removed: `}` repairs the code after the cursor's line
+    src = b"function f(a) {\n  if (a) {\n    g(a);\n  \n}\nfunction h() {}\n"
+    cur = src.index(b"  \n}") + 2
+    lo, hi = cur - 2, cur
+    tree = parse(src, "javascript").tree
+    assert syntax_effect(tree, src, "javascript", cur, cur, "}", lo, hi)[1] < 0
+    # in balanced code the same `}` breaks what follows
+    ok = b"function f(a) {\n  g(a);\n  \n}\nfunction h() {}\n"
+    cur2 = ok.index(b"  \n}") + 2
+    assert syntax_effect(parse(ok, "javascript").tree, ok, "javascript", cur2, cur2, "}", cur2 - 2, cur2)[1] > 0
+    # at the end of what is typed nothing after the line can tell
+    end = b"function f(a) {\n  "
+    assert syntax_effect(parse(end, "javascript").tree, end, "javascript", len(end), len(end), "}",
+                         len(end) - 2, len(end))[1] == 0
+    # the repair outweighs a better score; a break is refused
+    close, call = LineCandidate("}", ["}"], score=1.0), LineCandidate("g(a);", ["g", "(", "a", ")", ";"], score=2.0)
+    effects = {"}": (0, -1), "g(a);": (0, 0)}
+    chosen, refused = pick([call, close], lambda c: effects[c.text])
+    assert chosen is close and refused == 0 and chosen.score > 2.0
+    chosen, refused = pick([call, close], lambda c: {"}": (0, 0), "g(a);": (0, 1)}[c.text])
+    assert chosen is close and refused == 1
+
+
+def test_calibration_is_monotone_in_the_score() -> None:
+    probs = calibrate([2.0, 1.0, -1.0], (-0.2, 0.3, 2.5))
+    assert probs[0] > probs[1] > probs[2] and all(0 < p < 1 for p in probs)
+    # a clear winner is more likely exact than one among equals
+    assert calibrate([2.0, -3.0], (-0.2, 0.3, 2.5))[0] > calibrate([2.0, 2.0], (-0.2, 0.3, 2.5))[0]
+
+
+# -- the engine -------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def shipped() -> Engine:
+    eng = Engine.load(None)
+    assert isinstance(eng, Engine), eng.problem
+    return eng
+
+
+def test_a_repeated_statement_is_completed_and_checked(shipped: Engine) -> None:
+    # at the start of the new function's body, the statement that starts the other bodies is the candidate
+    src = REGISTRY.decode()[:-1]
+    src = src[:src.rfind("\n") + 1] + "  "
+    shipped.open("file:///reg.js", src, "javascript", 1)
+    shipped.fragment_threshold, saved = 0.0, shipped.fragment_threshold
+    try:
+        res = shipped.complete("file:///reg.js", src.count("\n"), 2)
+    finally:
+        shipped.fragment_threshold = saved
+    assert res.fragment is not None
+    assert "\n" not in res.fragment.text and 0.0 < res.fragment.score < 1.0
+    # the statement that starts the other bodies is a candidate, with the document's evidence for it
+    cands = {c.text: c for c, _ in shipped.line_candidates("file:///reg.js", src.count("\n"), 2)}
+    rep = cands["register(y, 2);"].repeat
+    assert rep is not None and rep.match >= 3 and rep.line == 6
+    # the fragment parses: no ERROR node in the line once inserted
+    doc = (src + res.fragment.text).encode()
+    assert error_nodes(parse(doc, "javascript").tree, len(src.encode()) - 2, len(doc), len(doc)) == 0
+    shipped.close("file:///reg.js")
+
+
+def test_fragments_agree_with_the_list_or_say_why(shipped: Engine) -> None:
+    shipped.open("file:///cart.js", JS, "javascript", 1)
+    shipped.fragment_threshold, saved = 0.0, shipped.fragment_threshold
+    seen = disagree = 0
+    try:
+        for line_no, line in enumerate(JS.splitlines()):
+            for col in range(len(line) - len(line.lstrip()), len(line) + 1, 9):
+                res = shipped.complete("file:///cart.js", line_no, col, max_items=5)
+                if res.fragment is None or not res.items:
+                    continue
+                seen += 1
+                top = res.items[0].label
+                if not res.fragment.text.startswith(top):
+                    disagree += 1
+                    assert res.fragment.note and f"`{top}`" in res.fragment.note
+                    assert res.note and res.fragment.note in res.note
+    finally:
+        shipped.fragment_threshold = saved
+    assert seen > 10
+
+
+def test_no_fragment_below_the_threshold(shipped: Engine) -> None:
+    src = REGISTRY.decode()[:-1] + "z, "
+    shipped.open("file:///reg.js", src, "javascript", 1)
+    line, col = src.count("\n"), len(src.splitlines()[-1])
+    saved = shipped.fragment_threshold
+    try:
+        shipped.fragment_threshold = 0.0
+        assert shipped.complete("file:///reg.js", line, col).fragment is not None
+        shipped.fragment_threshold = 1.01
+        res = shipped.complete("file:///reg.js", line, col)
+    finally:
+        shipped.fragment_threshold = saved
+    assert res.fragment is None and "below the 1.01 needed" in res.fragment_reason
+
+
+def test_greedy_mode_is_the_earlier_decoder(shipped: Engine) -> None:
+    shipped.open("file:///cart.js", JS, "javascript", 1)
+    shipped.fragment_mode = "greedy"
+    try:
+        res = shipped.complete("file:///cart.js", *_after(JS, "this.items.push("))
+    finally:
+        shipped.fragment_mode = "beam"
+    assert res.fragment is None or math.isfinite(res.fragment.score)
+
+
+def _after(text: str, needle: str) -> tuple[int, int]:
+    i = text.index(needle) + len(needle)
+    return text.count("\n", 0, i), i - (text.rfind("\n", 0, i) + 1)
+
+
+# -- the evaluation ---------------------------------------------------------------------------------------------
+def test_line_view_and_repeat_line_baseline() -> None:
+    from test_eval_baselines import make_doc
+
+    from codecomp.eval.baselines import RepeatLineSystem
+    from codecomp.eval.documents import Query
+
+    doc = make_doc(["a . b ( 1 ) ;", "c = d ;", "a . b ( 2 ) ;", "a . b ( 3 ) ;", "e ;"])
+    third = doc.tokens.index("2") - 4          # the `a` of `a . b ( 2 ) ;`
+    fourth = doc.tokens.index("3") - 4
+    q = Query(doc, fourth, "", "line")
+    text, cursor = q.document()
+    assert text == "a . b ( 1 ) ;\nc = d ;\na . b ( 2 ) ;\n\ne ;\n" and cursor == text.index("\n\ne") + 1
+    assert q.line_target() == "a . b ( 3 ) ;"
+    rep = RepeatLineSystem()
+    # nothing typed: the previous line; the first token typed: the latest line starting with it
+    assert rep.rest_of_line(q) == "a . b ( 2 ) ;"
+    assert rep.rest_of_line(Query(doc, fourth, "a", "line")) == " . b ( 2 ) ;"
+    assert rep.rest_of_line(Query(doc, third, "c", "line")) == " = d ;"
+    assert rep.rest_of_line(Query(doc, third, "z", "line")) == ""
+    # inside a line: the tokens so far must match
+    assert rep.rest_of_line(Query(doc, fourth + 4, "", "left")) == "2 ) ;"
+
+
+def test_ngram_cache_sees_the_file_without_the_rest_of_the_line() -> None:
+    from codecomp.engine.ngram import FileCache
+
+    cache = FileCache(3)
+    cache.build_parts([["a", "b", "c"], ["d", "e"]])
+    assert ("c",) not in cache.counts          # no n-gram spans the two parts
+    assert cache.counts[("d",)] == {"e": 1} and cache.size() == 5
+
+
+def test_line_start_task_scores_coverage_and_precision() -> None:
+    from test_eval_baselines import make_doc
+
+    from codecomp.eval.baselines import RepeatLineSystem
+    from codecomp.eval.harness import eval_line_starts, sample_line_start_positions
+
+    docs = [make_doc(["x = 1 ;", "x = 1 ;", "y = 2 ;", "x = 1 ;"], path=f"f{i}.js") for i in range(3)]
+    rep = RepeatLineSystem()
+    sample = sample_line_start_positions(docs, 12, 0)
+    out = eval_line_starts([rep], docs, sample, progress=False, primary="repeat-line")
+    t0, t1 = out["systems"]["repeat-line"]["t0"]["all"], out["systems"]["repeat-line"]["t1"]["all"]
+    assert t0["n"] == t1["n"] == len(sample.picks)
+    # the first line has no earlier line: no answer there, so coverage is below 100 and precision is defined
+    assert 0 < t0["coverage"] < 100 and t0["precision"] is not None
+    assert t0["offered_exact"] <= t0["exact_match"] and t0["saved_percent"] >= 0
+
+
+# -- generation with the syntax check ---------------------------------------------------------------------------
+class _ScriptedStepper:
+    """A byte 'model' that writes a scripted line, and the next script line each time it is sent back to a saved
+    state (a line sampled again)."""
+
+    def __init__(self, lines: list[bytes]) -> None:
+        self.lines = lines
+        self.pos = 0
+        self.tries = 0
+
+    def __call__(self, b: int) -> np.ndarray:
+        self.pos = 0 if b in (10, 257) else self.pos + 1
+        line = self.lines[min(self.tries, len(self.lines) - 1)]
+        logits = np.full(259, -1e9)
+        logits[line[self.pos] if self.pos < len(line) else 258] = 0.0
+        return logits
+
+    def save(self) -> object:
+        return self.pos
+
+    def load(self, state: object) -> None:
+        self.pos = state  # type: ignore[assignment]
+        self.tries += 1
+
+
+def test_a_line_that_breaks_the_parse_is_sampled_again() -> None:
+    from codecomp.engine.generate import error_count, sample_lines
+
+    step = _ScriptedStepper([b"int x = = 3;\n", b"int y = 4;\n"])
+    logits = step(257)
+    out, rep = sample_lines(step, b"", "cpp", max_chars=20, seed=0, attempts=3, logits=logits)
+    assert out.startswith(b"int y = 4;\n") and rep.resampled >= 1
+    assert error_count(out, "cpp") == 0
+    assert error_count(b"int x = = 3;\n", "cpp") > 0
+
+
+def test_workspace_lexer_reads_a_file_that_ends_with_a_declaration_keyword() -> None:
+    # a document cut right after `const` (a user typing it at the end of a file) is read, not an exception
+    from codecomp.engine.workspace import lexical
+
+    facts = lexical.analyze(b"var a = 1;\nconst", "javascript")
+    assert [d.name for d in facts.declarations] == ["a"]
