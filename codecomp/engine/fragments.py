@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import re
-import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -370,22 +369,14 @@ def error_nodes(tree, lo: int, hi: int, missing_before: int | None = None) -> in
     return count
 
 
-_CHECKERS = threading.local()
 UNCHECKED = (1, 1)      # the effect of a candidate whose check ran out of time: refused
 
 
 def _checker(lang: str, timeout_s: float | None):
     """This thread's parser for fragment checks (apart from the documents' parsers), with its time limit."""
-    from tree_sitter import Parser
+    from codecomp.syntax.languages import get_parser
 
-    from codecomp.syntax.languages import get_language
-
-    parsers = getattr(_CHECKERS, "parsers", None)
-    if parsers is None:
-        parsers = _CHECKERS.parsers = {}
-    parser = parsers.get(lang)
-    if parser is None:
-        parser = parsers[lang] = Parser(get_language(lang))
+    parser = get_parser(lang, "fragment-checks")
     parser.timeout_micros = 0 if timeout_s is None else max(1, int(timeout_s * 1e6))
     return parser
 

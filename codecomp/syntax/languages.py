@@ -68,14 +68,15 @@ def get_language(lang: str) -> Language:
 _local = threading.local()
 
 
-def get_parser(lang: str) -> Parser:
-    """A `Parser` for `lang`, one per thread (parsers are not thread-safe)."""
+def get_parser(lang: str, pool: str = "") -> Parser:
+    """A `Parser` for `lang`, one per thread (parsers are not thread-safe) and per `pool`: a caller that changes
+    a parser's settings (a time limit) takes its own pool, so that the shared parsers keep theirs."""
     parsers = getattr(_local, "parsers", None)
     if parsers is None:
         parsers = _local.parsers = {}
-    parser = parsers.get(lang)
+    parser = parsers.get((pool, lang))
     if parser is None:
-        parser = parsers[lang] = Parser(get_language(lang))
+        parser = parsers[(pool, lang)] = Parser(get_language(lang))
     return parser
 
 
