@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from codecomp.syntax.parsed import changed_span
+
 ACCEPTED = "codecomp.accepted"
 RESET = "codecomp.resetLearning"
 COMMANDS = (ACCEPTED, RESET)
@@ -125,14 +127,8 @@ class SignalTracker:
 
     def replaced(self, uri: str, old: str, new: str) -> list[tuple[int, str]]:
         """A full-text change: handled as the one edit between the common start and end of the two texts."""
-        n = min(len(old), len(new))
-        a = 0
-        while a < n and old[a] == new[a]:
-            a += 1
-        b = 0
-        while b < n - a and old[len(old) - 1 - b] == new[len(new) - 1 - b]:
-            b += 1
-        return self.edit(uri, old, a, len(old) - b, new[a:len(new) - b])
+        a, old_end, new_end = changed_span(old, new)  # slice comparisons in C: no loop per character
+        return self.edit(uri, old, a, old_end, new[a:new_end])
 
     def accepted(self, uri: str, shown_id: int) -> bool:
         """The explicit signal of list `shown_id`: False when that list's word was already counted (or given

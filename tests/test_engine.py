@@ -456,6 +456,9 @@ def test_a_jump_resumes_from_the_track_filled_in_idle_time(engine: Engine) -> No
     assert engine.has_idle_work() and not doc.track.tokens
     engine.work_in_idle(1.0, should_stop=lambda: True)  # a request is waiting: nothing is done
     assert not doc.track.tokens
+    asked = iter([False, False])  # a request arrives while the first slice is read: the model stops between chunks
+    engine.work_in_idle(1.0, should_stop=lambda: next(asked, True))
+    assert 0 < len(doc.track.ids) - 1 <= CHECKPOINT < len(doc.track.tokens)
     _idle(engine)
     assert not engine.has_idle_work()
     assert doc.track.covered == len(doc.source) and len(doc.track.ids) == len(doc.track.tokens) + 1

@@ -62,6 +62,33 @@ def test_no_event_for_a_word_the_user_did_not_edit_or_a_full_text_change() -> No
     assert t.replaced("v", "name", "name(") == [(2, "name")]
 
 
+def test_a_full_text_change_of_a_long_file_is_the_one_edit_between_its_common_ends() -> None:
+    """`replaced` finds the edit by slice comparisons; the same events as the edit found character by character."""
+    def naive(old: str, new: str) -> tuple[int, int, str]:
+        a = 0
+        while a < min(len(old), len(new)) and old[a] == new[a]:
+            a += 1
+        b = 0
+        while b < min(len(old), len(new)) - a and old[-1 - b] == new[-1 - b]:
+            b += 1
+        return a, len(old) - b, new[a:len(new) - b]
+
+    text = "".join(f"let v{i} = f(v{i - 1});\n" for i in range(1, 4000))  # about 90 KB of repeating pieces
+    fast, slow = SignalTracker(), SignalTracker()
+    at = text.index("\nlet v2000")  # the end of a line
+    for t in (fast, slow):
+        t.shown("w", at, 4)
+    events = []
+    for edit in ("g", "e", "t", "(", ""):  # the user types "get" at the list's position, then "(", then nothing
+        new = text[:at] + edit + text[at:] if edit else text
+        start, end, inserted = naive(text, new)
+        got = fast.replaced("w", text, new)
+        assert got == slow.edit("w", text, start, end, inserted)
+        events += got
+        text, at = new, at + len(edit)
+    assert events == [(4, "get")]
+
+
 def test_explicit_acceptance_is_counted_once() -> None:
     t = SignalTracker()
     t.shown("u", 0, 5)

@@ -716,7 +716,9 @@ class Engine(BaseEngine):
     def _fill_track(self, doc: Document, deadline: float, should_stop: Callable[[], bool] | None) -> None:
         try:
             while doc.track_pending and time.perf_counter() < deadline and not (should_stop and should_stop()):
-                self.model.context(doc.track, doc.extend_track())
+                self.model.context(doc.track, doc.extend_track(), should_stop=should_stop)
+        except Cancelled:
+            pass  # a request is waiting: the steps done so far are kept, the track goes on next time
         except Exception as exc:  # idle work only: requests still get windows of the model
             doc.track_off = f"the model failed on this document ({type(exc).__name__}: {exc})"
             doc.track.reset()

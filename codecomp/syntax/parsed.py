@@ -186,8 +186,8 @@ def edit_tree(tree: Tree, old_source: bytes, new_source: bytes, start_byte: int,
     )
 
 
-def changed_span(old: bytes, new: bytes) -> tuple[int, int, int]:
-    """(start, old_end, new_end) of the smallest single edit turning `old` into `new`."""
+def changed_span(old: bytes | str, new: bytes | str) -> tuple[int, int, int]:
+    """(start, old_end, new_end) of the smallest single edit turning `old` into `new` (both bytes or both str)."""
     limit = min(len(old), len(new))
     # Binary searches on slice equality: the comparisons run in C, so this is fast even for large files.
     lo, hi = 0, limit
