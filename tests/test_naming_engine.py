@@ -243,3 +243,16 @@ def test_evaluation_of_model_and_baseline(engine, fixture_corpus):
         assert scores["n"] == report["positions"]
         assert 0.0 <= scores["exact"] <= scores["top5"] <= 100.0
         assert 0.0 <= scores["subtoken_f1"] <= 100.0
+
+
+def test_variables_in_different_contexts_get_names_from_their_contexts(engine):
+    """The declared names (a, b, c) say nothing; what they are initialised with does, and leads the list."""
+    src = ("const a = require('path');\nconst b = require('child_process');\n"
+           "function f(options) { let c = options.timeout; return a.join(b.x, c); }\n")
+    firsts = {}
+    for name in ("a", "b", "c"):
+        got, _ = suggest_at_byte(engine, src, "javascript", src.index(f" {name} =") + 1)
+        assert got.symbol == name and got.reason is None
+        firsts[name] = got.names[0][0]
+        assert len({n for n, _ in got.names}) == len(got.names)
+    assert firsts == {"a": "path", "b": "childProcess", "c": "timeout"}

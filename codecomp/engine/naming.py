@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from codecomp.naming.context import context_names, merge_names
 from codecomp.naming.names import NAMING_KINDS, render_name
 from codecomp.naming.trees import NamingExample, TreeBatch, batch_examples, example_from_parsed
 from codecomp.naming.vocab import (
@@ -247,8 +248,18 @@ class NameSuggester:
         example = example_from_parsed(self.vocab, parsed, symbol)
         if isinstance(example, str):
             return [], example
-        names = self.predict(example, k)
+        names = merge_names(declaration_names(parsed, symbol), self.predict(example, k), parsed.lang, k)
         return names, None if names else "the model proposed no name"
+
+
+def declaration_names(parsed: Any, symbol: Any) -> list[tuple[str, str]]:
+    """The names the code around `symbol`'s declaration spells (`codecomp.naming.context`), read from the same
+    code tokens as the corpus stores."""
+    index = parsed.code_index()
+    occ = [index[o] for o in symbol.occurrences if 0 <= o < len(index) and index[o] >= 0]
+    if not occ:
+        return []
+    return context_names([t.text for t in parsed.code_tokens()], min(occ), parsed.lang, symbol.kind)
 
 
 def find_symbol(parsed: Any, byte_offset: int) -> tuple[Any, list[tuple[int, int]]] | str:

@@ -1,6 +1,7 @@
 """The naming task of the evaluation: names for declared variables, parameters and functions of held-out files.
 
-The artifact's naming model and the most-frequent-name-for-the-declaration-context baseline
+The engine's names (the artifact's naming model, merged with the names its declaration spells:
+`codecomp.naming.context`) and the most-frequent-name-for-the-declaration-context baseline
 (`codecomp.naming.data.ContextBaseline`, fitted on the train split) are asked for the same symbols, drawn by the
 stratified rule of `codecomp.eval.sampling` from the evaluated files.  Both read the symbols exactly as training
 prepared them (`codecomp.naming.data.NamingDataset`), and both are scored by `codecomp.eval.metrics` (exact
@@ -17,6 +18,7 @@ from codecomp.corpus import reader
 from codecomp.eval import metrics as M
 from codecomp.eval.records import TaskRecords
 from codecomp.eval.sampling import stratified_sample
+from codecomp.naming.context import merge_names
 
 NAMING_SCALES = {"exact": 100.0, "top5": 100.0, "subtoken_f1": 100.0}
 BASELINE_NAME = "most-frequent-name"
@@ -62,7 +64,8 @@ def eval_naming(engine_sys: Any, corpus: Path, split: str, n: int, seed: int, pr
     engine = engine_sys.engine
     naming = engine.naming_model() if hasattr(engine, "naming_model") else None
     if naming is not None:
-        got = [[name for name, _ in naming.predict(test.example(r, naming.vocab), 5)]
+        got = [[name for name, _ in merge_names(test.context_names(r), naming.predict(test.example(r, naming.vocab), 5),
+                                                test.refs[r].lang, 5)]
                for _, r in _bar(picks, "naming model", progress)]
         cases = list(zip(got, targets))
         out["systems"][engine_sys.name] = M.naming_scores(cases)

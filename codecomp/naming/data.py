@@ -88,6 +88,7 @@ class NamingDataset:
         self.refs = refs
         self.num_files = num_files
         self._prepared: dict[int, dict[int, PreparedFile]] = {}
+        self._last_row: tuple[int, dict[str, Any]] | None = None
 
     def __len__(self) -> int:
         return len(self.refs)
@@ -133,6 +134,20 @@ class NamingDataset:
         ex = prep.example(vocab, ref.kind, ref.name, prep.sym_occ[ref.sym])
         assert ex is not None, "refs only keep symbols whose occurrences are tree leaves"
         return ex
+
+    def context_names(self, i: int) -> list[tuple[str, str]]:
+        """The names the code around example `i`'s declaration suggests (`codecomp.naming.context`)."""
+        from codecomp.naming.context import context_names
+
+        ref = self.refs[i]
+        row = self._row(ref.file)
+        occ = row["sym_occ"][ref.sym]
+        return context_names(row["tokens"], min(occ), ref.lang, ref.kind) if occ else []
+
+    def _row(self, file: int) -> dict[str, Any]:
+        if self._last_row is None or self._last_row[0] != file:
+            self._last_row = (file, self._get_row(file))
+        return self._last_row[1]
 
     # -- vocabulary --------------------------------------------------------------------------------------------
 

@@ -1,0 +1,350 @@
+"""Names that the code around a declaration suggests: what the declared thing is created from, assigned,
+iterated over or typed as.
+
+``const path = require('path')``, ``const parser = new Parser()``, ``const userName = getUserName()``,
+``for (const item of items)``, ``Options options;``: the declaration often spells its own name.  `context_names`
+reads the code tokens around the declaring occurrence (no parse is needed beyond the tokens, so the evaluation
+and the editor give it the same input) and returns candidate names with the rule that produced each, best rule
+first.  Each rule's precision on the valid split decides whether its name goes before the model's suggestions
+(`codecomp.engine.naming`); the rules themselves are plain readings of the code, not fitted.
+
+Torch-free and parser-free: tokens are the code tokens of `codecomp.syntax` (comments left out).
+"""
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from codecomp.naming.names import render_name, split_name
+
+_IDENT = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
+_STRING = re.compile(r"""^(['"`])(.*)\1$""", re.S)
+
+# Verbs that lead a function name without naming what it returns: `getUserName()` -> `userName`.
+_VERBS = frozenset({"get", "create", "make", "build", "new", "read", "load", "find", "fetch", "compute", "calc",
+                    "calculate", "parse", "init", "obtain", "acquire", "lookup", "resolve", "generate", "gen",
+                    "extract", "retrieve", "query", "select", "alloc", "allocate", "open", "to", "as"})
+# Callees whose name says nothing about the result (`String(x)`, `std::move(y)`).
+_NOISE_CALLEES = frozenset({"require", "String", "Number", "Boolean", "Object", "Array", "parseInt", "parseFloat",
+                            "move", "forward", "static_cast", "dynamic_cast", "reinterpret_cast", "const_cast",
+                            "assign", "call", "apply", "bind", "then", "catch", "await", "sizeof", "typeof",
+                            "join", "map", "filter", "reduce", "slice", "concat", "substr", "substring", "trim",
+                            "replace", "split", "toString", "valueOf", "get", "at", "format", "c_str", "str",
+                            "data", "begin", "end", "size", "length", "min", "max", "abs", "floor", "ceil", "round"})
+# C++ types whose name is no name for a variable of that type.
+_PLAIN_TYPES = frozenset({
+    "auto", "void", "bool", "char", "short", "int", "long", "float", "double", "signed", "unsigned", "size_t",
+    "ssize_t", "ptrdiff_t", "int8_t", "int16_t", "int32_t", "int64_t", "uint8_t", "uint16_t", "uint32_t",
+    "uint64_t", "uintptr_t", "intptr_t", "wchar_t", "char16_t", "char32_t", "string", "wstring", "string_view",
+    "vector", "map", "set", "unordered_map", "unordered_set", "list", "deque", "pair", "tuple", "array",
+    "unique_ptr", "shared_ptr", "weak_ptr", "optional", "function", "const", "static", "volatile", "struct",
+    "class", "enum", "typename", "inline", "constexpr", "mutable", "register", "extern", "std", "T", "U", "K", "V",
+    "var", "let", "return", "else", "case", "new", "delete", "throw", "goto", "operator", "this", "nullptr",
+})
+_QUALIFIERS = frozenset({"*", "&", "&&", "const", "volatile", "restrict", "__restrict", "mutable", "static"})
+_JS_DECL = frozenset({"const", "let", "var"})
+_CLOSE = {"(": ")", "[": "]", "{": "}", "<": ">"}
+_IRREGULAR = {"children": "child", "people": "person", "indices": "index", "indexes": "index", "entries": "entry",
+              "matrices": "matrix", "vertices": "vertex", "data": "datum", "aliases": "alias",
+              "statuses": "status", "analyses": "analysis", "bytes": "byte"}
+
+
+def singular(word: str) -> str:
+    """An English plural made singular, for names: ``items`` -> ``item``, ``entries`` -> ``entry``; a word that
+    does not look plural comes back as it is."""
+    low = word.lower()
+    if low in _IRREGULAR:
+        return _IRREGULAR[low]
+    if low.endswith("ies") and len(low) > 4:
+        return low[:-3] + "y"
+    if low.endswith(("sses", "shes", "ches", "xes")) and len(low) > 4:
+        return low[:-2]
+    if low.endswith("s") and not low.endswith(("ss", "us", "is")) and len(low) > 3:
+        return low[:-1]
+    return low
+
+
+def file_style(tokens: Sequence[str], lang: str) -> str:
+    """The spelling of multi-word local names in a file: "snake" when more of its lower-case identifiers with
+    several words use underscores than capitals, else "camel" (JavaScript: always camel)."""
+    if lang != "cpp":
+        return "camel"
+    snake = camel = 0
+    for t in tokens:
+        if t[:1].islower() and _IDENT.match(t):
+            if "_" in t.strip("_"):
+                snake += 1
+            elif any(ch.isupper() for ch in t):
+                camel += 1
+    return "snake" if snake > camel else "camel"
+
+
+def _spell(parts: Sequence[str], style: str) -> str | None:
+    parts = [p for p in parts if p]
+    if not parts or len(parts) > 5:
+        return None
+    name = render_name(parts, style)
+    return name if _IDENT.match(name) else None
+
+
+def _words(identifier: str) -> list[str]:
+    return split_name(identifier.strip("_$"))
+
+
+def _module_words(spec: str) -> list[str]:
+    """`'./lib/fooBar.js'` -> foo, bar; `'@scope/some-pkg'` -> some, pkg; `'node:path'` -> path."""
+    base = spec.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    base = re.sub(r"\.(m|c)?js$|\.json$|\.node$", "", base)
+    if base in ("", "index", ".", ".."):
+        parent = spec.rstrip("/").rsplit("/", 2)
+        base = parent[-2] if len(parent) >= 2 else ""
+    return _words(base)
+
+
+def _expression_end(tokens: Sequence[str], start: int, limit: int = 60) -> int:
+    """Index just past the expression that starts at `start` (ends at `;` or `,` at depth 0, or at an unmatched
+    closing bracket), reading at most `limit` tokens."""
+    depth = 0
+    i = start
+    while i < len(tokens) and i < start + limit:
+        t = tokens[i]
+        if t in ("(", "[", "{"):
+            depth += 1
+        elif t in (")", "]", "}"):
+            if depth == 0:
+                return i
+            depth -= 1
+        elif depth == 0 and t in (";", ","):
+            return i
+        i += 1
+    return i
+
+
+def _from_initializer(tokens: Sequence[str], start: int, lang: str, style: str) -> list[tuple[str, str]]:
+    """Candidates from the expression a name is initialised with (`start`: its first token)."""
+    out: list[tuple[str, str]] = []
+    end = _expression_end(tokens, start)
+    expr = list(tokens[start:end])
+    if not expr:
+        return out
+    while expr and expr[0] in ("await", "yield", "*", "&", "(", "!", "typeof", "void"):
+        expr = expr[1:]
+    if not expr:
+        return out
+    # require('mod') / await import('mod')
+    if len(expr) >= 3 and expr[0] in ("require", "import") and expr[1] == "(":
+        m = _STRING.match(expr[2])
+        if m:
+            name = _spell(_module_words(m.group(2)), style)
+            if name:
+                out.append((name, "require"))
+            return out
+    # new T(...) / std::make_unique<T>(...) / std::make_shared<T>(...)
+    if expr[0] == "new":
+        chain = [t for t in expr[1:] if t not in (".", "::")]
+        typ = next((t for k, t in enumerate(chain) if _IDENT.match(t)
+                    and (k + 1 >= len(chain) or not _IDENT.match(chain[k + 1]))), None)
+        if typ and typ not in _PLAIN_TYPES:
+            name = _spell(_words(typ), style)
+            if name:
+                out.append((name, "new"))
+        return out
+    for k, t in enumerate(expr[:-2]):
+        if t in ("make_unique", "make_shared") and expr[k + 1] == "<":
+            typ = next((x for x in reversed(expr[k + 2:_matching(expr, k + 1)]) if _IDENT.match(x)), None)
+            if typ and typ not in _PLAIN_TYPES:
+                name = _spell(_words(typ), style)
+                if name:
+                    out.append((name, "new"))
+            return out
+    # the first call at the top level: `a.b.getUserName(x)` -> userName; `T(...)` in C++ -> t
+    depth = 0
+    for k, t in enumerate(expr):
+        if t in ("(", "[", "{"):
+            if depth == 0 and t == "(" and k > 0 and _IDENT.match(expr[k - 1]):
+                callee = expr[k - 1]
+                if lang == "cpp" and callee[:1].isupper() and (k < 2 or expr[k - 2] not in (".", "->")):
+                    name = _spell(_words(callee), style)  # a constructor call: `auto opts = Options(...)`
+                    if name and callee not in _PLAIN_TYPES:
+                        out.append((name, "new"))
+                    return out
+                if callee in _NOISE_CALLEES:
+                    return out
+                words = _words(callee)
+                while len(words) > 1 and words[0] in _VERBS:
+                    words = words[1:]
+                if words and words[0] not in _VERBS:
+                    name = _spell(words, style)
+                    if name:
+                        out.append((name, "call"))
+                return out
+            depth += 1
+        elif t in (")", "]", "}"):
+            depth -= 1
+    # a plain member read: `options.timeout` -> timeout (not `this.x = x`, which is no declaration)
+    if len(expr) >= 3 and all(_IDENT.match(x) or x in (".", "->", "::", "?.") for x in expr) \
+            and expr[-2] in (".", "->", "?.", "::"):
+        name = _spell(_words(expr[-1]), style)
+        if name and expr[-1] not in ("length", "size", "prototype"):
+            out.append((name, "member"))
+    return out
+
+
+def _matching(tokens: Sequence[str], open_at: int) -> int:
+    """Index of the bracket closing the one at `open_at` (or the end)."""
+    opener = tokens[open_at]
+    closer = _CLOSE.get(opener, ")")
+    depth = 0
+    for i in range(open_at, len(tokens)):
+        if tokens[i] == opener:
+            depth += 1
+        elif tokens[i] == closer:
+            depth -= 1
+            if depth == 0:
+                return i
+    return len(tokens)
+
+
+def _iterated(tokens: Sequence[str], decl: int, lang: str, style: str) -> list[tuple[str, str]]:
+    """`for (const x of items)` / `for (auto& x : items)` -> item."""
+    k = decl + 1
+    if lang == "cpp":
+        if k < len(tokens) and tokens[k] == ":":
+            start = k + 1
+        else:
+            return []
+    else:
+        if k < len(tokens) and tokens[k] in ("of", "in") and decl >= 2 and tokens[decl - 1] in _JS_DECL \
+                and tokens[decl - 2] == "(":
+            if tokens[k] == "in":
+                return [("key", "for-in")]
+            start = k + 1
+        else:
+            return []
+    end = _expression_end(tokens, start)
+    # the last name that is not a call (`Object.entries(rows)` walks `rows`)
+    idents = [t for j, t in enumerate(tokens[start:end], start) if _IDENT.match(t) and t != "this"
+              and (j + 1 >= end or tokens[j + 1] != "(")]
+    if not idents:
+        return []
+    words = _words(idents[-1])
+    if not words:
+        return []
+    single = singular(words[-1])
+    if single == words[-1]:
+        return []  # not a plural: `for (x of list)` says nothing
+    name = _spell(words[:-1] + [single], style)
+    return [(name, "iterate")] if name else []
+
+
+def _declared_type(tokens: Sequence[str], decl: int, style: str) -> list[tuple[str, str]]:
+    """C++ `Options opts;`, `const Config& config`, `Foo* foo` -> the type's name as a variable name."""
+    k = decl - 1
+    while k >= 0 and tokens[k] in _QUALIFIERS:
+        k -= 1
+    if k < 0 or not _IDENT.match(tokens[k]) or tokens[k] in _PLAIN_TYPES or not tokens[k][:1].isupper():
+        return []
+    if k >= 1 and tokens[k - 1] in (".", "->"):
+        return []  # a member access, not a type
+    words = _words(tokens[k])
+    out = []
+    for parts in (words, words[-1:]) if len(words) > 1 else (words,):  # `CharReaderBuilder builder`
+        name = _spell(parts, style)
+        if name:
+            out.append((name, "type"))
+    return out
+
+
+def context_names(tokens: Sequence[str], decl: int, lang: str, kind: str = "variable", style: str | None = None
+                  ) -> list[tuple[str, str]]:
+    """Candidate names for the symbol declared by code token `decl` (the token is the symbol's own first
+    occurrence; its text is ignored), as (name, rule) pairs, most specific rule first, no name twice.
+
+    `kind`: "variable", "parameter" or "function" (functions get none).  Rules: "require" (a module's name), "new" (the created type), "call" (the called function without a leading
+    verb), "member" (the member read), "iterate" (the singular of what a loop walks), "for-in" (`key`), "type"
+    (C++: the declared class type).
+    """
+    if not 0 <= decl < len(tokens) or kind == "function":
+        return []  # a routine is named for what it does, which its declaration does not spell
+    style = style or file_style(tokens, lang)
+    out: list[tuple[str, str]] = []
+    k = decl + 1
+    if k + 1 < len(tokens) and tokens[k] == "=" and tokens[k + 1] != "=":
+        out += _from_initializer(tokens, k + 1, lang, style)
+    elif lang != "cpp" and k + 1 < len(tokens) and tokens[k] == "from" and decl >= 1 and tokens[decl - 1] == "import":
+        m = _STRING.match(tokens[k + 1])
+        if m:
+            name = _spell(_module_words(m.group(2)), style)
+            if name:
+                out.append((name, "require"))
+    out += _iterated(tokens, decl, lang, style)
+    if lang == "cpp":
+        if k + 1 < len(tokens) and tokens[k] == "(" or k < len(tokens) and tokens[k] in ("{", ";", ",", ")", "=",
+                                                                                        "["):
+            out += _declared_type(tokens, decl, style)
+    seen: set[str] = set()
+    unique = []
+    for name, rule in out:
+        if name not in seen:
+            seen.add(name)
+            unique.append((name, rule))
+    return unique
+
+
+# Precision of each rule's name as the first suggestion, per language, on the valid splits of data/js-npm and
+# data/cpp-debian (`python -m codecomp.naming.context --corpus DIR --split valid`); a rule at or above
+# `FIRST_PRECISION` puts its name before the model's, the others put theirs right after the model's first.
+RULE_PRECISION = {
+    ("javascript", "require"): 0.77, ("javascript", "for-in"): 0.72, ("javascript", "member"): 0.45,
+    ("javascript", "call"): 0.09, ("javascript", "new"): 0.05, ("javascript", "iterate"): 0.0,
+    ("cpp", "iterate"): 0.56, ("cpp", "type"): 0.10, ("cpp", "member"): 0.03, ("cpp", "call"): 0.005,
+    ("cpp", "new"): 0.0,
+}
+FIRST_PRECISION = 0.3
+
+
+def merge_names(context: Sequence[tuple[str, str]], model: Sequence[tuple[str, float]], lang: str, k: int = 5
+                ) -> list[tuple[str, float]]:
+    """One ranked list of (name, score) from the context's names and the model's: names of rules at least
+    `FIRST_PRECISION` precise first (scored with that precision), then the model's first name, then the other
+    rules' names, then the rest of the model's; no name twice."""
+    strong = [(n, RULE_PRECISION.get((lang, r), 0.0)) for n, r in context
+              if RULE_PRECISION.get((lang, r), 0.0) >= FIRST_PRECISION]
+    weak = [(n, RULE_PRECISION.get((lang, r), 0.0)) for n, r in context
+            if RULE_PRECISION.get((lang, r), 0.0) < FIRST_PRECISION]
+    out: list[tuple[str, float]] = []
+    seen: set[str] = set()
+    for name, score in [*strong, *list(model)[:1], *weak, *list(model)[1:]]:
+        if name not in seen:
+            seen.add(name)
+            out.append((name, float(score)))
+    return out[:k]
+
+
+def _main(argv: Sequence[str] | None = None) -> None:
+    """Print each rule's firing rate and precision on a split (the figures behind `RULE_PRECISION`)."""
+    import argparse
+    from collections import Counter
+
+    from codecomp.naming.data import NamingDataset
+
+    ap = argparse.ArgumentParser(description=_main.__doc__)
+    ap.add_argument("--corpus", required=True, help="corpus folder written by `codecomp corpus build`")
+    ap.add_argument("--split", default="valid", help="split to measure (tune on valid, never on test)")
+    args = ap.parse_args(argv)
+    ds = NamingDataset.from_corpus(args.corpus, args.split)
+    fired: Counter = Counter()
+    right: Counter = Counter()
+    for i, ref in enumerate(ds.refs):
+        got = ds.context_names(i)
+        if got:
+            fired[(ref.lang, got[0][1])] += 1
+            right[(ref.lang, got[0][1])] += got[0][0] == ref.name
+    print(f"{len(ds)} symbols of {args.corpus} ({args.split})")
+    for key in sorted(fired, key=lambda x: -fired[x]):
+        print(f"{key[0]:10s} {key[1]:8s} first for {fired[key]:6d} ({100 * fired[key] / len(ds):4.1f} %), "
+              f"exact {100 * right[key] / fired[key]:5.1f} %")
+
+
+if __name__ == "__main__":
+    _main()

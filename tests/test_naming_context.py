@@ -1,0 +1,67 @@
+"""Names the code around a declaration spells (codecomp.naming.context), on real tokens from tree-sitter."""
+from __future__ import annotations
+
+import pytest
+
+from codecomp.naming.context import context_names, file_style, merge_names, singular
+from codecomp.syntax import parse
+
+
+def names_for(source: str, lang: str, target: str, kind: str = "variable", nth: int = 0) -> list[tuple[str, str]]:
+    """context_names for the `nth` declaration token spelled `target` (its text is not looked at)."""
+    tokens = [t.text for t in parse(source.encode(), lang).code_tokens()]
+    at = [i for i, t in enumerate(tokens) if t == target][nth]
+    return context_names(tokens, at, lang, kind)
+
+
+@pytest.mark.parametrize("source,target,expected", [
+    ("const x = require('path');", "x", ("path", "require")),
+    ("const x = require('node:child_process');", "x", ("childProcess", "require")),
+    ("var x = require('./lib/string-utils.js');", "x", ("stringUtils", "require")),
+    ("const x = require('../parser/index');", "x", ("parser", "require")),
+    ("import x from 'lodash';", "x", ("lodash", "require")),
+    ("const x = new EventEmitter();", "x", ("eventEmitter", "new")),
+    ("const x = new http.Agent({keepAlive: true});", "x", ("agent", "new")),
+    ("const x = await this.getUserName(id);", "x", ("userName", "call")),
+    ("let x = options.timeout;", "x", ("timeout", "member")),
+    ("for (const x in obj) {}", "x", ("key", "for-in")),
+    ("for (const x of entries) {}", "x", ("entry", "iterate")),
+])
+def test_javascript_rules(source: str, target: str, expected: tuple[str, str]) -> None:
+    assert names_for(source, "javascript", target)[0] == expected
+
+
+@pytest.mark.parametrize("source,target,expected", [
+    ("void f(const CharReaderBuilder& x);", "x", [("charReaderBuilder", "type"), ("builder", "type")]),
+    ("void f() { Options x; int a_b = 0; int c_d = 1; }", "x", [("options", "type")]),
+    ("void f() { auto x = std::make_unique<Widget>(); }", "x", [("widget", "new")]),
+    ("void f() { for (auto& x : children) {} }", "x", [("child", "iterate")]),
+    ("void f() { std::string x; int y = 0; }", "x", []),   # a plain type spells no name
+    ("int x(int a) { return a; }", "x", []),                  # routines are named for what they do
+])
+def test_cpp_rules(source: str, target: str, expected: list[tuple[str, str]]) -> None:
+    kind = "function" if source.startswith("int x(") else ("parameter" if "f(const" in source else "variable")
+    assert names_for(source, "cpp", target, kind) == expected
+
+
+def test_noise_callees_and_non_declarations_give_nothing() -> None:
+    assert names_for("const x = String(y);", "javascript", "x") == []
+    assert names_for("const x = a.map(f);", "javascript", "x") == []
+    assert names_for("let x;", "javascript", "x") == []
+    assert context_names(["x"], 5, "javascript") == []
+
+
+def test_helpers() -> None:
+    assert [singular(w) for w in ("items", "entries", "boxes", "class", "status", "children", "list")] == \
+        ["item", "entry", "box", "class", "status", "child", "list"]
+    assert file_style(["read_file", "max_len", "count"], "cpp") == "snake"
+    assert file_style(["readFile", "maxLen"], "cpp") == "camel"
+    assert file_style(["read_file", "a_b"], "javascript") == "camel"
+    assert names_for("void f() { Widget x; } int read_file_now(int max_len_x);", "cpp", "x")[0] == ("widget", "type")
+
+
+def test_merge_puts_precise_rules_first_and_others_after_the_models_first() -> None:
+    model = [("a", 0.5), ("b", 0.2), ("path", 0.1)]
+    assert [n for n, _ in merge_names([("path", "require")], model, "javascript")] == ["path", "a", "b"]
+    assert [n for n, _ in merge_names([("userName", "call")], model, "javascript")] == ["a", "userName", "b", "path"]
+    assert [n for n, _ in merge_names([], model, "javascript", k=2)] == ["a", "b"]
