@@ -292,7 +292,7 @@ def context_names(tokens: Sequence[str], decl: int, lang: str, kind: str = "vari
 
 
 # Precision of each rule's name as the first suggestion, per language, on the valid splits of data/js-npm and
-# data/cpp-debian (`python -m codecomp.naming.context --corpus DIR --split valid`); a rule at or above
+# data/cpp-debian (`python benchmarks/naming_rules.py --corpus DIR --split valid`); a rule at or above
 # `FIRST_PRECISION` puts its name before the model's, the others put theirs right after the model's first.
 RULE_PRECISION = {
     ("javascript", "require"): 0.77, ("javascript", "for-in"): 0.72, ("javascript", "member"): 0.45,
@@ -319,32 +319,3 @@ def merge_names(context: Sequence[tuple[str, str]], model: Sequence[tuple[str, f
             seen.add(name)
             out.append((name, float(score)))
     return out[:k]
-
-
-def _main(argv: Sequence[str] | None = None) -> None:
-    """Print each rule's firing rate and precision on a split (the figures behind `RULE_PRECISION`)."""
-    import argparse
-    from collections import Counter
-
-    from codecomp.naming.data import NamingDataset
-
-    ap = argparse.ArgumentParser(description=_main.__doc__)
-    ap.add_argument("--corpus", required=True, help="corpus folder written by `codecomp corpus build`")
-    ap.add_argument("--split", default="valid", help="split to measure (tune on valid, never on test)")
-    args = ap.parse_args(argv)
-    ds = NamingDataset.from_corpus(args.corpus, args.split)
-    fired: Counter = Counter()
-    right: Counter = Counter()
-    for i, ref in enumerate(ds.refs):
-        got = ds.context_names(i)
-        if got:
-            fired[(ref.lang, got[0][1])] += 1
-            right[(ref.lang, got[0][1])] += got[0][0] == ref.name
-    print(f"{len(ds)} symbols of {args.corpus} ({args.split})")
-    for key in sorted(fired, key=lambda x: -fired[x]):
-        print(f"{key[0]:10s} {key[1]:8s} first for {fired[key]:6d} ({100 * fired[key] / len(ds):4.1f} %), "
-              f"exact {100 * right[key] / fired[key]:5.1f} %")
-
-
-if __name__ == "__main__":
-    _main()
