@@ -30,6 +30,7 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from codecomp.engine.types import Completion
+from codecomp.naming.context import AUTOMATIC_MIN_SCORE
 from lsp_server import __version__
 from lsp_server.convert import completion_items, edit_range, inline_items, occurrence_offsets
 from lsp_server.documents import UTF16, Document, DocumentError, DocumentStore, sanitize
@@ -621,15 +622,19 @@ async def code_action(ls: CodecompServer, params: types.CodeActionParams) -> lis
     spans = occurrence_offsets(doc, names.occurrences)
     if not symbol or not spans:
         return []
+    # A lightbulb the editor asks for by itself (the cursor moved) shows only names likely to be right; when the
+    # user asks (a refactor menu, "Suggest a Name"), every suggestion is listed.
+    automatic = params.context is not None and params.context.trigger_kind == types.CodeActionTriggerKind.Automatic
     actions = []
-    for name, _score in names.names[:5]:
-        if not name or name == symbol:
+    for rank, (name, score) in enumerate(names.names[:5]):
+        if not name or name == symbol or (automatic and score < AUTOMATIC_MIN_SCORE):
             continue
         edits = [types.TextEdit(range=edit_range(doc, a, b, ls.encoding), new_text=str(name)) for a, b in spans]
         actions.append(types.CodeAction(
             title=f"Rename `{symbol}` to `{name}`",
             kind=types.CodeActionKind.RefactorRewrite,
             edit=types.WorkspaceEdit(changes={doc.uri: edits}),
+            is_preferred=rank == 0 and score >= AUTOMATIC_MIN_SCORE,
         ))
     return actions
 

@@ -95,5 +95,30 @@ async def test_neural_completion_inline_and_rename(client: LanguageClient, artif
         assert sorted(e.range.start.line for e in edits) == [1, 3, 5]
         for e in edits:
             assert lines[e.range.start.line][e.range.start.character : e.range.end.character] == "sum"
+
+    # Asked by the editor itself (the cursor moved), only names likely to be right come, the first preferred;
+    # asked by the user, all of them.
+    uri2 = "file:///lsp-model/paths.js"
+    text2 = "const p = require('path');\nlet n = 0;\nn += p.sep.length;\n"
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        text_document=types.TextDocumentItem(uri=uri2, language_id="javascript", version=1, text=text2)))
+
+    async def rename_actions(line: int, trigger: types.CodeActionTriggerKind) -> list:
+        col = len(text2.split("\n")[line].split(" ")[0]) + 1  # the declared name, after `const ` / `let `
+        return await client.text_document_code_action_async(types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri2),
+            range=types.Range(start=types.Position(line=line, character=col),
+                              end=types.Position(line=line, character=col)),
+            context=types.CodeActionContext(diagnostics=[], trigger_kind=trigger)))
+
+    auto = await rename_actions(0, types.CodeActionTriggerKind.Automatic)
+    assert [a.title for a in auto] == ["Rename `p` to `path`"] and auto[0].is_preferred
+    asked = await rename_actions(0, types.CodeActionTriggerKind.Invoked)
+    assert asked[0].title == "Rename `p` to `path`" and len(asked) > 1
+    assert all(not a.is_preferred for a in asked[1:])
+    # `n` has nothing in its context that spells a name: the model's guesses wait until the user asks
+    assert not await rename_actions(1, types.CodeActionTriggerKind.Automatic)
+    assert await rename_actions(1, types.CodeActionTriggerKind.Invoked)
+
     await asyncio.sleep(0.2)
     assert not [m for m in client.messages if "model" in m.message.lower()], [m.message for m in client.messages]

@@ -7,11 +7,10 @@ from codecomp.naming.context import context_names, file_style, merge_names, sing
 from codecomp.syntax import parse
 
 
-def names_for(source: str, lang: str, target: str, kind: str = "variable", nth: int = 0) -> list[tuple[str, str]]:
-    """context_names for the `nth` declaration token spelled `target` (its text is not looked at)."""
+def names_for(source: str, lang: str, target: str, kind: str = "variable") -> list[tuple[str, str]]:
+    """context_names for the symbol spelled `target` (every token with that text is one of its occurrences)."""
     tokens = [t.text for t in parse(source.encode(), lang).code_tokens()]
-    at = [i for i, t in enumerate(tokens) if t == target][nth]
-    return context_names(tokens, at, lang, kind)
+    return context_names(tokens, [i for i, t in enumerate(tokens) if t == target], lang, kind)
 
 
 @pytest.mark.parametrize("source,target,expected", [
@@ -29,6 +28,21 @@ def names_for(source: str, lang: str, target: str, kind: str = "variable", nth: 
 ])
 def test_javascript_rules(source: str, target: str, expected: tuple[str, str]) -> None:
     assert names_for(source, "javascript", target)[0] == expected
+
+
+def test_names_from_uses_never_read_the_symbols_own_tokens() -> None:
+    src = "function F(x, y) { this.options = x; return {timeout: y}; }"
+    assert names_for(src, "javascript", "x", "parameter") == [("options", "store")]
+    assert names_for(src, "javascript", "y", "parameter") == [("timeout", "key")]
+    cpp = "struct S { S(int a, int b) : size_(a), m_count(b) {} int size_; int m_count; };"
+    assert names_for(cpp, "cpp", "a", "parameter") == [("size", "store")]
+    assert names_for(cpp, "cpp", "b", "parameter") == [("count", "store")]
+    # the symbol's own spelling changes nothing
+    tokens = [t.text for t in parse(src.encode(), "javascript").code_tokens()]
+    occ = [i for i, t in enumerate(tokens) if t == "x"]
+    renamed = ["zzz" if i in occ else t for i, t in enumerate(tokens)]
+    assert context_names(tokens, occ, "javascript", "parameter") == context_names(renamed, occ, "javascript",
+                                                                                   "parameter")
 
 
 @pytest.mark.parametrize("source,target,expected", [
@@ -65,3 +79,6 @@ def test_merge_puts_precise_rules_first_and_others_after_the_models_first() -> N
     assert [n for n, _ in merge_names([("path", "require")], model, "javascript")] == ["path", "a", "b"]
     assert [n for n, _ in merge_names([("userName", "call")], model, "javascript")] == ["a", "userName", "b", "path"]
     assert [n for n, _ in merge_names([], model, "javascript", k=2)] == ["a", "b"]
+    # the same rule can be precise for one kind of symbol and not for another
+    assert merge_names([("widget", "type")], model, "cpp", "parameter")[0][0] == "widget"
+    assert merge_names([("widget", "type")], model, "cpp", "variable")[0][0] == "a"

@@ -248,7 +248,7 @@ class NameSuggester:
         example = example_from_parsed(self.vocab, parsed, symbol)
         if isinstance(example, str):
             return [], example
-        names = merge_names(declaration_names(parsed, symbol), self.predict(example, k), parsed.lang, k)
+        names = merge_names(declaration_names(parsed, symbol), self.predict(example, k), parsed.lang, symbol.kind, k)
         return names, None if names else "the model proposed no name"
 
 
@@ -259,7 +259,7 @@ def declaration_names(parsed: Any, symbol: Any) -> list[tuple[str, str]]:
     occ = [index[o] for o in symbol.occurrences if 0 <= o < len(index) and index[o] >= 0]
     if not occ:
         return []
-    return context_names([t.text for t in parsed.code_tokens()], min(occ), parsed.lang, symbol.kind)
+    return context_names([t.text for t in parsed.code_tokens()], occ, parsed.lang, symbol.kind)
 
 
 def find_symbol(parsed: Any, byte_offset: int) -> tuple[Any, list[tuple[int, int]]] | str:

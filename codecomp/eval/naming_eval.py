@@ -64,10 +64,13 @@ def eval_naming(engine_sys: Any, corpus: Path, split: str, n: int, seed: int, pr
     engine = engine_sys.engine
     naming = engine.naming_model() if hasattr(engine, "naming_model") else None
     if naming is not None:
-        got = [[name for name, _ in merge_names(test.context_names(r), naming.predict(test.example(r, naming.vocab), 5),
-                                                test.refs[r].lang, 5)]
-               for _, r in _bar(picks, "naming model", progress)]
+        ranked = [merge_names(test.context_names(r), naming.predict(test.example(r, naming.vocab), 5),
+                              test.refs[r].lang, test.refs[r].kind, 5)
+                  for _, r in _bar(picks, "naming model", progress)]
+        got = [[name for name, _ in names] for names in ranked]
         cases = list(zip(got, targets))
+        out["confidence"] = confidence_table([(names[0][1] if names else 0.0, bool(names) and names[0][0] == t)
+                                              for names, t in zip(ranked, targets)])
         out["systems"][engine_sys.name] = M.naming_scores(cases)
         naming_records(records, engine_sys.name, cases)
     else:
@@ -78,6 +81,21 @@ def eval_naming(engine_sys: Any, corpus: Path, split: str, n: int, seed: int, pr
     naming_records(records, BASELINE_NAME, base)
     out.update(records.task_output(sample, engine_sys.name, seed))
     return out
+
+
+CONFIDENCE_LEVELS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+
+
+def confidence_table(scored: Sequence[tuple[float, bool]]) -> list[dict[str, float]]:
+    """For each level of `CONFIDENCE_LEVELS`: the share of symbols whose first name scores at least that much
+    (`shown` %) and how often that first name is the author's (`precision` %); what the editor's automatic
+    rename suggestion (`codecomp.engine.naming.AUTOMATIC_MIN_SCORE`) is chosen from, on the valid split."""
+    rows = []
+    for level in CONFIDENCE_LEVELS:
+        hits = [ok for score, ok in scored if score >= level]
+        rows.append({"min_score": level, "shown": 100.0 * len(hits) / max(1, len(scored)),
+                     "precision": 100.0 * sum(hits) / len(hits) if hits else None, "n": len(hits)})
+    return rows
 
 
 def _bar(items: Sequence[Any], desc: str, progress: bool) -> Any:

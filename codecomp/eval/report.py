@@ -349,6 +349,12 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str], references: l
             L += _table(["system", "exact %", "top-5 %", "sub-token F1", "n"], rows)
             L += reference_table("naming", single, split, ["naming.exact", "naming.top5", "naming.subtoken_f1"],
                                  ["exact %", "top-5 %", "sub-token F1"], [1, 1, 1], references) + [""]
+            if nm.get("confidence"):
+                L += ["Confidence of the engine's first name: the symbols whose first name scores at least this "
+                      "much, and how often that name is the author's.", ""]
+                L += _table(["min score", "shown %", "precision %", "n"],
+                            [[_fmt(r["min_score"], 2), _fmt(r["shown"]), _fmt(r["precision"]), _fmt(r["n"])]
+                             for r in nm["confidence"]]) + [""]
             L += _task_extras("naming", nm)
 
     lat = tasks.get("latency")

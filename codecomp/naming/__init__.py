@@ -17,6 +17,8 @@ way from one copy of the code:
 * `names`: sub-tokens and styles of names, which names are learnt (`usable_name`);
 * `vocab`: `NamingVocab` (naming_vocab.json) and the file names of the exported graphs;
 * `trees`: the window around a symbol, examples, level plans and batches of trees;
+* `context`: names that the code around a declaration spells (`const x = require('path')` -> `path`), merged
+  with the model's by each rule's precision on the valid split;
 * `data`: the naming examples of a corpus split and the most-frequent-name baseline (reads corpora with
   `datasets`, imported only when a corpus is opened).
 """

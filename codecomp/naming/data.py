@@ -142,7 +142,7 @@ class NamingDataset:
         ref = self.refs[i]
         row = self._row(ref.file)
         occ = row["sym_occ"][ref.sym]
-        return context_names(row["tokens"], min(occ), ref.lang, ref.kind) if occ else []
+        return context_names(row["tokens"], occ, ref.lang, ref.kind) if occ else []
 
     def _row(self, file: int) -> dict[str, Any]:
         if self._last_row is None or self._last_row[0] != file:
