@@ -35,8 +35,8 @@ def test_names_from_uses_never_read_the_symbols_own_tokens() -> None:
     assert names_for(src, "javascript", "x", "parameter") == [("options", "store")]
     assert names_for(src, "javascript", "y", "parameter") == [("timeout", "key")]
     cpp = "struct S { S(int a, int b) : size_(a), m_count(b) {} int size_; int m_count; };"
-    assert names_for(cpp, "cpp", "a", "parameter") == [("size", "store")]
-    assert names_for(cpp, "cpp", "b", "parameter") == [("count", "store")]
+    assert names_for(cpp, "cpp", "a", "parameter")[0] == ("size", "store")
+    assert names_for(cpp, "cpp", "b", "parameter")[0] == ("count", "store")
     # the symbol's own spelling changes nothing
     tokens = [t.text for t in parse(src.encode(), "javascript").code_tokens()]
     occ = [i for i, t in enumerate(tokens) if t == "x"]
@@ -82,3 +82,21 @@ def test_merge_puts_precise_rules_first_and_others_after_the_models_first() -> N
     # the same rule can be precise for one kind of symbol and not for another
     assert merge_names([("widget", "type")], model, "cpp", "parameter")[0][0] == "widget"
     assert merge_names([("widget", "type")], model, "cpp", "variable")[0][0] == "a"
+
+
+def test_argument_names_come_from_the_callees_definition_but_never_from_the_symbol_itself() -> None:
+    src = "function init(options, done) { return 1; }\nfunction run(x, y) { init(y, x); return run(x, y); }"
+    assert names_for(src, "javascript", "x", "parameter") == [("done", "argument")]
+    assert names_for(src, "javascript", "y", "parameter") == [("options", "argument")]
+    # a recursive call passes the symbol as itself: nothing to learn from it
+    assert names_for("function f(n) { return f(n); }", "javascript", "n", "parameter") == []
+    cpp = "int area(int width, int height) { return width * height; }\nint g(long a) { return area(a, 2); }"
+    assert names_for(cpp, "cpp", "a", "parameter") == [("width", "argument")]
+
+
+def test_same_type_names_come_from_other_declarations_of_the_file() -> None:
+    cpp = ("void a(const Options& options);\nvoid b(const Options& options, int n);\n"
+           "void c(const Options& x) {}\n")
+    got = names_for(cpp, "cpp", "x", "parameter")
+    assert ("options", "same-type") in got
+    assert merge_names(got, [("opts", 0.2)], "cpp", "parameter")[0] == ("options", 0.548)

@@ -255,6 +255,123 @@ def _declared_type(tokens: Sequence[str], decl: int, style: str) -> list[tuple[s
     return out
 
 
+_TYPE_TAIL = frozenset({"*", "&", "&&", "const"})
+
+
+def _type_key(tokens: Sequence[str], at: int) -> tuple[str, ...] | None:
+    """The C++ type written before the name at `at` (`const std::string&` -> const, string, &), or None when the
+    name does not follow a type (an expression, a member access, a keyword)."""
+    k = at - 1
+    tail = []
+    while k >= 0 and tokens[k] in _TYPE_TAIL:
+        tail.append(tokens[k])
+        k -= 1
+    if k < 0 or not _IDENT.match(tokens[k]) or (k >= 1 and tokens[k - 1] in (".", "->")) \
+            or tokens[k] in ("return", "else", "case", "new", "delete", "throw", "goto", "sizeof", "typedef"):
+        return None
+    lead = "const" if k >= 1 and tokens[k - 1] == "const" or k >= 3 and tokens[k - 3] == "const" else ""
+    return (lead, tokens[k], *reversed(tail))
+
+
+def _same_type(tokens: Sequence[str], occurrences: Sequence[int], style: str) -> list[tuple[str, str]]:
+    """C++: the name the file most often gives other declarations of the same type (`const Options& options`
+    elsewhere in the file -> options)."""
+    decl = min(occurrences)
+    key = _type_key(tokens, decl)
+    if key is None:
+        return []
+    occ = set(occurrences)
+    counts: dict[str, int] = {}
+    for j in range(1, len(tokens) - 1):
+        t = tokens[j]
+        if j in occ or tokens[j + 1] not in (",", ")", ";", "=", "{", "[") or not _IDENT.match(t) \
+                or t in _PLAIN_TYPES or tokens[j - 1] not in _TYPE_TAIL and tokens[j - 1] != key[1]:
+            continue
+        if _type_key(tokens, j) == key:
+            counts[t] = counts.get(t, 0) + 1
+    if not counts:
+        return []
+    best = max(counts.items(), key=lambda kv: (kv[1], kv[0]))[0]
+    return [(best, "same-type")]
+
+
+def _definitions(tokens: Sequence[str]) -> dict[str, list[int]]:
+    """Routines the file defines, each with the token index of its parameters' names (None-free, in order):
+    `function f(a, b) {`, `f(a, b) {` (a method, or C++ `T f(int a, int b) {`), `f = function (a, b)`,
+    `f: function (a, b)`.  A name defined twice keeps its first definition."""
+    out: dict[str, list[int]] = {}
+    for i in range(1, len(tokens) - 1):
+        if tokens[i] != "(" or not _IDENT.match(tokens[i - 1]):
+            continue
+        name = tokens[i - 1]
+        if name == "function":  # `f = function (a, b)` / `f: function (a, b)`
+            if i >= 3 and tokens[i - 2] in ("=", ":") and _IDENT.match(tokens[i - 3]):
+                name = tokens[i - 3]
+            else:
+                continue
+        elif name in _NOISE_CALLEES or name in ("if", "for", "while", "switch", "catch", "return", "sizeof"):
+            continue
+        close = _matching(tokens, i)
+        after = tokens[close + 1] if close + 1 < len(tokens) else ""
+        if not (after == "{" or tokens[i - 2:i - 1] == ["function"] or tokens[i - 1] == "function"
+                or after in ("const", "override", "noexcept", "->", ":") and close + 2 < len(tokens)):
+            continue
+        params: list[int] = []
+        depth, last = 0, None
+        for j in range(i + 1, close + 1):
+            t = tokens[j]
+            if depth == 0 and t in (",", ")"):
+                if last is not None:
+                    params.append(last)
+                last = None
+                continue
+            if t in ("(", "[", "{", "<"):
+                depth += 1
+            elif t in (")", "]", "}", ">"):
+                depth -= 1
+            elif depth == 0 and t == "=":
+                depth = 100  # a default value: the name came before it
+            elif depth == 0 and _IDENT.match(t):
+                last = j
+        if params and name not in out:
+            out[name] = params
+    return out
+
+
+def _argument_names(tokens: Sequence[str], occurrences: Sequence[int], style: str) -> list[tuple[str, str]]:
+    """The name of the parameter the symbol is passed as, when the callee is defined in the file: `init(opts)`
+    with `function init(options)` -> options.  Never a parameter that is the symbol itself (a recursive call)."""
+    occ = set(occurrences)
+    defs: dict[str, list[int]] | None = None
+    out: list[tuple[str, str]] = []
+    for o in sorted(occurrences):
+        if o + 1 >= len(tokens) or tokens[o + 1] not in (",", ")") or tokens[o - 1] not in ("(", ","):
+            continue
+        # walk back to the call's opening bracket, counting the arguments before this one
+        depth, index, k = 0, 0, o - 1
+        while k >= 0:
+            t = tokens[k]
+            if t in (")", "]", "}"):
+                depth += 1
+            elif t in ("(", "[", "{"):
+                if depth == 0:
+                    break
+                depth -= 1
+            elif t == "," and depth == 0:
+                index += 1
+            k -= 1
+        if k < 1 or tokens[k] != "(" or not _IDENT.match(tokens[k - 1]):
+            continue
+        if defs is None:
+            defs = _definitions(tokens)
+        params = defs.get(tokens[k - 1])
+        if params and index < len(params) and params[index] not in occ:
+            name = _spell(_words(tokens[params[index]]), style)
+            if name:
+                out.append((name, "argument"))
+    return out
+
+
 def _member_stem(member: str) -> list[str]:
     """`size_`, `m_size`, `_size`, `mSize` -> size (a member's name without its member affixes)."""
     core = member
@@ -301,11 +418,14 @@ def _from_uses(tokens: Sequence[str], occurrences: Sequence[int], lang: str, sty
 def context_names(tokens: Sequence[str], occurrences: int | Sequence[int], lang: str, kind: str = "variable",
                   style: str | None = None) -> list[tuple[str, str]]:
     """Candidate names for the symbol whose occurrences are these code tokens (the first declares it; the text of
-    the occurrences is never read), as (name, rule) pairs, most specific rule first, no name twice.
+    the occurrences is never read), as (name, rule) pairs in the order the rules below are tried; a name found
+    by several rules comes once, with the one most precise for this language and kind.
 
     `kind`: "variable", "parameter" or "function" (functions get none).  Rules: "require" (a module's name), "new" (the created type), "call" (the called function without a leading
     verb), "member" (the member read), "iterate" (the singular of what a loop walks), "for-in" (`key`), "type"
-    (C++: the declared class type), "store" (the member it is stored into), "key" (the object key it is given as).
+    (C++: the declared class type), "argument" (the parameter of a routine of the file it is passed as),
+    "same-type" (C++: the name the file gives most other declarations of the
+    same type), "store" (the member it is stored into), "key" (the object key it is given as).
     """
     occ = [o for o in ([occurrences] if isinstance(occurrences, int) else occurrences) if 0 <= o < len(tokens)]
     if not occ or kind == "function":
@@ -328,13 +448,18 @@ def context_names(tokens: Sequence[str], occurrences: int | Sequence[int], lang:
                                                                                         "["):
             out += _declared_type(tokens, decl, style)
     out += _from_uses(tokens, occ, lang, style)
-    seen: set[str] = set()
-    unique = []
+    if lang == "cpp":
+        out += _same_type(tokens, occ, style)
+    out += _argument_names(tokens, occ, style)
+    best: dict[str, str] = {}  # each name once, with its most precise rule (first found among equals)
     for name, rule in out:
-        if name not in seen:
-            seen.add(name)
-            unique.append((name, rule))
-    return unique
+        if name not in best or _precision(lang, kind, rule) > _precision(lang, kind, best[name]):
+            best[name] = rule
+    return list(best.items())
+
+
+def _precision(lang: str, kind: str, rule: str) -> float:
+    return RULE_PRECISION.get((lang, kind, rule), 0.0)
 
 
 # Precision of each rule's name as a symbol's first context name, per language and symbol kind, on the valid
@@ -346,11 +471,14 @@ RULE_PRECISION = {
     ("javascript", "variable", "member"): 0.455, ("javascript", "parameter", "key"): 0.092,
     ("javascript", "variable", "key"): 0.345, ("javascript", "variable", "new"): 0.048,
     ("javascript", "variable", "for-in"): 0.720, ("javascript", "variable", "store"): 0.0,
-    ("javascript", "parameter", "store"): 0.143,
+    ("javascript", "parameter", "store"): 0.143, ("javascript", "parameter", "argument"): 0.638,
+    ("javascript", "variable", "argument"): 0.225, ("cpp", "parameter", "argument"): 0.012,
+    ("cpp", "variable", "argument"): 0.041,
     ("cpp", "parameter", "type"): 0.155, ("cpp", "variable", "call"): 0.006, ("cpp", "variable", "type"): 0.038,
     ("cpp", "parameter", "call"): 0.0, ("cpp", "variable", "member"): 0.034, ("cpp", "parameter", "store"): 0.392,
     ("cpp", "parameter", "member"): 0.0, ("cpp", "variable", "store"): 0.094, ("cpp", "variable", "new"): 0.0,
-    ("cpp", "variable", "iterate"): 0.529,
+    ("cpp", "variable", "iterate"): 0.529, ("cpp", "parameter", "same-type"): 0.548,
+    ("cpp", "variable", "same-type"): 0.246,
 }
 FIRST_PRECISION = 0.10
 # The least score of a name that the editor shows without being asked (an automatic code action): chosen on the
@@ -362,10 +490,11 @@ AUTOMATIC_MIN_SCORE = 0.3
 def merge_names(context: Sequence[tuple[str, str]], model: Sequence[tuple[str, float]], lang: str,
                 kind: str = "variable", k: int = 5) -> list[tuple[str, float]]:
     """One ranked list of (name, score) from the context's names and the model's: names of rules at least
-    `FIRST_PRECISION` precise for this language and kind first (scored with that precision), then the model's
+    `FIRST_PRECISION` precise for this language and kind first, most precise first (scored with that precision),
+    then the model's
     first name, then the other rules' names, then the rest of the model's; no name twice."""
-    scored = [(n, RULE_PRECISION.get((lang, kind, r), 0.0)) for n, r in context]
-    strong = [x for x in scored if x[1] >= FIRST_PRECISION]
+    scored = [(n, _precision(lang, kind, r)) for n, r in context]
+    strong = sorted((x for x in scored if x[1] >= FIRST_PRECISION), key=lambda x: -x[1])  # stable: ties keep order
     weak = [x for x in scored if x[1] < FIRST_PRECISION]
     out: list[tuple[str, float]] = []
     seen: set[str] = set()
