@@ -282,6 +282,7 @@ def _same_type(tokens: Sequence[str], occurrences: Sequence[int], style: str) ->
         return []
     occ = set(occurrences)
     counts: dict[str, int] = {}
+    near: dict[str, int] = {}  # token distance of the nearest such declaration (ties go to the nearest)
     for j in range(1, len(tokens) - 1):
         t = tokens[j]
         if j in occ or tokens[j + 1] not in (",", ")", ";", "=", "{", "[") or not _IDENT.match(t) \
@@ -289,9 +290,10 @@ def _same_type(tokens: Sequence[str], occurrences: Sequence[int], style: str) ->
             continue
         if _type_key(tokens, j) == key:
             counts[t] = counts.get(t, 0) + 1
+            near[t] = min(near.get(t, len(tokens)), abs(j - decl))
     if not counts:
         return []
-    best = max(counts.items(), key=lambda kv: (kv[1], kv[0]))[0]
+    best = max(counts, key=lambda name: (counts[name], -near[name], name))
     return [(best, "same-type")]
 
 
@@ -501,5 +503,6 @@ def merge_names(context: Sequence[tuple[str, str]], model: Sequence[tuple[str, f
     for name, score in [*strong, *list(model)[:1], *weak, *list(model)[1:]]:
         if name not in seen:
             seen.add(name)
-            out.append((name, float(score)))
+            # scores never rise down the list (a weak rule's name after the model's first scores no more than it)
+            out.append((name, min(float(score), out[-1][1]) if out else float(score)))
     return out[:k]
