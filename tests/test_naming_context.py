@@ -99,4 +99,4 @@ def test_same_type_names_come_from_other_declarations_of_the_file() -> None:
            "void c(const Options& x) {}\n")
     got = names_for(cpp, "cpp", "x", "parameter")
     assert ("options", "same-type") in got
-    assert merge_names(got, [("opts", 0.2)], "cpp", "parameter")[0] == ("options", 0.548)
+    assert merge_names(got, [("opts", 0.2)], "cpp", "parameter")[0] == ("options", 0.556)

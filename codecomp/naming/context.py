@@ -479,8 +479,8 @@ RULE_PRECISION = {
     ("cpp", "parameter", "type"): 0.155, ("cpp", "variable", "call"): 0.006, ("cpp", "variable", "type"): 0.038,
     ("cpp", "parameter", "call"): 0.0, ("cpp", "variable", "member"): 0.034, ("cpp", "parameter", "store"): 0.392,
     ("cpp", "parameter", "member"): 0.0, ("cpp", "variable", "store"): 0.094, ("cpp", "variable", "new"): 0.0,
-    ("cpp", "variable", "iterate"): 0.529, ("cpp", "parameter", "same-type"): 0.548,
-    ("cpp", "variable", "same-type"): 0.246,
+    ("cpp", "variable", "iterate"): 0.529, ("cpp", "parameter", "same-type"): 0.556,
+    ("cpp", "variable", "same-type"): 0.252,
 }
 FIRST_PRECISION = 0.10
 # The least score of a name that the editor shows without being asked (an automatic code action): chosen on the
