@@ -537,3 +537,29 @@ def test_report_json_keeps_number_lists_on_one_line_and_strings_intact() -> None
     text = dumps_compact(data)
     assert json.loads(text) == data
     assert '"values": [1, 0.5, -3e-05, 0]' in text
+
+
+def test_a_corpus_of_held_out_projects_only_takes_its_baselines_from_another(fixture_corpus: Path,
+                                                                                 tmp_path: Path) -> None:
+    """A validation-only corpus (no train split, as corpora/cpp-valid-extra.toml) is evaluated with the baselines
+    trained on another corpus's train split; without one, a message says what to do."""
+    from codecomp.cli import app
+    from codecomp.corpus.build import build_corpus
+
+    recipe = tmp_path / "held-out.toml"
+    recipe.write_text(
+        'name = "held-out"\nlanguages = ["cpp", "javascript"]\n[limits]\nmin_tokens = 10\nsplit = [0.0, 1.0, 0.0]\n'
+        'seed = 1\n[split]\nvalid = ["colorkit", "geometry", "inifile", "ringbuffer", "router", "tasklist",\n'
+        '"textstats", "wordfreq"]\n[[source]]\nkind = "folder"\nname = "fixtures"\n'
+        f'path = "{(Path(__file__).resolve().parents[1] / "corpora" / "fixtures").as_posix()}"\nper_subfolder = true\n', encoding="utf-8")
+    corpus = tmp_path / "corpus"
+    build_corpus(recipe, corpus, workers=1)
+    runner = CliRunner()
+    args = ["eval", "--corpus", str(corpus), "--split", "valid", "--quick", "--tasks", "identifiers",
+            "--no-progress", "--file-only", "--model", str(tmp_path)]
+    bad = runner.invoke(app, args + ["--out", str(tmp_path / "x")])
+    assert bad.exit_code != 0 and "--baselines-from" in bad.output
+    res = runner.invoke(app, args + ["--out", str(tmp_path / "r"), "--baselines-from", str(fixture_corpus)])
+    assert res.exit_code == 0, res.output
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["tasks"]["identifiers"]["positions"] > 0 and report["meta"]["baselines"]

@@ -26,6 +26,10 @@ def eval_command(
                                                                   "(default: those named by the artifact)."),
     max_train_files: Optional[int] = typer.Option(None, "--max-train-files",
                                                   help="Train the baselines on at most this many train files."),
+    baselines_from: Optional[Path] = typer.Option(
+        None, "--baselines-from", metavar="CORPUS",
+        help="Train the baselines on this corpus's train split instead of the evaluated corpus's (for a corpus "
+             "of held-out projects only, such as corpora/cpp-valid-extra.toml)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     project_context: bool = typer.Option(True, "--project-context/--file-only",
                                          help="Also score identifiers with each file's project as the engine's "
@@ -47,7 +51,7 @@ def eval_command(
     try:
         opts = EvalOptions(split=split, tasks=ALL_TASKS if chosen == ("all",) else chosen,
                            max_positions=max_positions, seed=seed, quick=quick, progress=progress,
-                           max_train_files=max_train_files)
+                           max_train_files=max_train_files, baseline_corpus=baselines_from)
     except EvalError as exc:
         typer.echo(f"codecomp eval: {exc}", err=True)
         raise typer.Exit(2)

@@ -68,6 +68,7 @@ class EvalOptions:
     keystroke_lines: int = 3
     ngram_max_tokens: int = 10_000_000
     max_train_files: int | None = None
+    baseline_corpus: Path | None = None  # whose train split trains the baselines (None: the evaluated corpus)
     max_eval_files: int = 3000
     char_bytes: int = 20_000
     progress: bool = True
@@ -757,10 +758,12 @@ def run_evaluation(engine: Any, engine_name: str, corpus: Path, options: EvalOpt
     docs = docs_of(rows, options.progress, f"{options.split} files")
     if not docs:
         raise EvalError(f"the {options.split!r} split of {corpus} has no file with code tokens")
-    train = load_train_data(corpus, options.ngram_max_tokens, options.max_train_files, options.seed,
+    train_corpus = options.baseline_corpus or corpus
+    train = load_train_data(train_corpus, options.ngram_max_tokens, options.max_train_files, options.seed,
                             options.progress)
     if not train.streams:
-        raise EvalError(f"the train split of {corpus} has no file with code tokens; the baselines need one")
+        raise EvalError(f"the train split of {train_corpus} has no file with code tokens; the baselines need one "
+                        "(a corpus of held-out projects only: give --baselines-from CORPUS)")
     baselines, baseline_info = build_baselines(train, options.progress)
     eng = engine_system if engine_system is not None else EngineSystem(engine, engine_name)
     systems: list[Any] = [eng, *(extra_systems(docs) if extra_systems is not None else ()), *baselines]
@@ -816,7 +819,8 @@ def run_evaluation(engine: Any, engine_name: str, corpus: Path, options: EvalOpt
         result.tasks["char"] = (eval_char(served, docs, options.char_bytes, seed) if served is not None
                                 else {"skipped": "the engine has no model artifact, so there is no char model to read"})
     if "naming" in options.tasks:
-        result.tasks["naming"] = eval_naming(eng, corpus, options.split, n, seed, p, rows=rows_kept)
+        result.tasks["naming"] = eval_naming(eng, corpus, options.split, n, seed, p, rows=rows_kept,
+                                             train_corpus=options.baseline_corpus)
     if "latency" in options.tasks:
         typing = sample_identifier_positions(docs, max(1, n // 10), seed, stream="typing")
         eval_typing_latency(eng, docs, typing.picks, p)

@@ -32,9 +32,10 @@ def naming_records(records: TaskRecords, system: str, cases: Sequence[tuple[Sequ
 
 
 def eval_naming(engine_sys: Any, corpus: Path, split: str, n: int, seed: int, progress: bool = True,
-                rows: Sequence[int] | None = None) -> dict[str, Any]:
+                rows: Sequence[int] | None = None, train_corpus: Path | None = None) -> dict[str, Any]:
     """Names for ``n`` declared symbols of the evaluated files (``rows``: their row indices in the split; None:
-    all) from the engine's naming model and from the baseline; ``{"skipped": why}`` when there is nothing to
+    all) from the engine's naming model and from the baseline (fitted on the train split of `train_corpus`, default
+    `corpus`); ``{"skipped": why}`` when there is nothing to
     ask (a corpus without symbol columns, files without declarations)."""
     from codecomp.naming.data import ContextBaseline, NamingDataset
 
@@ -42,7 +43,7 @@ def eval_naming(engine_sys: Any, corpus: Path, split: str, n: int, seed: int, pr
         test = NamingDataset.from_corpus(corpus, split)
         if len(test) == 0:
             return {"skipped": "the held-out files have no declared variable, parameter or function"}
-        baseline = ContextBaseline.fit(NamingDataset.from_corpus(corpus, "train"), progress=progress)
+        baseline = ContextBaseline.fit(NamingDataset.from_corpus(train_corpus or corpus, "train"), progress=progress)
     except ValueError as exc:  # the corpus lacks the symbol columns (NamingDataError)
         return {"skipped": str(exc)}
     cols = reader.open_split(corpus, split, ["project", "path"])
