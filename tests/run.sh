@@ -21,16 +21,8 @@ need=()
 command -v emacs >/dev/null 2>&1 || need+=(emacs-nox elpa-eglot)
 [ -d /usr/share/emacs/site-lisp/elpa/eglot-1.9 ] || ls -d /usr/share/emacs/site-lisp/elpa/eglot* >/dev/null 2>&1 || need+=(elpa-eglot)
 if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  # Another package manager (unattended upgrades, a second run) may hold apt's locks: wait for it, 5 minutes at
-  # most. DPkg::Lock::Timeout covers dpkg's lock during install; `update` takes the lists lock, which it ignores.
-  apt_get() {
-    local deadline=$((SECONDS + 300)) out
-    until out=$(apt-get -o DPkg::Lock::Timeout=300 "$@" 2>&1); do
-      if ! grep -q "Could not get lock" <<<"$out" || [ $SECONDS -ge $deadline ]; then printf '%s\n' "$out" >&2; return 1; fi
-      echo "   apt is locked by another package manager; waiting for it (up to 5 minutes)" >&2; sleep 5
-    done
-    [ -z "$out" ] || printf '%s\n' "$out"
-  }
+  # tests/apt-wait.sh waits (bounded, with a message) while another package manager holds apt's locks.
+  apt_get() { bash tests/apt-wait.sh "$@"; }
   apt_get update -qq && DEBIAN_FRONTEND=noninteractive apt_get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
