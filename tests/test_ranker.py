@@ -225,3 +225,15 @@ def test_a_file_only_ranker_serves_positions_without_project_evidence(trained: t
     eng.open("file:///lone.js", "let total = 1;\nlet t = tot", "javascript", 1)
     assert [c.label for c in eng.complete("file:///lone.js", 1, len("let t = tot")).items][:1] == ["total"]
     assert eng.ranker_file.calls == 1 and eng.ranker.calls == 0   # no workspace: the file-only ranker ranks
+
+
+def test_preprocessor_directive_words_are_no_file_candidates(engine: Engine) -> None:
+    """`#endif`, `#ifdef`, `#include`, `#pragma` and `defined` are no names of the code (they were offered as file
+    words); a real identifier spelled the same, and the macro names of those lines, still are."""
+    text = ('#include "box.h"\n#ifdef USE_BOX\n#pragma once\n#endif\n#if defined(HAVE_X)\n#endif\n'
+            "int include = 1;\nvoid f() {\n  ")
+    cpp = _sources(engine, "file:///pp.cpp", text, "cpp")
+    for word in ("endif", "ifdef", "pragma", "defined"):  # (the model may still copy a token it read)
+        assert cpp.get(word) not in ("file", "scope", "project"), (word, cpp.get(word))
+    assert cpp.get("include") not in (None, "model") and cpp.get("USE_BOX") not in (None, "model")
+    assert cpp.get("HAVE_X") not in (None, "model")

@@ -174,7 +174,8 @@ def _prefixed(index: Any, path: str, ctx: ProjectContext, prefix: str) -> list:
 
 def code_text(doc: Document, cursor: int) -> tuple[bytes, int]:
     """The analysed text (`Document.analysis_text`: the document without the word at the cursor) with every
-    comment and string, char or regex literal blanked to spaces, and the cursor's offset in it.
+    comment and string, char or regex literal (and C++ preprocessor directive word) blanked to spaces, and the
+    cursor's offset in it.
 
     Offsets are those of the analysed text, so scans of it can report positions.  Names that occur only inside
     comments and literals are not code: they are never file candidates, member uses or occurrences.  Cached

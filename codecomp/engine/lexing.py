@@ -253,7 +253,11 @@ _ASCII_IDENT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 # literal is code inside `${...}`, so only its literal fragments count.
 _LITERAL_QUERIES = {
     "javascript": "[(comment) (string) (regex) (string_fragment)] @lit",
-    "cpp": "[(comment) (string_literal) (raw_string_literal) (char_literal) (system_lib_string)] @lit",
+    # C++ also: the directive words of preprocessor lines (`#endif`, `#include`, `#pragma`, `defined`), which are
+    # no names of the code (`endif` was offered as a file word)
+    "cpp": "[(comment) (string_literal) (raw_string_literal) (char_literal) (system_lib_string)"
+           ' "#include" "#define" "#if" "#ifdef" "#ifndef" "#elif" "#else" "#endif" "#elifdef" "#elifndef"'
+           ' (preproc_directive) "defined"] @lit',
 }
 
 
@@ -267,7 +271,8 @@ def _literal_query(lang: str):
 
 
 def literal_ranges(tree: Tree, lang: str) -> list[tuple[int, int]]:
-    """Sorted, merged byte ranges [start, end) of the comments and string/char/regex literals of a parse tree."""
+    """Sorted, merged byte ranges [start, end) of the comments and string/char/regex literals of a parse tree (and
+    in C++ of the preprocessor's directive words)."""
     from tree_sitter import QueryCursor
 
     caps = QueryCursor(_literal_query(lang)).captures(tree.root_node).get("lit", [])
