@@ -68,7 +68,9 @@ def test_quoted_figures_are_the_reports_figures() -> None:
         t0 = report["tasks"]["identifiers"]["systems"]["engine"]["all"]["all"]["t0"]
         assert t0["n"] == 300
         assert MEASURED[lang] == (round(t0["top1"], 1), round(t0["top5"], 1))
-        names = report["tasks"]["naming"]["systems"]["engine"]
+        naming = json.loads((REPO / "reports" / folder.replace("default", "naming") / "report.json").read_text())
+        assert naming["meta"]["model"].endswith("default_model") and naming["meta"]["split"] == "test"
+        names = naming["tasks"]["naming"]["systems"]["engine"]
         assert MEASURED_NAMES[lang] == round(names["top5"], 1)
         card = (REPO / "MODEL_CARD.md").read_text()
         assert f"{MEASURED[lang][0]} / {MEASURED[lang][1]}" in card
