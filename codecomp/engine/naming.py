@@ -14,7 +14,7 @@ import numpy as np
 
 from codecomp.naming.context import context_names, merge_names
 from codecomp.naming.names import NAMING_KINDS, render_name
-from codecomp.naming.trees import NamingExample, TreeBatch, batch_examples, example_from_parsed
+from codecomp.naming.trees import NamingExample, TreeBatch, batch_examples, code_occurrences, example_from_parsed
 from codecomp.naming.vocab import (
     GRAPH_FILES,
     MASK,
@@ -255,8 +255,7 @@ class NameSuggester:
 def declaration_names(parsed: Any, symbol: Any) -> list[tuple[str, str]]:
     """The names the code around `symbol`'s declaration spells (`codecomp.naming.context`), read from the same
     code tokens as the corpus stores."""
-    index = parsed.code_index()
-    occ = [index[o] for o in symbol.occurrences if 0 <= o < len(index) and index[o] >= 0]
+    occ = code_occurrences(parsed, symbol)
     if not occ:
         return []
     return context_names([t.text for t in parsed.code_tokens()], occ, parsed.lang, symbol.kind)

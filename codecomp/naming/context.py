@@ -79,12 +79,13 @@ def file_style(tokens: Sequence[str], lang: str) -> str:
     return "snake" if snake > camel else "camel"
 
 
-def _spell(parts: Sequence[str], style: str) -> str | None:
+def _named(parts: Sequence[str], style: str, rule: str) -> list[tuple[str, str]]:
+    """[(the words spelled in `style`, rule)], or [] when they spell no usable name (none, or more than five)."""
     parts = [p for p in parts if p]
     if not parts or len(parts) > 5:
-        return None
+        return []
     name = render_name(parts, style)
-    return name if _IDENT.match(name) else None
+    return [(name, rule)] if _IDENT.match(name) else []
 
 
 def _words(identifier: str) -> list[str]:
@@ -99,6 +100,12 @@ def _module_words(spec: str) -> list[str]:
         parent = spec.rstrip("/").rsplit("/", 2)
         base = parent[-2] if len(parent) >= 2 else ""
     return _words(base)
+
+
+def _module_name(token: str, style: str) -> list[tuple[str, str]]:
+    """The name a module specifier (a string token: `'./lib/fooBar.js'`) gives its import, as rule "require"."""
+    m = _STRING.match(token)
+    return _named(_module_words(m.group(2)), style, "require") if m else []
 
 
 def _expression_end(tokens: Sequence[str], start: int, limit: int = 60) -> int:
@@ -122,41 +129,24 @@ def _expression_end(tokens: Sequence[str], start: int, limit: int = 60) -> int:
 
 def _from_initializer(tokens: Sequence[str], start: int, lang: str, style: str) -> list[tuple[str, str]]:
     """Candidates from the expression a name is initialised with (`start`: its first token)."""
-    out: list[tuple[str, str]] = []
-    end = _expression_end(tokens, start)
-    expr = list(tokens[start:end])
-    if not expr:
-        return out
+    expr = list(tokens[start:_expression_end(tokens, start)])
     while expr and expr[0] in ("await", "yield", "*", "&", "(", "!", "typeof", "void"):
         expr = expr[1:]
     if not expr:
-        return out
+        return []
     # require('mod') / await import('mod')
-    if len(expr) >= 3 and expr[0] in ("require", "import") and expr[1] == "(":
-        m = _STRING.match(expr[2])
-        if m:
-            name = _spell(_module_words(m.group(2)), style)
-            if name:
-                out.append((name, "require"))
-            return out
+    if len(expr) >= 3 and expr[0] in ("require", "import") and expr[1] == "(" and _STRING.match(expr[2]):
+        return _module_name(expr[2], style)
     # new T(...) / std::make_unique<T>(...) / std::make_shared<T>(...)
     if expr[0] == "new":
         chain = [t for t in expr[1:] if t not in (".", "::")]
         typ = next((t for k, t in enumerate(chain) if _IDENT.match(t)
                     and (k + 1 >= len(chain) or not _IDENT.match(chain[k + 1]))), None)
-        if typ and typ not in _PLAIN_TYPES:
-            name = _spell(_words(typ), style)
-            if name:
-                out.append((name, "new"))
-        return out
+        return _named(_words(typ), style, "new") if typ and typ not in _PLAIN_TYPES else []
     for k, t in enumerate(expr[:-2]):
         if t in ("make_unique", "make_shared") and expr[k + 1] == "<":
             typ = next((x for x in reversed(expr[k + 2:_matching(expr, k + 1)]) if _IDENT.match(x)), None)
-            if typ and typ not in _PLAIN_TYPES:
-                name = _spell(_words(typ), style)
-                if name:
-                    out.append((name, "new"))
-            return out
+            return _named(_words(typ), style, "new") if typ and typ not in _PLAIN_TYPES else []
     # the first call at the top level: `a.b.getUserName(x)` -> userName; `T(...)` in C++ -> t
     depth = 0
     for k, t in enumerate(expr):
@@ -164,30 +154,22 @@ def _from_initializer(tokens: Sequence[str], start: int, lang: str, style: str) 
             if depth == 0 and t == "(" and k > 0 and _IDENT.match(expr[k - 1]):
                 callee = expr[k - 1]
                 if lang == "cpp" and callee[:1].isupper() and (k < 2 or expr[k - 2] not in (".", "->")):
-                    name = _spell(_words(callee), style)  # a constructor call: `auto opts = Options(...)`
-                    if name and callee not in _PLAIN_TYPES:
-                        out.append((name, "new"))
-                    return out
+                    # a constructor call: `auto opts = Options(...)`
+                    return _named(_words(callee), style, "new") if callee not in _PLAIN_TYPES else []
                 if callee in _NOISE_CALLEES:
-                    return out
+                    return []
                 words = _words(callee)
                 while len(words) > 1 and words[0] in _VERBS:
                     words = words[1:]
-                if words and words[0] not in _VERBS:
-                    name = _spell(words, style)
-                    if name:
-                        out.append((name, "call"))
-                return out
+                return _named(words, style, "call") if words and words[0] not in _VERBS else []
             depth += 1
         elif t in (")", "]", "}"):
             depth -= 1
     # a plain member read: `options.timeout` -> timeout (not `this.x = x`, which is no declaration)
     if len(expr) >= 3 and all(_IDENT.match(x) or x in (".", "->", "::", "?.") for x in expr) \
-            and expr[-2] in (".", "->", "?.", "::"):
-        name = _spell(_words(expr[-1]), style)
-        if name and expr[-1] not in ("length", "size", "prototype"):
-            out.append((name, "member"))
-    return out
+            and expr[-2] in (".", "->", "?.", "::") and expr[-1] not in ("length", "size", "prototype"):
+        return _named(_words(expr[-1]), style, "member")
+    return []
 
 
 def _matching(tokens: Sequence[str], open_at: int) -> int:
@@ -233,8 +215,7 @@ def _iterated(tokens: Sequence[str], decl: int, lang: str, style: str) -> list[t
     single = singular(words[-1])
     if single == words[-1]:
         return []  # not a plural: `for (x of list)` says nothing
-    name = _spell(words[:-1] + [single], style)
-    return [(name, "iterate")] if name else []
+    return _named(words[:-1] + [single], style, "iterate")
 
 
 def _declared_type(tokens: Sequence[str], decl: int, style: str) -> list[tuple[str, str]]:
@@ -247,11 +228,9 @@ def _declared_type(tokens: Sequence[str], decl: int, style: str) -> list[tuple[s
     if k >= 1 and tokens[k - 1] in (".", "->"):
         return []  # a member access, not a type
     words = _words(tokens[k])
-    out = []
-    for parts in (words, words[-1:]) if len(words) > 1 else (words,):  # `CharReaderBuilder builder`
-        name = _spell(parts, style)
-        if name:
-            out.append((name, "type"))
+    out = _named(words, style, "type")
+    if len(words) > 1:  # `CharReaderBuilder builder`
+        out += _named(words[-1:], style, "type")
     return out
 
 
@@ -298,7 +277,7 @@ def _same_type(tokens: Sequence[str], occurrences: Sequence[int], style: str) ->
 
 
 def _definitions(tokens: Sequence[str]) -> dict[str, list[int]]:
-    """Routines the file defines, each with the token index of its parameters' names (None-free, in order):
+    """Routines the file defines, each with the token indices of its parameters' names, in order:
     `function f(a, b) {`, `f(a, b) {` (a method, or C++ `T f(int a, int b) {`), `f = function (a, b)`,
     `f: function (a, b)`.  A name defined twice keeps its first definition."""
     out: dict[str, list[int]] = {}
@@ -368,9 +347,7 @@ def _argument_names(tokens: Sequence[str], occurrences: Sequence[int], style: st
             defs = _definitions(tokens)
         params = defs.get(tokens[k - 1])
         if params and index < len(params) and params[index] not in occ:
-            name = _spell(_words(tokens[params[index]]), style)
-            if name:
-                out.append((name, "argument"))
+            out += _named(_words(tokens[params[index]]), style, "argument")
     return out
 
 
@@ -391,29 +368,21 @@ def _from_uses(tokens: Sequence[str], occurrences: Sequence[int], lang: str, sty
     out: list[tuple[str, str]] = []
     occ = set(occurrences)
     for o in sorted(occurrences):
+        if o < 2 or o - 2 in occ:
+            continue
+        before, named = tokens[o - 1], tokens[o - 2]   # `named = x`, `named(x)`, `named: x`
+        prior = tokens[o - 3] if o >= 3 else None
         nxt = tokens[o + 1] if o + 1 < len(tokens) else ""
-        if o >= 4 and tokens[o - 1] == "=" and tokens[o - 3] in (".", "->") and tokens[o - 4] == "this" \
-                and nxt in (";", "", "}", ",") and o - 2 not in occ:
-            name = _spell(_member_stem(tokens[o - 2]), style)
-            if name:
-                out.append((name, "store"))
-        elif lang == "cpp" and o >= 3 and tokens[o - 1] in ("(", "{") and nxt in (")", "}") \
-                and tokens[o - 3] in (":", ",") and _IDENT.match(tokens[o - 2]) and o - 2 not in occ \
-                and (tokens[o - 2].endswith("_") or tokens[o - 2].startswith("m_")):
-            name = _spell(_member_stem(tokens[o - 2]), style)
-            if name:
-                out.append((name, "store"))
-        elif lang == "cpp" and o >= 2 and tokens[o - 1] == "=" and nxt == ";" and o - 2 not in occ \
-                and _IDENT.match(tokens[o - 2]) and (tokens[o - 2].endswith("_") or tokens[o - 2].startswith("m_")) \
-                and (o < 3 or tokens[o - 3] in (";", "{", "}", "->", ".")):
-            name = _spell(_member_stem(tokens[o - 2]), style)
-            if name:
-                out.append((name, "store"))
-        elif lang != "cpp" and o >= 3 and tokens[o - 1] == ":" and tokens[o - 3] in ("{", ",") \
-                and _IDENT.match(tokens[o - 2]) and nxt in (",", "}") and o - 2 not in occ:
-            name = _spell(_words(tokens[o - 2]), style)
-            if name:
-                out.append((name, "key"))
+        member_like = bool(_IDENT.match(named)) and (named.endswith("_") or named.startswith("m_"))
+        if o >= 4 and before == "=" and prior in (".", "->") and tokens[o - 4] == "this" and nxt in (";", "", "}", ","):
+            out += _named(_member_stem(named), style, "store")
+        elif lang == "cpp" and member_like and before in ("(", "{") and nxt in (")", "}") and prior in (":", ","):
+            out += _named(_member_stem(named), style, "store")        # `named_(x)` in an initialiser list
+        elif lang == "cpp" and member_like and before == "=" and nxt == ";" \
+                and (prior is None or prior in (";", "{", "}", "->", ".")):
+            out += _named(_member_stem(named), style, "store")        # `m_named = x;`
+        elif lang != "cpp" and before == ":" and prior in ("{", ",") and _IDENT.match(named) and nxt in (",", "}"):
+            out += _named(_words(named), style, "key")
     return out
 
 
@@ -423,11 +392,12 @@ def context_names(tokens: Sequence[str], occurrences: int | Sequence[int], lang:
     the occurrences is never read), as (name, rule) pairs in the order the rules below are tried; a name found
     by several rules comes once, with the one most precise for this language and kind.
 
-    `kind`: "variable", "parameter" or "function" (functions get none).  Rules: "require" (a module's name), "new" (the created type), "call" (the called function without a leading
-    verb), "member" (the member read), "iterate" (the singular of what a loop walks), "for-in" (`key`), "type"
-    (C++: the declared class type), "argument" (the parameter of a routine of the file it is passed as),
-    "same-type" (C++: the name the file gives most other declarations of the
-    same type), "store" (the member it is stored into), "key" (the object key it is given as).
+    `kind`: "variable", "parameter" or "function" (functions get none).  Rules: "require" (a module's name),
+    "new" (the created type), "call" (the called function without a leading verb), "member" (the member read),
+    "iterate" (the singular of what a loop walks), "for-in" (`key`), "type" (C++: the declared class type),
+    "argument" (the parameter of a routine of the file it is passed as), "same-type" (C++: the name the file
+    gives most other declarations of the same type), "store" (the member it is stored into), "key" (the object
+    key it is given as).
     """
     occ = [o for o in ([occurrences] if isinstance(occurrences, int) else occurrences) if 0 <= o < len(tokens)]
     if not occ or kind == "function":
@@ -439,11 +409,7 @@ def context_names(tokens: Sequence[str], occurrences: int | Sequence[int], lang:
     if k + 1 < len(tokens) and tokens[k] == "=" and tokens[k + 1] != "=":
         out += _from_initializer(tokens, k + 1, lang, style)
     elif lang != "cpp" and k + 1 < len(tokens) and tokens[k] == "from" and decl >= 1 and tokens[decl - 1] == "import":
-        m = _STRING.match(tokens[k + 1])
-        if m:
-            name = _spell(_module_words(m.group(2)), style)
-            if name:
-                out.append((name, "require"))
+        out += _module_name(tokens[k + 1], style)
     out += _iterated(tokens, decl, lang, style)
     if lang == "cpp":
         if k + 1 < len(tokens) and tokens[k] == "(" or k < len(tokens) and tokens[k] in ("{", ";", ",", ")", "=",
@@ -493,8 +459,7 @@ def merge_names(context: Sequence[tuple[str, str]], model: Sequence[tuple[str, f
                 kind: str = "variable", k: int = 5) -> list[tuple[str, float]]:
     """One ranked list of (name, score) from the context's names and the model's: names of rules at least
     `FIRST_PRECISION` precise for this language and kind first, most precise first (scored with that precision),
-    then the model's
-    first name, then the other rules' names, then the rest of the model's; no name twice."""
+    then the model's first name, then the other rules' names, then the rest of the model's; no name twice."""
     scored = [(n, _precision(lang, kind, r)) for n, r in context]
     strong = sorted((x for x in scored if x[1] >= FIRST_PRECISION), key=lambda x: -x[1])  # stable: ties keep order
     weak = [x for x in scored if x[1] < FIRST_PRECISION]

@@ -22,7 +22,7 @@ import numpy as np
 
 from codecomp.corpus.reader import CorpusError, open_split
 from codecomp.naming.names import NAMING_KINDS, split_name, usable_name
-from codecomp.naming.trees import NamingExample, PreparedFile, prepare_file
+from codecomp.naming.trees import NamingExample, PreparedFile, code_occurrences, prepare_file
 from codecomp.naming.vocab import NamingVocab
 
 _ROW_COLUMNS = ("language", "tokens", "ast_type", "ast_parent", "ast_depth", "ast_token", "sym_name", "sym_kind",
@@ -51,12 +51,11 @@ def row_from_source(text: str, lang: str) -> dict[str, Any]:
 
     parsed = parse(text.encode("utf-8"), lang)
     ast = parsed.ast_arrays()
-    index = parsed.code_index()
     names, kinds, occs = [], [], []
     for sym in parsed.scopes().symbols:
         if sym.kind not in NAMING_KINDS:
             continue
-        occ = [index[i] for i in sym.occurrences if 0 <= i < len(index) and index[i] >= 0]
+        occ = code_occurrences(parsed, sym)
         if occ:
             names.append(sym.name)
             kinds.append(sym.kind)
@@ -121,7 +120,7 @@ class NamingDataset:
         cache = self._prepared.setdefault(id(vocab), {})
         got = cache.get(file)
         if got is None:
-            row = self._get_row(file)
+            row = self._row(file)
             got = cache[file] = prepare_file(vocab, row["language"], row["ast_type"], row["ast_parent"],
                                              row["ast_depth"], row["ast_token"], row["tokens"])
             got.sym_occ = row["sym_occ"]

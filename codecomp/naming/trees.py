@@ -233,6 +233,13 @@ def batch_examples(examples: Sequence[NamingExample]) -> TreeBatch:
     )
 
 
+def code_occurrences(parsed: Any, symbol: Any) -> list[int]:
+    """The symbol's occurrences as indices into the comment-free tokens (`parsed.code_tokens()`, what corpora
+    store and the AST leaves index); the symbol's own occurrences index all tokens."""
+    index = parsed.code_index()
+    return [index[o] for o in symbol.occurrences if 0 <= o < len(index) and index[o] >= 0]
+
+
 def example_from_parsed(vocab: NamingVocab, parsed: Any, symbol: Any) -> NamingExample | str:
     """Build the model input for `symbol` of a parsed file, or a sentence saying why it cannot be built.
 
@@ -242,10 +249,8 @@ def example_from_parsed(vocab: NamingVocab, parsed: Any, symbol: Any) -> NamingE
     arrays = parsed.ast_arrays()
     if len(arrays) == 0:
         return "the file has no syntax tree"
-    # The AST leaves index the comment-free tokens; the symbol's occurrences index all tokens.
-    code_index = parsed.code_index()
     code_texts = [t.text for t in parsed.code_tokens()]
-    occ_code = [code_index[o] for o in symbol.occurrences if 0 <= o < len(code_index) and code_index[o] >= 0]
+    occ_code = code_occurrences(parsed, symbol)
     built = prepare_file(vocab, parsed.lang, np.asarray(arrays.node_type), np.asarray(arrays.parent),
                          np.asarray(arrays.depth), np.asarray(arrays.token), code_texts)
     example = built.example(vocab, symbol.kind, symbol.name, occ_code)
