@@ -35,7 +35,7 @@ def measure(kind: str, config: Path, corpus: Path, device: str, steps: int, warm
     import torch
 
     from training.cli import make_task, read_config
-    from training.loop import LoopConfig, cpu_threads, dataclass_from_dict, move_to, use_cpu_bf16
+    from training.loop import LoopConfig, cpu_threads, dataclass_from_dict, make_adamw, move_to, use_cpu_bf16
 
     doc = read_config(config, kind)
     loop_cfg: LoopConfig = dataclass_from_dict(LoopConfig, doc.get("train"), "train")
@@ -57,7 +57,7 @@ def measure(kind: str, config: Path, corpus: Path, device: str, steps: int, warm
             filler = [f"\x00filler{i}" for i in range(task.model_config.vocab_size - len(vocab))]
             Vocab(vocab.itos + filler).save(Path(run_dir) / "vocab.json")
         model = task.build_model(Path(run_dir)).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    opt = make_adamw(model.parameters(), lr=1e-3, device=device)
     if compile_model:
         model = torch.compile(model)
     if device == "cuda":

@@ -251,3 +251,27 @@ def test_nan_loss_stops_without_overwriting_checkpoints(corpus: Path, tmp_path: 
         train(Diverging(corpus, TINY, 0), tmp_path / "run", cfg2, resume=True, progress=False)
     assert (tmp_path / "run" / "ckpt-best.pt").read_bytes() == best_before
     assert (tmp_path / "run" / "ckpt-last.pt").read_bytes() == last_before
+
+
+def test_the_fused_optimizer_makes_the_same_updates_as_the_per_parameter_one() -> None:
+    from training.loop import make_adamw
+
+    torch.manual_seed(0)
+    ref = torch.nn.Sequential(torch.nn.Embedding(50, 8), torch.nn.Linear(8, 6))
+    fast = torch.nn.Sequential(torch.nn.Embedding(50, 8), torch.nn.Linear(8, 6))
+    fast.load_state_dict(ref.state_dict())
+    start = [p.detach().clone() for p in ref.parameters()]
+    groups = lambda m: [{"params": [m[1].weight], "weight_decay": 0.01},  # noqa: E731
+                        {"params": [m[0].weight, m[1].bias], "weight_decay": 0.0}]
+    opt_ref = torch.optim.AdamW(groups(ref), lr=1e-2, betas=(0.9, 0.99), foreach=False)
+    opt_fast = make_adamw(groups(fast), lr=1e-2, betas=(0.9, 0.99), device="cpu")
+    assert opt_fast.defaults["fused"] is True
+    x = torch.randint(0, 50, (4, 7))
+    for _ in range(5):
+        for model, opt in ((ref, opt_ref), (fast, opt_fast)):
+            opt.zero_grad(set_to_none=True)
+            model(x).square().mean().backward()
+            opt.step()
+    for a, b, a0 in zip(ref.parameters(), fast.parameters(), start):
+        assert not torch.allclose(a, a0)
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
