@@ -196,10 +196,12 @@ def test_step_exports_to_onnx_with_the_documented_io(kind: str, tmp_path) -> Non
 @pytest.mark.parametrize("with_bias", [False, True])
 def test_fused_target_log_softmax_matches_autograd(dtype: torch.dtype, with_bias: bool) -> None:
     """The blocked, hand-fused log-softmax of the training loss equals log_softmax + gather, value and gradient."""
-    from training.models.token_lstm import SOFTMAX_BLOCK, target_log_softmax
+    from training.models.softmax import block_rows
+    from training.models.token_lstm import target_log_softmax
 
     torch.manual_seed(0)
-    n, v = 2 * SOFTMAX_BLOCK + 7, 41       # several blocks and a ragged last one
+    v = 9000
+    n = 2 * block_rows(v) + 7              # several blocks and a ragged last one
     x = torch.randn(n, v).to(dtype).requires_grad_()
     target = torch.randint(0, v, (n,))
     bias = None
@@ -226,3 +228,56 @@ def test_logits_at_selected_positions_equal_the_full_ones() -> None:
     select = torch.tensor([0, 4, 5, 20])
     part = model(x, None, select)[0]
     assert torch.allclose(part, full[select], atol=1e-6)
+
+
+def test_fused_copy_mass_matches_autograd_of_the_plain_formula() -> None:
+    """The copy head's hand-written backward gives the gradients autograd gives for the plain formula: rows with
+    and without matches, a row with no valid entry, entries far below the row's best (clamped)."""
+    from training.models.token_lstm import COPY_FLOOR, mixture_log_probs
+
+    torch.manual_seed(1)
+    B, T, S, K = 3, 5, 11, 4
+    query = torch.randn(B, T, K, requires_grad=True)
+    keys = torch.randn(B, S, K, requires_grad=True)
+    with torch.no_grad():
+        keys[0, 0] *= 60.0                    # a score far below or above the rest: exercises the floor
+    gate = torch.randn(B, T, 1, requires_grad=True)
+    log_pv = torch.randn(B, T).clamp_max(-0.1)
+    valid = torch.rand(B, T, S) < 0.7
+    valid[1, 2] = False                       # nothing to attend to
+    match = (torch.rand(B, T, S) < 0.3)
+    match[2, 0] = False                       # nothing to copy
+    w = torch.randn(B, T)
+
+    logp, attn = mixture_log_probs(log_pv, gate, query, keys, valid, match, want_attn=True)
+    (logp * w).sum().backward()
+    got = [t.grad.clone() for t in (query, keys, gate)]
+    for t in (query, keys, gate):
+        t.grad = None
+
+    scores = torch.einsum("btk,bsk->bts", query, keys) / math.sqrt(K)
+    top = scores.detach().masked_fill(~valid, -math.inf).amax(-1, keepdim=True)
+    top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
+    weights = (scores - top).masked_fill(~valid, COPY_FLOOR).clamp_min(COPY_FLOOR).exp()
+    norm = weights.sum(-1)
+    mass = torch.where(match, weights, torch.zeros(())).sum(-1)
+    log_copy = torch.log((mass / norm).clamp_min(1e-30))
+    z = gate.squeeze(-1)
+    ref = torch.logaddexp(torch.nn.functional.logsigmoid(-z) + log_pv, torch.nn.functional.logsigmoid(z) + log_copy)
+    (ref * w).sum().backward()
+
+    assert torch.allclose(logp, ref, atol=1e-5)
+    assert torch.allclose(attn, weights / norm[..., None], atol=1e-6)
+    for g, t in zip(got, (query, keys, gate)):
+        assert torch.allclose(g, t.grad, atol=1e-5), (g - t.grad).abs().max()
+    assert float(got[1].abs().sum()) > 0
+
+
+def test_padded_rows_are_real_rows_whose_results_are_dropped() -> None:
+    from training.models.token_lstm import pad_rows
+
+    idx = torch.tensor([5, 9, 2])
+    padded = pad_rows(idx, 8)
+    assert padded.shape[0] == 8 and padded[:3].tolist() == [5, 9, 2] and set(padded[3:].tolist()) == {5}
+    assert pad_rows(torch.arange(16), 8).shape[0] == 16
+    assert pad_rows(torch.zeros(0, dtype=torch.long), 8).shape[0] == 0

@@ -31,10 +31,36 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# Rows of the [N, V] scores handled at once by `_TargetLogSoftmax`: 64 rows of 8,000 float32 scores are 2 MB, so
-# each block's float32 copy, exponentials and gradient stay in the core's cache instead of streaming [N, V]
-# float32 arrays through memory several times (on 2 CPU cores that streaming was most of the loss's cost).
+# Scores of the [N, V] logits handled at once by `_TargetLogSoftmax`: 512K float32 scores are 2 MB (64 rows of an
+# 8,000-word softmax), so each block's float32 copy, exponentials and gradient stay in the core's cache instead of
+# streaming [N, V] float32 arrays through memory several times (on 2 CPU cores that streaming was most of the
+# loss's cost).  Narrow softmaxes (the adaptive head's ~1,000 words) take more rows per block: fewer small ops.
 SOFTMAX_BLOCK = 64
+SOFTMAX_BLOCK_SCORES = SOFTMAX_BLOCK * 8000
+
+
+def block_rows(width: int) -> int:
+    """Rows per block of a softmax over `width` scores: at least SOFTMAX_BLOCK, about 2 MB of float32."""
+    return max(SOFTMAX_BLOCK, SOFTMAX_BLOCK_SCORES // max(1, width))
+
+
+# Rows of a variable-size product are padded up to a multiple of this (`pad_rows`).  On the CPU, oneDNN builds a
+# new kernel for every new matrix shape (a bf16 [~1,900 x 192] x [192 x 1,002] product took 7-15 ms with a new row
+# count against 1-3 ms with a cached one); the number of positions with a target, and of targets in each tail
+# cluster, changes every batch, so without padding nearly every product of the output layer paid that price.
+ROW_BUCKET = 64
+
+
+def pad_rows(index: torch.Tensor, multiple: int = ROW_BUCKET) -> torch.Tensor:
+    """`index` (1-D, non-empty) lengthened to a multiple of `multiple` by repeating its first entry.
+
+    The caller computes on all of them and keeps the first len(index) results: the repeated rows are real rows
+    (valid targets), so nothing special is computed, and the results it drops carry no gradient."""
+    n = index.shape[0]
+    extra = -n % multiple
+    if extra == 0 or n == 0:
+        return index
+    return torch.cat([index, index[:1].expand(extra)])
 
 
 class _TargetLogSoftmax(torch.autograd.Function):
@@ -47,10 +73,10 @@ class _TargetLogSoftmax(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, logits: torch.Tensor, target: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         n = logits.shape[0]
+        rows = block_rows(logits.shape[1])
         lse = torch.empty(n, dtype=torch.float32, device=logits.device)
-        for s in range(0, n, SOFTMAX_BLOCK):
-            x = _block(logits, bias, s)
-            lse[s:s + SOFTMAX_BLOCK] = torch.logsumexp(x, dim=-1)
+        for s in range(0, n, rows):
+            lse[s:s + rows] = torch.logsumexp(_block(logits, bias, s, rows), dim=-1)
         picked = logits.gather(-1, target[:, None]).squeeze(-1).float()
         if bias is not None:
             picked = picked + bias.gather(-1, target[:, None]).squeeze(-1)
@@ -64,19 +90,20 @@ class _TargetLogSoftmax(torch.autograd.Function):
         bias = bias if ctx.has_bias else None
         out = torch.empty_like(logits)
         grad = grad.float()
-        for s in range(0, logits.shape[0], SOFTMAX_BLOCK):
-            e = s + SOFTMAX_BLOCK
-            g = _block(logits, bias, s).sub_(lse[s:e, None]).exp_().mul_(-grad[s:e, None])
+        rows = block_rows(logits.shape[1])
+        for s in range(0, logits.shape[0], rows):
+            e = s + rows
+            g = _block(logits, bias, s, rows).sub_(lse[s:e, None]).exp_().mul_(-grad[s:e, None])
             g.scatter_add_(-1, target[s:e, None], grad[s:e, None])
             out[s:e] = g
         return out, None, None
 
 
-def _block(logits: torch.Tensor, bias: torch.Tensor | None, start: int) -> torch.Tensor:
-    """Rows start..start+SOFTMAX_BLOCK of logits (+ bias) as a new float32 tensor (safe to modify in place)."""
-    x = logits[start:start + SOFTMAX_BLOCK]
+def _block(logits: torch.Tensor, bias: torch.Tensor | None, start: int, rows: int) -> torch.Tensor:
+    """Rows start..start+rows of logits (+ bias) as a new float32 tensor (safe to modify in place)."""
+    x = logits[start:start + rows]
     if bias is not None:
-        return x.float() + bias[start:start + SOFTMAX_BLOCK]      # a new tensor whatever x's dtype
+        return x.float() + bias[start:start + rows]      # a new tensor whatever x's dtype
     return x.float() if x.dtype != torch.float32 else x.clone()
 
 
@@ -136,18 +163,27 @@ class AdaptiveSoftmax(nn.Module):
         """[N, c0 + K] scores of the head words and the cluster tokens, from LSTM outputs y [N, H]."""
         if not self.tied:
             return self.head(y)
-        c0 = self.head_size
-        weight = torch.cat([emb[:c0], self.cluster_weight.to(emb.dtype)], dim=0)
-        bias = torch.cat([self.bias[:c0], self.cluster_bias], dim=0)
-        return F.linear(self.head_proj(y), weight, bias)
+        return self._head_scores(y, self._levels(emb)[0], self._levels(self.bias)[0])
 
     def tail_logits(self, i: int, y: torch.Tensor, emb: torch.Tensor | None) -> torch.Tensor:
         """[N, size of cluster i] scores of the words of tail cluster i."""
-        z = self.tail_proj[i](y)
         if not self.tied:
-            return self.tail_out[i](z)
-        lo, hi = self.bounds[i], self.bounds[i + 1]
-        return F.linear(z, self.tail_down[i](emb[lo:hi]), self.bias[lo:hi])
+            return self.tail_out[i](self.tail_proj[i](y))
+        return self._tail_scores(i, y, self._levels(emb)[i + 1], self._levels(self.bias)[i + 1])
+
+    def _levels(self, rows: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """`rows` (the tied embedding matrix or the word biases) cut into the head's and each cluster's words.
+
+        One split, not a slice per level: the backward of a slice writes a vocabulary-sized zero gradient for
+        each slice, that of a split one gradient for all (a few ms of a CPU training step)."""
+        return rows.split([hi - lo for lo, hi in zip([0, *self.bounds[:-1]], self.bounds)])
+
+    def _head_scores(self, y: torch.Tensor, words: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        weight = torch.cat([words, self.cluster_weight.to(words.dtype)], dim=0)
+        return F.linear(self.head_proj(y), weight, torch.cat([bias, self.cluster_bias], dim=0))
+
+    def _tail_scores(self, i: int, y: torch.Tensor, words: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        return F.linear(self.tail_proj[i](y), self.tail_down[i](words), bias)
 
     # -- distributions -----------------------------------------------------------------------------------------
     def log_probs(self, y: torch.Tensor, emb: torch.Tensor | None) -> torch.Tensor:
@@ -206,13 +242,21 @@ class AdaptiveSoftmax(nn.Module):
         head_bias = None
         if bias is not None:
             head_bias = torch.cat([bias[:, :c0], bias.new_zeros(bias.shape[0], self.n_clusters)], dim=1)
-        logp = target_log_softmax(self.head_logits(y, emb), head_target, head_bias)
+        if self.tied:
+            words, biases = self._levels(emb), self._levels(self.bias)
+            head_scores = self._head_scores(y, words[0], biases[0])
+        else:
+            head_scores = self.head_logits(y, emb)
+        logp = target_log_softmax(head_scores, head_target, head_bias)
         for i, rows in enumerate(members):
             if rows.numel() == 0:
                 continue
             lo, hi = self.bounds[i], self.bounds[i + 1]
-            tail = self.tail_logits(i, y.index_select(0, rows), emb)
-            tail_bias = None if bias is None else bias.index_select(0, rows)[:, lo:hi]
-            picked = target_log_softmax(tail, target.index_select(0, rows) - lo, tail_bias)
-            logp = logp.index_add(0, rows, picked)
+            padded = pad_rows(rows)
+            y_rows = y.index_select(0, padded)
+            tail = (self._tail_scores(i, y_rows, words[i + 1], biases[i + 1]) if self.tied
+                    else self.tail_logits(i, y_rows, emb))
+            tail_bias = None if bias is None else bias.index_select(0, padded)[:, lo:hi]
+            picked = target_log_softmax(tail, target.index_select(0, padded) - lo, tail_bias)
+            logp = logp.index_add(0, rows, picked[:rows.shape[0]])
         return logp

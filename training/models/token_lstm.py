@@ -63,7 +63,7 @@ from training.data import (DocBatcher, Field, SequenceDataConfig, bits, eval_row
                            truncate_docs)
 from training.loop import ConfigError, TrainingError, dataclass_from_dict
 from training.models.dropout import FastDropout
-from training.models.softmax import SOFTMAX_BLOCK, AdaptiveSoftmax, target_log_softmax  # noqa: F401 (re-exported)
+from training.models.softmax import SOFTMAX_BLOCK, AdaptiveSoftmax, pad_rows, target_log_softmax  # noqa: F401 (re-exported)
 from training.vocab import (BOS_ID, EOS_ID, KIND_IDENTIFIER, LANGUAGES_FILE, NUM_ID, PAD_ID, SPECIALS, STR_ID,
                             UNK_ID, LanguageMasks, Vocab, VocabError, build_language_masks, build_vocab)
 
@@ -198,7 +198,9 @@ class TokenLSTM(nn.Module):
         e = self.emb(x)
         y, (h, c) = self.lstm(self.drop(e), state)
         y = self.drop(y)
-        key = self.key(torch.cat([y, e], dim=-1))
+        # under bf16 autocast y is bf16: joining e in y's dtype keeps the [B, T, H+E] input of the key in bf16
+        # (joined in float32 it was built, then cast again: two copies of the largest activation of the step)
+        key = self.key(torch.cat([y, e.to(y.dtype)], dim=-1))
         query, gate_logit = self.query(y), self.gate(y)
         if select is None:
             return self._logits(y), key, query, gate_logit, (h, c)
@@ -288,23 +290,60 @@ def mixture_log_probs(log_pv: torch.Tensor, gate_logit: torch.Tensor, query: tor
     The attention (second result) is only needed by evaluation; training passes `want_attn=False` (None).
     """
     query, keys, gate_logit = query.float(), keys.float(), gate_logit.float()
-    scores = torch.einsum("btk,bsk->bts", query, keys) / math.sqrt(query.shape[-1])
-    # Softmax over the valid entries in probability space: one exp pass (the log-space form took three).
-    # Invalid entries and entries far below the row's best are clamped to exp(-80) instead of exp(-1e9): the
-    # CPU's vectorised exp takes a slow path when its result underflows, which made this the costliest part of
-    # the copy head; 1e-35 per entry changes no probability that matters.
-    invalid = ~valid
-    top = scores.detach().masked_fill(invalid, -math.inf).amax(dim=-1, keepdim=True)
-    top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
-    weights = (scores - top).masked_fill(invalid, COPY_FLOOR).clamp_min(COPY_FLOOR).exp()
-    norm = weights.sum(dim=-1)
-    # matching invalid entries only add their exp(-80) floor: nothing, next to the row's best entry (exp(0))
-    copy_mass = torch.where(match, weights, torch.zeros((), dtype=weights.dtype, device=weights.device)).sum(-1)
-    log_copy = torch.log((copy_mass / norm).clamp_min(1e-30))
+    # the 1/sqrt(K) scale on the [B,T,K] queries, not on the [B,T,S] scores: one pass less over the big tensor
+    scores = torch.einsum("btk,bsk->bts", query / math.sqrt(query.shape[-1]), keys)
+    if want_attn:
+        with torch.no_grad():
+            weights = copy_weights(scores.detach(), valid)
+            attn = weights / weights.sum(dim=-1, keepdim=True)
+    else:
+        attn = None
+    log_copy = _CopyLogMass.apply(scores, valid, match)
     z = gate_logit.squeeze(-1)
     logp = torch.logaddexp(F.logsigmoid(-z) + log_pv, F.logsigmoid(z) + log_copy)
-    attn = weights / norm[..., None] if want_attn else None
     return logp, attn
+
+
+def copy_weights(scores: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """exp(score - the row's best valid score) [B,T,S] over the valid entries; exp(COPY_FLOOR) elsewhere.
+
+    Softmax in probability space: one exp pass (the log-space form took three).  Invalid entries and entries far
+    below the row's best are clamped to exp(-80) instead of exp(-1e9): the CPU's vectorised exp takes a slow path
+    when its result underflows, which made this the costliest part of the copy head; 1e-35 per entry changes no
+    probability that matters (next to the row's best entry, exp(0)).
+    """
+    invalid = ~valid
+    top = scores.masked_fill(invalid, -math.inf).amax(dim=-1, keepdim=True)
+    top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
+    return (scores - top).masked_fill_(invalid, COPY_FLOOR).clamp_min_(COPY_FLOOR).exp_()
+
+
+_FLOOR_WEIGHT = math.exp(COPY_FLOOR)
+
+
+class _CopyLogMass(torch.autograd.Function):
+    """log(copy attention mass on the entries whose text is the target) [B,T] from scores [B,T,S], with a fused
+    backward: grad_s = g * w * (match / mass - 1 / norm) on the entries above the floor, in three passes where
+    autograd's chain of masked, clamped and normalised tensors took about ten (a tenth of a CPU training step)."""
+
+    @staticmethod
+    def forward(ctx: Any, scores: torch.Tensor, valid: torch.Tensor, match: torch.Tensor) -> torch.Tensor:
+        weights = copy_weights(scores.detach(), valid)
+        norm = weights.sum(dim=-1)
+        mass = torch.where(match, weights, torch.zeros((), dtype=weights.dtype, device=weights.device)).sum(-1)
+        ratio = mass / norm
+        ctx.save_for_backward(weights, match, mass, norm, ratio)
+        return torch.log(ratio.clamp_min(1e-30))
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        weights, match, mass, norm, ratio = ctx.saved_tensors
+        g = torch.where(ratio > 1e-30, grad, torch.zeros_like(grad))       # the clamp passes no gradient
+        per_norm = (g / norm)[..., None]
+        per_mass = (g / mass.clamp_min(1e-38))[..., None]
+        out = torch.where(match, per_mass - per_norm, -per_norm).mul_(weights)
+        # entries at the floor (invalid ones, or clamped far below the best) are constants: no gradient
+        return out.masked_fill_(weights <= _FLOOR_WEIGHT, 0.0), None, None
 
 
 def mixture_ranks(logits: torch.Tensor, gate_logit: torch.Tensor, attn: torch.Tensor, valid: torch.Tensor,
@@ -500,6 +539,10 @@ class TokenTask:
             mem = Memory(carry["keys"], carry["text"], carry["vid"]).reset_rows(reset)
         flat_target = target.reshape(-1)
         select = None if full_logits else torch.nonzero(flat_target != PAD_ID).squeeze(1)
+        n_select = 0 if select is None else select.shape[0]
+        if n_select:
+            # the same few row counts every batch, so the CPU's matrix kernels are built once (see pad_rows)
+            select = pad_rows(select)
         bias = None
         if self.lang_bias is not None and "lang" in batch:
             table = self.lang_bias.to(x.device)
@@ -522,7 +565,8 @@ class TokenTask:
                 log_pv = target_log_softmax(logits, flat_target).view(B, T)
                 logits = logits.view(B, T, -1)
             else:
-                log_pv = torch.zeros(B * T, dtype=picked.dtype, device=x.device).index_copy(0, select, picked)
+                log_pv = torch.zeros(B * T, dtype=picked.dtype, device=x.device).index_copy(
+                    0, select[:n_select], picked[:n_select])
                 log_pv = log_pv.view(B, T)
             keys_all = torch.cat([mem.keys.to(key.dtype), key], dim=1)
             text_all = torch.cat([mem.text, batch["text"]], dim=1)
