@@ -60,6 +60,22 @@ def test_names_used_in_other_documents_become_candidates_with_features() -> None
     assert "checkout" in learner.candidates(ctx("let", "y", doc="file:///w/b.js"), "ch")
 
 
+def test_cpp_candidates_get_no_cache_features_but_the_cache_still_offers_names() -> None:
+    learner = Learner()
+    for _ in range(3):
+        learner.observe_name(Context(("cfg", "->"), "file:///w/other.cc", True, "cpp"), "timeout")
+    here = Context(("cfg", "->"), "file:///w/a.cc", True, "cpp")
+    assert learner.candidates(here, "") == ["timeout"]
+    assert not learner.cache_features(here, ["timeout", "size"], [True, False]).any()
+    # the same uses seen from a JavaScript document do carry features
+    js = Context(("cfg", "->"), "file:///w/a.js", True, "javascript")
+    assert learner.cache_features(js, ["timeout"])[0, 1] > 0
+    # the correction then moves only the offline score (and the ranker's row): the scores are a * base
+    base = np.array([0.3, 0.9])
+    assert np.allclose(learner.scores(base, learner.cache_features(here, ["timeout", "size"]), None),
+                       learner.a * base)
+
+
 def test_an_old_habit_fades() -> None:
     learner = Learner(LearnerConfig(half_life=100))
     old, new = ctx("a", "=", doc="file:///w/1.js"), ctx("a", "=", doc="file:///w/2.js")
