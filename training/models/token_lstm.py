@@ -312,13 +312,16 @@ def copy_weights(scores: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     when its result underflows, which made this the costliest part of the copy head; 1e-35 per entry changes no
     probability that matters (next to the row's best entry, exp(0)).
     """
-    invalid = ~valid
-    top = scores.masked_fill(invalid, -math.inf).amax(dim=-1, keepdim=True)
-    top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
-    return (scores - top).masked_fill_(invalid, COPY_FLOOR).clamp_min_(COPY_FLOOR).exp_()
+    # invalid entries take a score so low that, shifted by the row's best, they clamp to the floor; a row with no
+    # valid entry has that score as its best and is shifted by 0 instead
+    shifted = torch.where(valid, scores, torch.tensor(_NO_SCORE, dtype=scores.dtype, device=scores.device))
+    top = shifted.amax(dim=-1, keepdim=True)
+    top = torch.where(top > _NO_SCORE / 2, top, torch.zeros_like(top))
+    return shifted.sub_(top).clamp_min_(COPY_FLOOR).exp_()
 
 
 _FLOOR_WEIGHT = math.exp(COPY_FLOOR)
+_NO_SCORE = -1e30
 
 
 class _CopyLogMass(torch.autograd.Function):
@@ -342,7 +345,8 @@ class _CopyLogMass(torch.autograd.Function):
         per_norm = (g / norm)[..., None]
         per_mass = (g / mass.clamp_min(1e-38))[..., None]
         out = torch.where(match, per_mass - per_norm, -per_norm).mul_(weights)
-        # entries at the floor (invalid ones, or clamped far below the best) are constants: no gradient
+        # entries at the floor (invalid ones, or clamped far below the best) are constants: no gradient (in a row
+        # with no valid entry every weight is the floor, and the formula would give them all one)
         return out.masked_fill_(weights <= _FLOOR_WEIGHT, 0.0), None, None
 
 
@@ -568,7 +572,9 @@ class TokenTask:
                 log_pv = torch.zeros(B * T, dtype=picked.dtype, device=x.device).index_copy(
                     0, select[:n_select], picked[:n_select])
                 log_pv = log_pv.view(B, T)
-            keys_all = torch.cat([mem.keys.to(key.dtype), key], dim=1)
+            # in float32, the dtype of the carried keys and of the copy head's math (the keys are bf16 values
+            # under autocast, so this is the same tensor as joining in bf16 and converting, with two copies less)
+            keys_all = torch.cat([mem.keys, key.float()], dim=1)
             text_all = torch.cat([mem.text, batch["text"]], dim=1)
             vid_all = torch.cat([mem.vid, x], dim=1)
             valid = memory_window(mem.text, batch["text"], cfg.memory)
