@@ -28,12 +28,12 @@ def parse_setting(text: str, base: object) -> tuple[str, object]:
     """`name[:field=value,field=value]` -> (name, a LearnerConfig from `base` with those fields replaced)."""
     name, _, rest = text.partition(":")
     changes = {}
-    types = {f.name: f.type for f in dataclasses.fields(base)}
+    names = [f.name for f in dataclasses.fields(base)]
     for pair in filter(None, rest.split(",")):
         key, _, value = pair.partition("=")
         key = key.strip()
-        if key not in types:
-            raise SystemExit(f"unknown LearnerConfig field {key!r}; fields: {', '.join(types)}")
+        if key not in names:
+            raise SystemExit(f"unknown LearnerConfig field {key!r}; fields: {', '.join(names)}")
         current = getattr(base, key)
         if isinstance(current, tuple):
             changes[key] = tuple(float(v) for v in value.split("/"))

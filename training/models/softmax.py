@@ -52,13 +52,12 @@ ROW_BUCKET = 64
 
 
 def pad_rows(index: torch.Tensor, multiple: int = ROW_BUCKET) -> torch.Tensor:
-    """`index` (1-D, non-empty) lengthened to a multiple of `multiple` by repeating its first entry.
+    """`index` (1-D) lengthened to a multiple of `multiple` by repeating its first entry (empty stays empty).
 
     The caller computes on all of them and keeps the first len(index) results: the repeated rows are real rows
     (valid targets), so nothing special is computed, and the results it drops carry no gradient."""
-    n = index.shape[0]
-    extra = -n % multiple
-    if extra == 0 or n == 0:
+    extra = -index.shape[0] % multiple
+    if extra == 0:
         return index
     return torch.cat([index, index[:1].expand(extra)])
 
@@ -159,31 +158,31 @@ class AdaptiveSoftmax(nn.Module):
         self.tail_proj = nn.ModuleList(nn.Linear(hidden, d) for d in dims)
 
     # -- scores ------------------------------------------------------------------------------------------------
-    def head_logits(self, y: torch.Tensor, emb: torch.Tensor | None) -> torch.Tensor:
-        """[N, c0 + K] scores of the head words and the cluster tokens, from LSTM outputs y [N, H]."""
+    def head_logits(self, y: torch.Tensor, emb: torch.Tensor | None, levels: tuple | None = None) -> torch.Tensor:
+        """[N, c0 + K] scores of the head words and the cluster tokens, from LSTM outputs y [N, H] (`levels`:
+        `_levels(emb)` when the caller already has it)."""
         if not self.tied:
             return self.head(y)
-        return self._head_scores(y, self._levels(emb)[0], self._levels(self.bias)[0])
+        words, biases = levels or self._levels(emb)
+        weight = torch.cat([words[0], self.cluster_weight.to(emb.dtype)], dim=0)
+        return F.linear(self.head_proj(y), weight, torch.cat([biases[0], self.cluster_bias], dim=0))
 
-    def tail_logits(self, i: int, y: torch.Tensor, emb: torch.Tensor | None) -> torch.Tensor:
+    def tail_logits(self, i: int, y: torch.Tensor, emb: torch.Tensor | None, levels: tuple | None = None
+                    ) -> torch.Tensor:
         """[N, size of cluster i] scores of the words of tail cluster i."""
+        z = self.tail_proj[i](y)
         if not self.tied:
-            return self.tail_out[i](self.tail_proj[i](y))
-        return self._tail_scores(i, y, self._levels(emb)[i + 1], self._levels(self.bias)[i + 1])
+            return self.tail_out[i](z)
+        words, biases = levels or self._levels(emb)
+        return F.linear(z, self.tail_down[i](words[i + 1]), biases[i + 1])
 
-    def _levels(self, rows: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """`rows` (the tied embedding matrix or the word biases) cut into the head's and each cluster's words.
+    def _levels(self, emb: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+        """The tied embedding rows and the word biases, each cut into the head's and each cluster's words.
 
         One split, not a slice per level: the backward of a slice writes a vocabulary-sized zero gradient for
         each slice, that of a split one gradient for all (a few ms of a CPU training step)."""
-        return rows.split([hi - lo for lo, hi in zip([0, *self.bounds[:-1]], self.bounds)])
-
-    def _head_scores(self, y: torch.Tensor, words: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        weight = torch.cat([words, self.cluster_weight.to(words.dtype)], dim=0)
-        return F.linear(self.head_proj(y), weight, torch.cat([bias, self.cluster_bias], dim=0))
-
-    def _tail_scores(self, i: int, y: torch.Tensor, words: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        return F.linear(self.tail_proj[i](y), self.tail_down[i](words), bias)
+        sizes = [hi - lo for lo, hi in zip([0, *self.bounds[:-1]], self.bounds)]
+        return emb.split(sizes), self.bias.split(sizes)
 
     # -- distributions -----------------------------------------------------------------------------------------
     def log_probs(self, y: torch.Tensor, emb: torch.Tensor | None) -> torch.Tensor:
@@ -242,20 +241,14 @@ class AdaptiveSoftmax(nn.Module):
         head_bias = None
         if bias is not None:
             head_bias = torch.cat([bias[:, :c0], bias.new_zeros(bias.shape[0], self.n_clusters)], dim=1)
-        if self.tied:
-            words, biases = self._levels(emb), self._levels(self.bias)
-            head_scores = self._head_scores(y, words[0], biases[0])
-        else:
-            head_scores = self.head_logits(y, emb)
-        logp = target_log_softmax(head_scores, head_target, head_bias)
+        levels = self._levels(emb) if self.tied else None
+        logp = target_log_softmax(self.head_logits(y, emb, levels), head_target, head_bias)
         for i, rows in enumerate(members):
             if rows.numel() == 0:
                 continue
             lo, hi = self.bounds[i], self.bounds[i + 1]
             padded = pad_rows(rows)
-            y_rows = y.index_select(0, padded)
-            tail = (self._tail_scores(i, y_rows, words[i + 1], biases[i + 1]) if self.tied
-                    else self.tail_logits(i, y_rows, emb))
+            tail = self.tail_logits(i, y.index_select(0, padded), emb, levels)
             tail_bias = None if bias is None else bias.index_select(0, padded)[:, lo:hi]
             picked = target_log_softmax(tail, target.index_select(0, padded) - lo, tail_bias)
             logp = logp.index_add(0, rows, picked[:rows.shape[0]])

@@ -67,7 +67,9 @@ from training.models.softmax import SOFTMAX_BLOCK, AdaptiveSoftmax, pad_rows, ta
 from training.vocab import (BOS_ID, EOS_ID, KIND_IDENTIFIER, LANGUAGES_FILE, NUM_ID, PAD_ID, SPECIALS, STR_ID,
                             UNK_ID, LanguageMasks, Vocab, VocabError, build_language_masks, build_vocab)
 
-COPY_FLOOR = -80.0  # lowest shifted copy score: exp(-80) is still a normal float32 (see mixture_log_probs)
+COPY_FLOOR = -80.0  # lowest shifted copy score: exp(-80) is still a normal float32 (see copy_weights)
+_FLOOR_WEIGHT = math.exp(COPY_FLOOR)
+_NO_SCORE = -1e30   # the score of entries a query may not attend to, before the shift (see copy_weights)
 TEXT_PAD, TEXT_BOS, TEXT_EOS = -1, -2, -3   # text ids of padding / <bos> / <eos>; real texts are >= 0
 FIELDS = (Field("ids", BOS_ID, EOS_ID, PAD_ID), Field("text", TEXT_BOS, TEXT_EOS, TEXT_PAD),
           Field("kind", -1, -1, -1))
@@ -292,13 +294,9 @@ def mixture_log_probs(log_pv: torch.Tensor, gate_logit: torch.Tensor, query: tor
     query, keys, gate_logit = query.float(), keys.float(), gate_logit.float()
     # the 1/sqrt(K) scale on the [B,T,K] queries, not on the [B,T,S] scores: one pass less over the big tensor
     scores = torch.einsum("btk,bsk->bts", query / math.sqrt(query.shape[-1]), keys)
-    if want_attn:
-        with torch.no_grad():
-            weights = copy_weights(scores.detach(), valid)
-            attn = weights / weights.sum(dim=-1, keepdim=True)
-    else:
-        attn = None
-    log_copy = _CopyLogMass.apply(scores, valid, match)
+    weights = copy_weights(scores.detach(), valid)
+    log_copy = _CopyLogMass.apply(scores, weights, match)
+    attn = weights / weights.sum(dim=-1, keepdim=True) if want_attn else None
     z = gate_logit.squeeze(-1)
     logp = torch.logaddexp(F.logsigmoid(-z) + log_pv, F.logsigmoid(z) + log_copy)
     return logp, attn
@@ -320,18 +318,14 @@ def copy_weights(scores: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     return shifted.sub_(top).clamp_min_(COPY_FLOOR).exp_()
 
 
-_FLOOR_WEIGHT = math.exp(COPY_FLOOR)
-_NO_SCORE = -1e30
-
-
 class _CopyLogMass(torch.autograd.Function):
-    """log(copy attention mass on the entries whose text is the target) [B,T] from scores [B,T,S], with a fused
-    backward: grad_s = g * w * (match / mass - 1 / norm) on the entries above the floor, in three passes where
-    autograd's chain of masked, clamped and normalised tensors took about ten (a tenth of a CPU training step)."""
+    """log(copy attention mass on the entries whose text is the target) [B,T] from scores [B,T,S] and their
+    `copy_weights`, with a fused backward: grad_s = g * w * (match / mass - 1 / norm) on the entries above the
+    floor, in three passes where autograd's chain of masked, clamped and normalised tensors took about ten (a
+    tenth of a CPU training step)."""
 
     @staticmethod
-    def forward(ctx: Any, scores: torch.Tensor, valid: torch.Tensor, match: torch.Tensor) -> torch.Tensor:
-        weights = copy_weights(scores.detach(), valid)
+    def forward(ctx: Any, scores: torch.Tensor, weights: torch.Tensor, match: torch.Tensor) -> torch.Tensor:
         norm = weights.sum(dim=-1)
         mass = torch.where(match, weights, torch.zeros((), dtype=weights.dtype, device=weights.device)).sum(-1)
         ratio = mass / norm
@@ -544,7 +538,7 @@ class TokenTask:
         flat_target = target.reshape(-1)
         select = None if full_logits else torch.nonzero(flat_target != PAD_ID).squeeze(1)
         n_select = 0 if select is None else select.shape[0]
-        if n_select:
+        if select is not None:
             # the same few row counts every batch, so the CPU's matrix kernels are built once (see pad_rows)
             select = pad_rows(select)
         bias = None
