@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     opts = LearningOptions(measured=args.measured, seed=args.seed)
     rows, results = [], {}
     for text in args.setting or ["shipped"]:
+        name, cfg = parse_setting(text, DEFAULT_CONFIG)
         for lang in langs:
-            name, cfg = parse_setting(text, DEFAULT_CONFIG)
             t0 = time.perf_counter()
             task, _ = eval_learning(engine, [d for d in docs if d.lang == lang], opts, progress=False,
                                     learning_factory=lambda cfg=cfg: Learning(config=cfg))

@@ -537,8 +537,9 @@ class TokenTask:
             mem = Memory(carry["keys"], carry["text"], carry["vid"]).reset_rows(reset)
         flat_target = target.reshape(-1)
         select = None if full_logits else torch.nonzero(flat_target != PAD_ID).squeeze(1)
-        n_select = 0 if select is None else select.shape[0]
+        n_select = 0
         if select is not None:
+            n_select = select.shape[0]
             # the same few row counts every batch, so the CPU's matrix kernels are built once (see pad_rows)
             select = pad_rows(select)
         bias = None
