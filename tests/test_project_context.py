@@ -220,3 +220,65 @@ def test_evaluation_workspaces_hold_the_projects_other_files(engine, fixture_cor
     finally:
         workspaces.cleanup()
     assert not workspaces.root.exists()
+
+
+def _module(name: str, salt: int) -> str:
+    body = "".join(f"function {name}Part{i}(items) {{\n  const kept = items.filter((x) => x % {i + 2 + salt} === 0);\n"
+                   f"  return kept.length > {i + salt} ? kept : null;\n}}\n" for i in range(3))
+    return body + f"module.exports = {{ {', '.join(f'{name}Part{i}' for i in range(3))} }};\n"
+
+
+def test_whole_project_workspaces_hold_the_files_the_budget_cut(engine, tmp_path: Path) -> None:
+    """A corpus with a per-project token budget keeps part of a project; the same recipe built with
+    `--max-tokens-per-project 0` keeps all of it, and its copy of the project is the evaluation's workspace:
+    names declared only in the cut files are offered, and a corpus that does not match is refused."""
+    from typer.testing import CliRunner
+
+    from codecomp.cli import app
+    from codecomp.eval.harness import docs_of, load_split
+    from codecomp.eval.project_context import ProjectWorkspaces, whole_projects
+
+    for p, n in (("big", 6), ("other", 2)):
+        for i in range(n):
+            write(tmp_path, f"projects/{p}/m{i}.js", _module(f"{p}{i}zq", 10 * i))
+    recipe = write(tmp_path, "recipe.toml", """name = "whole"
+languages = ["javascript"]
+[limits]
+min_tokens = 5
+max_tokens_per_project = 300
+[split]
+valid = ["big"]
+[[source]]
+kind = "folder"
+name = "projects"
+path = "projects"
+per_subfolder = true
+""")
+    runner = CliRunner()
+    for out, extra in (("capped", []), ("whole", ["--max-tokens-per-project", "0"])):
+        res = runner.invoke(app, ["corpus", "build", str(recipe), "--out", str(tmp_path / out), "-q", "-j", "1",
+                                  *extra])
+        assert res.exit_code == 0, res.output
+    docs = docs_of(load_split(tmp_path / "capped", "valid", None, 0))
+    assert 0 < len(docs) < 6
+    whole = whole_projects(tmp_path / "whole", "valid", docs)
+    assert sorted(f.path for f in whole["big"]) == [f"m{i}.js" for i in range(6)]
+    cut = sorted({f.path for f in whole["big"]} - {d.path for d in docs})[0]
+    name = f"big{cut[1]}zqPart1"
+    workspaces = ProjectWorkspaces(docs, whole=whole)
+    try:
+        index = workspaces.index_for("big")
+        assert len(index.files) == 6
+        engine.set_workspace(index)
+        doc = docs[0]
+        res = complete_at_end(engine, workspaces.uri_of(doc), doc.text + f"\n{name[:9]}", "javascript")
+        assert name in [c.label for c in res.items]
+    finally:
+        engine.set_workspace(None)
+        workspaces.cleanup()
+    with pytest.raises(ValueError, match="no valid file of the project"):
+        whole_projects(tmp_path / "whole", "valid", docs_of(load_split(tmp_path / "capped", "train", None, 0)))
+    changed = docs_of(load_split(tmp_path / "capped", "valid", None, 0))
+    changed[0].text += "\n// edited\n"
+    with pytest.raises(ValueError, match="not in the workspace corpus"):
+        whole_projects(tmp_path / "whole", "valid", changed)

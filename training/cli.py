@@ -115,6 +115,10 @@ def train_command(
     file_only: bool = typer.Option(False, "--file-only", help="ranker only: no project context (workspace index)."),
     install: Optional[Path] = typer.Option(None, "--install", help="ranker only: copy the trained ranker into this "
                                                                    "artifact folder (as models.ranker, or as models.ranker_file with --file-only)."),
+    workspaces: Optional[Path] = typer.Option(
+        None, "--workspaces", metavar="CORPUS",
+        help="ranker only: each project's workspace from this corpus of whole projects (the recipe built with "
+             "`codecomp corpus build --max-tokens-per-project 0`) instead of the split's files."),
     features_from: Optional[List[Path]] = typer.Option(
         None, "--features-from", help="ranker only: re-fit on the features saved by earlier ranker runs instead of "
                                       "computing them (e.g. for --ablate); repeat it to pool runs, such as one with "
@@ -129,7 +133,7 @@ def train_command(
         try:
             info = train_ranker(corpus, out, artifact, positions=positions, seed=seed or 0, ablation=ablate,
                                 project_context=not file_only, install=install, progress=not quiet,
-                                features_from=list(features_from or []) or None)
+                                features_from=list(features_from or []) or None, workspaces_from=workspaces)
         except RankerTrainingError as exc:
             typer.echo(f"codecomp train ranker: error: {exc}", err=True)
             raise typer.Exit(2)

@@ -190,13 +190,15 @@ class RankerTrainingError(RuntimeError):
 def train_ranker(corpus: Path, out: Path, artifact: Path | None = None, positions: int = 2000, seed: int = 0,
                  ablation: str | None = None, project_context: bool = True, install: Path | None = None,
                  progress: bool = True, log: Callable[[str], None] = print,
-                 features_from: Path | Sequence[Path] | None = None) -> dict[str, Any]:
+                 features_from: Path | Sequence[Path] | None = None,
+                 workspaces_from: Path | None = None) -> dict[str, Any]:
     """The whole of `codecomp train ranker`: features from the train and valid splits, fit, export, install.
 
     The features are saved in the run folder (`features-train.npz`, `features-valid.npz`); `features_from` (run
     folders) re-fits on saved features instead of computing them again, e.g. for the ablations; the groups of
     several runs are pooled (e.g. positions asked with project context and file only, so that one ranker serves
-    both)."""
+    both).  `workspaces_from`: a corpus of whole projects (`codecomp.eval.project_context.whole_projects`) whose
+    copy of each project is its workspace, as `codecomp eval --workspaces` does."""
     from codecomp.engine import Engine
     from codecomp.engine.ranker import GROUPS
     from codecomp.eval.harness import docs_of, load_split, sample_identifier_positions
@@ -228,9 +230,15 @@ def train_ranker(corpus: Path, out: Path, artifact: Path | None = None, position
         chosen = sample_identifier_positions(docs, n, seed)
         workspaces = None
         if project_context:
-            from codecomp.eval.project_context import ProjectWorkspaces
+            from codecomp.eval.project_context import ProjectWorkspaces, whole_projects
 
-            workspaces = ProjectWorkspaces(docs)
+            whole = None
+            if workspaces_from is not None:
+                try:
+                    whole = whole_projects(workspaces_from, split, docs)
+                except ValueError as exc:
+                    raise RankerTrainingError(str(exc)) from None
+            workspaces = ProjectWorkspaces(docs, whole=whole)
         try:
             sets[split] = collect_groups(engine, docs, chosen, workspaces=workspaces, progress=progress,
                                          desc=f"ranker: {split} features")
@@ -248,6 +256,7 @@ def train_ranker(corpus: Path, out: Path, artifact: Path | None = None, position
         raise RankerTrainingError(str(exc)) from None
     meta = {"corpus": str(corpus), "model": str(artifact) if artifact else "default", "positions": positions,
             "seed": seed, "ablation": ablation, "project_context": project_context,
+            "workspaces": str(workspaces_from) if workspaces_from is not None else None,
             "features_from": [str(p) for p in sources] or None,
             "feature_seconds": round(feature_seconds, 1)}
     info = write_run(out, booster, figures, meta)

@@ -31,20 +31,30 @@ def build_command(
     cache: Optional[Path] = typer.Option(None, "--cache", help="Folder for downloaded packages, reused between "
                                          "builds (default: ~/.cache/codecomp/sources)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    max_tokens_per_project: Optional[int] = typer.Option(
+        None, "--max-tokens-per-project", min=0,
+        help="Override the recipe's per-project token budget; 0: no budget, every file of a project that passes "
+             "the filters is kept (e.g. whole projects as evaluation workspaces, `codecomp eval --workspaces`)."),
 ) -> None:
     """Build a corpus from RECIPE into --out: fetch, filter, de-duplicate, split by project, parse, save.
 
     Example: codecomp corpus build corpora/fixtures.toml --out data/fixtures
     """
+    import dataclasses
     import warnings
 
     from codecomp.corpus.build import CorpusBuildError, EmptySplitWarning, build_corpus
-    from codecomp.corpus.recipe import RecipeError
+    from codecomp.corpus.recipe import RecipeError, load_recipe
 
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", EmptySplitWarning)
-            stats = build_corpus(recipe, out, workers=workers, keep_going=keep_going, cache_dir=cache,
+            parsed = load_recipe(recipe)
+            if max_tokens_per_project is not None:
+                budget = max_tokens_per_project or 2 ** 62
+                parsed = dataclasses.replace(parsed, limits=dataclasses.replace(
+                    parsed.limits, max_tokens_per_project=budget))
+            stats = build_corpus(parsed, out, workers=workers, keep_going=keep_going, cache_dir=cache,
                                  progress=None if not quiet else False)
     except (RecipeError, CorpusBuildError) as exc:
         _fail(str(exc))

@@ -30,6 +30,11 @@ def eval_command(
         None, "--baselines-from", metavar="CORPUS",
         help="Train the baselines on this corpus's train split instead of the evaluated corpus's (for a corpus "
              "of held-out projects only, such as corpora/cpp-valid-extra.toml)."),
+    workspaces: Optional[Path] = typer.Option(
+        None, "--workspaces", metavar="CORPUS",
+        help="Project context: take each project's workspace from this corpus (the evaluated corpus's recipe "
+             "built with `codecomp corpus build --max-tokens-per-project 0`: whole projects, as an editor would "
+             "index them) instead of the split's files, which a corpus's per-project budget may have cut."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     project_context: bool = typer.Option(True, "--project-context/--file-only",
                                          help="Also score identifiers with each file's project as the engine's "
@@ -58,6 +63,9 @@ def eval_command(
     if model is not None and not model.exists():
         typer.echo(f"codecomp eval: the model folder {model} does not exist", err=True)
         raise typer.Exit(2)
+    if workspaces is not None and not workspaces.is_dir():
+        typer.echo(f"codecomp eval: the --workspaces corpus {workspaces} does not exist", err=True)
+        raise typer.Exit(2)
     from codecomp.engine import Engine
 
     engine = Engine.load(model)
@@ -75,7 +83,8 @@ def eval_command(
             return eng
 
         hooks = ProjectContextRun(engine, plain_engine if rankers else (lambda: Engine.load(model)), "engine",
-                                  [(Path(r).name, Path(r)) for r in rankers or ()])
+                                  [(Path(r).name, Path(r)) for r in rankers or ()],
+                                  (workspaces, split) if workspaces is not None else None)
     extra = hooks.extra_systems if hooks else None
     if greedy and {"lines", "line_starts"} & set(opts.tasks) and getattr(engine, "fragment_mode", None):
         # the single-path decoder of earlier versions, on the same positions

@@ -6,6 +6,13 @@ folder, and the held-out file itself exists only as the engine's open document w
 replaces the file's copy in the index from `open` on, and the engine never counts a document's own copy for
 its own completions).  `codecomp tune --project-context` builds its workspaces the same way.
 
+A corpus keeps at most `max_tokens_per_project` tokens of a project, so a large project's files in the split are
+only part of what an editor opened on that project would index.  `whole_projects` reads the same projects from
+a corpus built from the same recipe without that budget (`codecomp corpus build --max-tokens-per-project 0`):
+with it (`codecomp eval --workspaces`, `codecomp train ranker --workspaces`) every file of the project that
+passed the filters is in the workspace.  Both corpora de-duplicate the same files the same way before the
+budget, so no other file of a workspace is a copy or near copy of the held-out file.
+
 `ProjectEngineSystem` is the engine seen through the harness with that context ("engine+project");
 `RecordingEngineSystem` is the ordinary file-only engine ("engine"); `ProjectContextRun` wires both into
 `run_evaluation`.  Both ask the engine for its whole list
@@ -26,6 +33,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -68,12 +76,14 @@ class ProjectWorkspaces:
     its editor text replaces its disk copy in the index, so the index holds the other files of the project plus
     the document with the hole (which the engine leaves out of its own completions)."""
 
-    def __init__(self, docs: Sequence[FileDoc], root: Path | None = None) -> None:
+    def __init__(self, docs: Sequence[FileDoc], root: Path | None = None,
+                 whole: dict[str, list[WholeFile]] | None = None) -> None:
         self._own_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="codecomp-projects-")) if root is None else Path(root)
         self.by_project: dict[str, list[FileDoc]] = {}
         for doc in docs:
             self.by_project.setdefault(doc.project, []).append(doc)
+        self.whole = whole or {}  # project -> its files in a corpus without the per-project budget
         self._indexes: OrderedDict[str, Any] = OrderedDict()
         self.build_seconds = 0.0
 
@@ -82,8 +92,8 @@ class ProjectWorkspaces:
         safe = "".join(c if c.isalnum() or c in "-_.@+" else "_" for c in project) or "_"
         return self.root / safe
 
-    def path_of(self, doc: FileDoc) -> Path:
-        """Where a held-out file lives in its project's workspace."""
+    def path_of(self, doc: FileDoc | WholeFile) -> Path:
+        """Where a file (held-out or from the whole project) lives in its project's workspace."""
         ext = {"cpp": ".cpp", "javascript": ".js"}.get(doc.lang, "")
         rel = doc.path if doc.path.endswith(ext) or not ext else doc.path + ext
         rel = rel.lstrip("/").replace("..", "__")
@@ -105,7 +115,8 @@ class ProjectWorkspaces:
             return index
         t0 = time.perf_counter()
         folder = self.folder(project)
-        for doc in self.by_project.get(project, []):
+        # the whole project first; the evaluated files (the same text at the same paths) last
+        for doc in [*self.whole.get(project, ()), *self.by_project.get(project, [])]:
             path = self.path_of(doc)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(doc.text, encoding="utf-8", errors="surrogatepass")
@@ -129,6 +140,43 @@ class ProjectWorkspaces:
         self._indexes.clear()
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+@dataclass(frozen=True, slots=True)
+class WholeFile:
+    """One file of a whole project (see `whole_projects`)."""
+
+    project: str
+    path: str
+    lang: str
+    text: str
+
+
+def whole_projects(corpus: Path, split: str, docs: Sequence[FileDoc]) -> dict[str, list[WholeFile]]:
+    """The files of the evaluated documents' projects in `corpus`'s `split` (a corpus built from the same
+    recipe without the per-project token budget).  Raises `ValueError` when a project is missing there, or
+    when an evaluated file is not in it with the same text (then it is not the same recipe and sources)."""
+    from codecomp.corpus.reader import open_split
+
+    wanted = {d.project for d in docs}
+    ds = open_split(corpus, split, ("project", "path", "language", "text"))
+    projects = ds["project"]
+    rows = ds.select([i for i, p in enumerate(projects) if p in wanted])
+    out: dict[str, list[WholeFile]] = {}
+    for row in rows:
+        out.setdefault(row["project"], []).append(WholeFile(row["project"], row["path"], row["language"],
+                                                            row["text"]))
+    missing = sorted(wanted - set(out))
+    if missing:
+        raise ValueError(f"the workspace corpus {corpus} has no {split} file of the project(s) "
+                         f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}; build it from the "
+                         "evaluated corpus's recipe (codecomp corpus build RECIPE --max-tokens-per-project 0)")
+    texts = {(f.project, f.path): f.text for files in out.values() for f in files}
+    for d in docs:
+        if texts.get((d.project, d.path)) != d.text:
+            raise ValueError(f"{d.project}/{d.path} of the evaluated corpus is not in the workspace corpus "
+                             f"{corpus} with the same text; build both from the same recipe and sources")
+    return out
 
 
 def load_ranker_run(run: Path) -> Any:
@@ -220,10 +268,11 @@ class ProjectContextRun:
     so that neither's per-document caches leak into the other), and the summary it adds to the result."""
 
     def __init__(self, engine: Any, engine_factory: Any, engine_name: str = "engine",
-                 rankers: Sequence[tuple[str, Path]] = ()) -> None:
+                 rankers: Sequence[tuple[str, Path]] = (), whole: tuple[Path, str] | None = None) -> None:
         self.engine_system = RecordingEngineSystem(engine, engine_name)
         self.engine_factory = engine_factory
         self.rankers = list(rankers)
+        self.whole = whole  # (corpus, split) of whole projects as the workspaces; None: the split's files
         self.project_system: ProjectEngineSystem | None = None
         self.ranker_systems: list[ProjectEngineSystem] = []
         self.workspaces: ProjectWorkspaces | None = None
@@ -231,7 +280,15 @@ class ProjectContextRun:
     def extra_systems(self, docs: Sequence[FileDoc]) -> list[ProjectEngineSystem]:
         """The project-context system for the evaluated files, and one per learned ranker to compare (each
         ranks the same candidates with its ranker; it is compared with the project-context system)."""
-        self.workspaces = ProjectWorkspaces(docs)
+        whole = None
+        if self.whole:
+            from codecomp.eval.harness import EvalError
+
+            try:
+                whole = whole_projects(self.whole[0], self.whole[1], docs)
+            except ValueError as exc:
+                raise EvalError(str(exc)) from None
+        self.workspaces = ProjectWorkspaces(docs, whole=whole)
         base = f"{self.engine_system.name}+project"
         self.project_system = ProjectEngineSystem(self.engine_factory(), self.workspaces, base)
         for name, run in self.rankers:
@@ -250,6 +307,8 @@ class ProjectContextRun:
         if ident is not None and self.project_system is not None:
             ident["project_context"] = found_summary([self.engine_system, self.project_system,
                                                       *self.ranker_systems])
+            ident["project_context"]["workspaces"] = (
+                f"whole projects from {self.whole[0].name}" if self.whole else "the split's files of each project")
             result.seconds["project_indexes"] = round(self.workspaces.build_seconds, 1)
 
     def cleanup(self) -> None:
@@ -289,10 +348,11 @@ def _scores(recs: Sequence[tuple[bool, bool, int | None]]) -> dict[str, float]:
 
 def found_markdown(summary: dict[str, Any]) -> str:
     """The side-by-side table of report.md (file-only vs project context, by typed length and target kind)."""
+    workspaces = summary.get("workspaces", "the split's files of each project")
     lines = ["## Identifiers: file only vs project context", "",
              f"found %: the true identifier anywhere in the engine's whole list (up to {summary['full_list']} "
              f"items); found@{summary['found_at']}: in its first {summary['found_at']}. Target kinds: "
-             f"{summary['kinds_rule']}.", "",
+             f"{summary['kinds_rule']}. Workspaces: {workspaces}.", "",
              "| system | typed | kind | n | found % | found@50 % | top-1 % | top-5 % | MRR@10 |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name, per in summary["systems"].items():
