@@ -237,3 +237,23 @@ def test_preprocessor_directive_words_are_no_file_candidates(engine: Engine) -> 
         assert cpp.get(word) not in ("file", "scope", "project"), (word, cpp.get(word))
     assert cpp.get("include") not in (None, "model") and cpp.get("USE_BOX") not in (None, "model")
     assert cpp.get("HAVE_X") not in (None, "model")
+
+
+def test_names_never_used_as_members_come_after_the_receiver_types_members() -> None:
+    from codecomp.engine.ranker import receiver_order
+
+    x = np.zeros((3, len(FEATURES)), dtype=np.float32)
+    x[:, INDEX["op_dot"]] = 1.0
+    x[0, INDEX["typed_member"]] = 1.0   # declared by the receiver's type
+    x[1, INDEX["member"]] = 1.0         # used as a member in the file
+    x[2, INDEX["non_member"]] = 1.0     # never used as a member: the enclosing function's name, say
+    scores = np.array([0.5, -2.0, 9.0], dtype=np.float32)
+    out = receiver_order(x, scores)
+    assert list(np.argsort(-out)) == [0, 1, 2] and out.dtype == np.float32
+    assert out[0] == scores[0] and out[1] == scores[1]
+    no_type = x.copy()
+    no_type[:, INDEX["typed_member"]] = 0.0   # the receiver's type unknown: the ranker's order stands
+    assert np.array_equal(receiver_order(no_type, scores), scores)
+    scope = x.copy()
+    scope[:, INDEX["op_dot"]] = 0.0           # not a member access
+    assert np.array_equal(receiver_order(scope, scores), scores)

@@ -221,4 +221,18 @@ class Ranker:
         if self.ablation:
             x = ablate(x, self.ablation)
         out = self.session.run(None, {self.input: np.ascontiguousarray(x, dtype=np.float32)})[0]
-        return np.asarray(out, dtype=np.float32).reshape(-1)
+        return receiver_order(x, np.asarray(out, dtype=np.float32).reshape(-1))
+
+
+def receiver_order(x: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """At `.` / `->` whose receiver's type is known (a candidate is one of the members it declares), the names
+    never used as a member anywhere come after every other candidate, in their own order: a tree ensemble can
+    score such a name (the enclosing function's own name after `w.`) above the type's members, which a user
+    would take for a broken list.  Elsewhere the scores are returned as they are."""
+    col = INDEX
+    if not len(scores) or not (x[0, col["op_dot"]] or x[0, col["op_arrow"]]) or not x[:, col["typed_member"]].any():
+        return scores
+    outside = x[:, col["non_member"]] > 0
+    if not outside.any() or outside.all():
+        return scores
+    return np.where(outside, scores - (float(scores.max() - scores.min()) + 1.0), scores).astype(np.float32)
