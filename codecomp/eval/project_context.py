@@ -44,6 +44,7 @@ FULL_LIST = 5000            # items asked of the engine for "found %": in practi
 FOUND_AT = 50               # "found@50": the true identifier among the items a client shows by default
 MAX_INDEXES = 8             # project indexes kept at once (positions are visited project by project mostly)
 KINDS = ("plain", "member", "type")
+SPLIT_WORKSPACES = "the split's files of each project"   # the report's words for workspaces without `whole`
 _MEMBER_OPS = frozenset({".", "->", "?."})
 _REFS = frozenset({"*", "&", "&&"})
 
@@ -115,8 +116,8 @@ class ProjectWorkspaces:
             return index
         t0 = time.perf_counter()
         folder = self.folder(project)
-        # the whole project first; the evaluated files (the same text at the same paths) last
-        for doc in [*self.whole.get(project, ()), *self.by_project.get(project, [])]:
+        # `whole_projects` checked that the whole project holds every evaluated file with the same text
+        for doc in self.whole.get(project) or self.by_project.get(project, []):
             path = self.path_of(doc)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(doc.text, encoding="utf-8", errors="surrogatepass")
@@ -308,7 +309,7 @@ class ProjectContextRun:
             ident["project_context"] = found_summary([self.engine_system, self.project_system,
                                                       *self.ranker_systems])
             ident["project_context"]["workspaces"] = (
-                f"whole projects from {self.whole[0].name}" if self.whole else "the split's files of each project")
+                f"whole projects from {self.whole[0].name}" if self.whole else SPLIT_WORKSPACES)
             result.seconds["project_indexes"] = round(self.workspaces.build_seconds, 1)
 
     def cleanup(self) -> None:
@@ -348,7 +349,7 @@ def _scores(recs: Sequence[tuple[bool, bool, int | None]]) -> dict[str, float]:
 
 def found_markdown(summary: dict[str, Any]) -> str:
     """The side-by-side table of report.md (file-only vs project context, by typed length and target kind)."""
-    workspaces = summary.get("workspaces", "the split's files of each project")
+    workspaces = summary.get("workspaces", SPLIT_WORKSPACES)
     lines = ["## Identifiers: file only vs project context", "",
              f"found %: the true identifier anywhere in the engine's whole list (up to {summary['full_list']} "
              f"items); found@{summary['found_at']}: in its first {summary['found_at']}. Target kinds: "
