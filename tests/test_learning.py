@@ -74,6 +74,14 @@ def test_cpp_candidates_get_no_cache_features_but_the_cache_still_offers_names()
     base = np.array([0.3, 0.9])
     assert np.allclose(learner.scores(base, learner.cache_features(here, ["timeout", "size"]), None),
                        learner.a * base)
+    # a C++ scale per column turns them on: the JavaScript features times the factors
+    scaled = Learner(LearnerConfig(cpp_cache_scale=(0.5, 0.0, 1.0, 0.25, 1.0)))
+    for _ in range(3):
+        scaled.observe_name(Context(("cfg", "->"), "file:///w/other.cc", True, "cpp"), "timeout")
+    full = scaled.cache_features(js, ["timeout", "size"], [True, False])
+    assert full.any()
+    np.testing.assert_allclose(scaled.cache_features(here, ["timeout", "size"], [True, False]),
+                               full * np.array([0.5, 0.0, 1.0, 0.25, 1.0]))
 
 
 def test_an_old_habit_fades() -> None:

@@ -83,6 +83,9 @@ class LearnerConfig:
     lr_ranker: float = 0.003                                    # step size of v
     pull: float = 0.01                                          # L2 pull of (a, w, v) back to the prior, per event
     own_document: bool = False                                  # uses in the document being completed count too
+    # per-column factors of the cache features for the languages of `NO_CACHE_FEATURES` (C++; the others get
+    # them whole); all zero: none
+    cpp_cache_scale: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 DEFAULT_CONFIG = LearnerConfig()
@@ -283,12 +286,15 @@ class Learner:
         """Rows of `CACHE_FEATURES` for the candidates `labels` at `context` (zeros for names never used)."""
         n = len(labels)
         x = np.zeros((n, len(CACHE_FEATURES)), dtype=np.float64)
+        scale = None
         if context.lang in NO_CACHE_FEATURES:
-            return x
+            scale = np.asarray(self.config.cpp_cache_scale, dtype=np.float64)
+            if not scale.any():
+                return x
         if learned_only is not None:
             x[:, 4] = np.fromiter(learned_only, dtype=np.float64, count=n)
         if not self.names or not n:
-            return x
+            return x * scale if scale is not None else x
         did = self.doc_ids.get(context.doc, 0) if not self.config.own_document else 0
         floor = 1.0 / VOCABULARY
         # order 0: the names' overall use (Witten-Bell with the uniform floor)
@@ -311,7 +317,7 @@ class Learner:
             p = (c + distinct * p) / (total + distinct)
             x[:, column] = np.log1p(c)
         x[:, 0] = np.log(p / floor)
-        return x
+        return x * scale if scale is not None else x
 
     # -- the correction -----------------------------------------------------------------------------------------
     def _ranker_z(self, rows: np.ndarray) -> np.ndarray:
