@@ -23,6 +23,9 @@ from typing import Any, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from learning_tune import engine_and_docs, learning_arguments  # noqa: E402
 
 
 def reference(engine: Any, docs: Sequence[Any], opts: Any, root: Path) -> list[tuple[str, int, int, int, bool, bool]]:
@@ -77,25 +80,13 @@ def reference(engine: Any, docs: Sequence[Any], opts: Any, root: Path) -> list[t
 def main(argv: list[str] | None = None) -> list[tuple[str, int, int, int, bool, bool]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--corpus", type=Path, required=True)
-    parser.add_argument("--split", default="valid")
-    parser.add_argument("--model", type=Path, default=None, help="model artifact (default: the shipped one)")
-    parser.add_argument("--language", default=None, help="only this language's files (cpp, javascript)")
-    parser.add_argument("--measured", type=int, default=100, help="measured positions per project (second half)")
+    learning_arguments(parser)
     parser.add_argument("--quick", action="store_true", help="a few files and positions per project (a smoke run)")
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    from codecomp.engine import Engine
-    from codecomp.eval.harness import docs_of, load_split
     from codecomp.eval.learning_eval import LearningOptions
 
-    engine = Engine.load(args.model)
-    docs = docs_of(load_split(args.corpus, args.split, None, args.seed), False, "files")
-    if args.language:
-        docs = [d for d in docs if d.lang == args.language]
-    if not docs:
-        raise SystemExit(f"no files in the {args.split} split of {args.corpus}")
+    engine, docs = engine_and_docs(args)
     opts = LearningOptions.quick(args.seed) if args.quick else LearningOptions(measured=args.measured, seed=args.seed)
     rows = []
     with tempfile.TemporaryDirectory(prefix="codecomp-reference-") as tmp:

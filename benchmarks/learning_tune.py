@@ -44,26 +44,20 @@ def parse_setting(text: str, base: object) -> tuple[str, object]:
     return name, dataclasses.replace(base, **changes)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def learning_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments the learning benchmarks share: which corpus, split, model and language."""
     parser.add_argument("--corpus", type=Path, required=True)
     parser.add_argument("--split", default="valid")
     parser.add_argument("--model", type=Path, default=None, help="model artifact (default: the shipped one)")
     parser.add_argument("--language", default=None, help="only this language's files (cpp, javascript)")
-    parser.add_argument("--setting", action="append", default=[],
-                        help="NAME[:field=value,...] (repeatable); a name alone: the shipped setting")
     parser.add_argument("--measured", type=int, default=100, help="measured positions per project (second half)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")
-    args = parser.parse_args(argv)
-    if args.split == "test":
-        raise SystemExit("the test split is never used for tuning; use --split valid")
 
+
+def engine_and_docs(args: argparse.Namespace) -> tuple[object, list]:
+    """The engine and the split's files (of `--language` only, when given); exits when there are none."""
     from codecomp.engine import Engine
-    from codecomp.engine.learning import DEFAULT_CONFIG, Learning
     from codecomp.eval.harness import docs_of, load_split
-    from codecomp.eval.learning_eval import LearningOptions, eval_learning
 
     engine = Engine.load(args.model)
     docs = docs_of(load_split(args.corpus, args.split, None, args.seed), False, "files")
@@ -71,6 +65,24 @@ def main(argv: list[str] | None = None) -> None:
         docs = [d for d in docs if d.lang == args.language]
     if not docs:
         raise SystemExit(f"no files in the {args.split} split of {args.corpus}")
+    return engine, docs
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    learning_arguments(parser)
+    parser.add_argument("--setting", action="append", default=[],
+                        help="NAME[:field=value,...] (repeatable); a name alone: the shipped setting")
+    parser.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")
+    args = parser.parse_args(argv)
+    if args.split == "test":
+        raise SystemExit("the test split is never used for tuning; use --split valid")
+
+    from codecomp.engine.learning import DEFAULT_CONFIG, Learning
+    from codecomp.eval.learning_eval import LearningOptions, eval_learning
+
+    engine, docs = engine_and_docs(args)
     langs = sorted({d.lang for d in docs})
     opts = LearningOptions(measured=args.measured, seed=args.seed)
     rows, results = [], {}
