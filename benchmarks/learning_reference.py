@@ -9,8 +9,9 @@ in both; the figure is top-1 with nothing typed and with one character typed.
 
     python benchmarks/learning_reference.py --corpus data/cpp-valid-extra --split valid --language cpp
 
-Same projects, files, order and positions as the learning evaluation (`learning_eval.plan`), so its "off"
-column equals the evaluation's.
+Same projects, files, order and positions as the learning evaluation (`learning_eval.plan`).  The "without"
+column is close to the evaluation's "off" but need not equal it: there the engine is asked in between with
+learning on.
 """
 from __future__ import annotations
 
