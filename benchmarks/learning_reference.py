@@ -36,8 +36,10 @@ def reference(engine: Any, docs: Sequence[Any], opts: Any, root: Path) -> list[t
     from codecomp.eval.documents import Query
     from codecomp.eval.learning_eval import _rank, _Sim, plan, project_files
 
+    from tqdm import tqdm
+
     out = []
-    for project in sorted({d.project for d in docs}):
+    for project in tqdm(sorted({d.project for d in docs}), desc="projects", leave=False):
         files = project_files(docs, project, opts)
         _, second, _ = plan(files, opts, project)
         folder = root / project
