@@ -31,10 +31,20 @@ from learning_tune import engine_and_docs, learning_arguments  # noqa: E402
 
 def reference(engine: Any, docs: Sequence[Any], opts: Any, root: Path) -> list[tuple[str, int, int, int, bool, bool]]:
     """(project, file number, typed, files in the index, top-1 without, top-1 with) per measured position."""
-    from codecomp.engine.core import uri_to_path
     from codecomp.engine.workspace import WorkspaceIndex
     from codecomp.eval.documents import Query
     from codecomp.eval.learning_eval import _rank, _Sim, plan, project_files
+
+    class _FolderSim(_Sim):
+        """The evaluation's adapter with each file at its evaluation name under a real project folder."""
+
+        folder: Path
+
+        def path_of(self, doc: Any) -> Path:
+            return self.folder / super().uri_of(doc).split(f"/{doc.project}/", 1)[1]
+
+        def uri_of(self, doc: Any) -> str:
+            return self.path_of(doc).as_uri()
 
     from tqdm import tqdm
 
@@ -44,12 +54,8 @@ def reference(engine: Any, docs: Sequence[Any], opts: Any, root: Path) -> list[t
         _, second, _ = plan(files, opts, project)
         folder = root / project
         folder.mkdir(parents=True)
-
-        class Sim(_Sim):
-            def uri_of(self, doc: Any) -> str:   # the evaluation's file name, under a real project folder
-                return (folder / super().uri_of(doc).split(f"/{doc.project}/", 1)[1]).as_uri()
-
-        sim = Sim(engine, "reference", max_items=10)
+        sim = _FolderSim(engine, "reference", max_items=10)
+        sim.folder = folder
         index = WorkspaceIndex([folder])
         index.build()
         written = 0
@@ -59,7 +65,7 @@ def reference(engine: Any, docs: Sequence[Any], opts: Any, root: Path) -> list[t
                 if not wanted:
                     continue
                 while written < f:   # the files typed before this one, as saved
-                    path = Path(uri_to_path(sim.uri_of(files[written])))
+                    path = sim.path_of(files[written])
                     path.parent.mkdir(parents=True, exist_ok=True)
                     path.write_text(files[written].text, encoding="utf-8")
                     index.update_file(path)

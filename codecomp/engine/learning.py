@@ -145,6 +145,9 @@ class Learner:
 
     def __init__(self, config: LearnerConfig = DEFAULT_CONFIG) -> None:
         self.config = config
+        # factors of the cache features in the languages of NO_CACHE_FEATURES; None: they get none
+        scale = np.asarray(config.cpp_cache_scale, dtype=np.float64)
+        self._reduced_scale = scale if scale.any() else None
         self.reset()
 
     # -- state --------------------------------------------------------------------------------------------------
@@ -283,18 +286,22 @@ class Learner:
 
     def cache_features(self, context: Context, labels: Sequence[str], learned_only: Iterable[bool] | None = None
                        ) -> np.ndarray:
-        """Rows of `CACHE_FEATURES` for the candidates `labels` at `context` (zeros for names never used)."""
+        """Rows of `CACHE_FEATURES` for the candidates `labels` at `context` (zeros for names never used; in
+        the languages of `NO_CACHE_FEATURES` times `LearnerConfig.cpp_cache_scale`)."""
+        if context.lang in NO_CACHE_FEATURES:
+            if self._reduced_scale is None:
+                return np.zeros((len(labels), len(CACHE_FEATURES)), dtype=np.float64)
+            return self._cache_features(context, labels, learned_only) * self._reduced_scale
+        return self._cache_features(context, labels, learned_only)
+
+    def _cache_features(self, context: Context, labels: Sequence[str], learned_only: Iterable[bool] | None
+                        ) -> np.ndarray:
         n = len(labels)
         x = np.zeros((n, len(CACHE_FEATURES)), dtype=np.float64)
-        scale = None
-        if context.lang in NO_CACHE_FEATURES:
-            scale = np.asarray(self.config.cpp_cache_scale, dtype=np.float64)
-            if not scale.any():
-                return x
         if learned_only is not None:
             x[:, 4] = np.fromiter(learned_only, dtype=np.float64, count=n)
         if not self.names or not n:
-            return x * scale if scale is not None else x
+            return x
         did = self.doc_ids.get(context.doc, 0) if not self.config.own_document else 0
         floor = 1.0 / VOCABULARY
         # order 0: the names' overall use (Witten-Bell with the uniform floor)
@@ -317,7 +324,7 @@ class Learner:
             p = (c + distinct * p) / (total + distinct)
             x[:, column] = np.log1p(c)
         x[:, 0] = np.log(p / floor)
-        return x * scale if scale is not None else x
+        return x
 
     # -- the correction -----------------------------------------------------------------------------------------
     def _ranker_z(self, rows: np.ndarray) -> np.ndarray:
