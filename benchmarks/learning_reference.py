@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -103,7 +102,7 @@ def main(argv: list[str] | None = None) -> list[tuple[str, int, int, int, bool, 
             found = reference(engine, [d for d in docs if d.lang == lang], opts, Path(tmp) / lang)
             rows += [(lang, *r) for r in found]
     print(f"{'lang':<11} {'project':<16} typed {'n':>5} {'without':>8} {'with index':>10} {'gain':>6}")
-    groups = Counter((r[0], r[1], r[3]) for r in rows)
+    groups = {(r[0], r[1], r[3]) for r in rows}
     for key in sorted(groups) + sorted({(lang, "ALL", t) for lang, _, t in groups}):
         lang, project, t = key
         sel = [r for r in rows if r[0] == lang and r[3] == t and project in ("ALL", r[1])]

@@ -61,12 +61,6 @@ CANDIDATES_PER_CONTEXT = 12      # learned names a context adds to the candidate
 
 # -- the linear correction -------------------------------------------------------------------------------------
 CACHE_FEATURES = ("log_p_cache", "log_count_ctx2", "log_count_ctx1", "log_count_name", "learned_only")
-# Languages whose candidates get no cache features (all zero: the correction then moves the offline score and the
-# ranker's row only; the cache still counts names and offers them as candidates).  On three unseen C++ projects
-# (data/cpp-valid-extra, valid; `python benchmarks/learning_tune.py --corpus data/cpp-valid-extra --split valid`)
-# the cache features cost top-1 in C++: second half -0.3 (typed 0) / -2.5 (typed 1) with them, +1.0 / +1.4
-# without; in JavaScript they are most of the gain.
-NO_CACHE_FEATURES = frozenset({"cpp"})
 KEEP_ROWS = 64                   # items of a shown list kept for its event (the first ones, in the list's order)
 MOMENT_RATE = 0.02               # update rate of the running moments that standardise the ranker's rows
 CLIP = 4.0                       # largest gradient component
@@ -83,8 +77,12 @@ class LearnerConfig:
     lr_ranker: float = 0.003                                    # step size of v
     pull: float = 0.01                                          # L2 pull of (a, w, v) back to the prior, per event
     own_document: bool = False                                  # uses in the document being completed count too
-    # per-column factors of the cache features for the languages of `NO_CACHE_FEATURES` (C++; the others get
-    # them whole); all zero: none
+    # per-column factors of the cache features of C++ candidates (the other languages get them whole).  All zero
+    # (the default): none, so in C++ the correction moves the offline score and the ranker's row only, while the
+    # cache still counts names and offers them as candidates.  On three unseen C++ projects (data/cpp-valid-extra,
+    # valid; `python benchmarks/learning_tune.py --corpus data/cpp-valid-extra --split valid`) whole cache
+    # features cost top-1: second half -0.3 (typed 0) / -2.5 (typed 1) with them, +1.0 / +1.4 without; in
+    # JavaScript they are most of the gain.
     cpp_cache_scale: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
 
 
@@ -145,9 +143,9 @@ class Learner:
 
     def __init__(self, config: LearnerConfig = DEFAULT_CONFIG) -> None:
         self.config = config
-        # factors of the cache features in the languages of NO_CACHE_FEATURES; None: they get none
+        # the factors of C++ cache features; None: C++ candidates get none
         scale = np.asarray(config.cpp_cache_scale, dtype=np.float64)
-        self._reduced_scale = scale if scale.any() else None
+        self._cpp_scale = scale if scale.any() else None
         self.reset()
 
     # -- state --------------------------------------------------------------------------------------------------
@@ -287,11 +285,11 @@ class Learner:
     def cache_features(self, context: Context, labels: Sequence[str], learned_only: Iterable[bool] | None = None
                        ) -> np.ndarray:
         """Rows of `CACHE_FEATURES` for the candidates `labels` at `context` (zeros for names never used; in
-        the languages of `NO_CACHE_FEATURES` times `LearnerConfig.cpp_cache_scale`)."""
-        if context.lang in NO_CACHE_FEATURES:
-            if self._reduced_scale is None:
+        C++ times `LearnerConfig.cpp_cache_scale`)."""
+        if context.lang == "cpp":
+            if self._cpp_scale is None:
                 return np.zeros((len(labels), len(CACHE_FEATURES)), dtype=np.float64)
-            return self._cache_features(context, labels, learned_only) * self._reduced_scale
+            return self._cache_features(context, labels, learned_only) * self._cpp_scale
         return self._cache_features(context, labels, learned_only)
 
     def _cache_features(self, context: Context, labels: Sequence[str], learned_only: Iterable[bool] | None
