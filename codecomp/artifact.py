@@ -55,7 +55,7 @@ def required_files(name: str, section: dict[str, Any]) -> tuple[str, ...]:
         return (str(section.get("file", "token.onnx")), str(section.get("vocab", "token_vocab.json"))) + shared
     if name == "char":
         return (str(section.get("file", "char.onnx")),)
-    if name in ("ranker", "ranker_file"):
+    if name in ("ranker", "ranker_file", "ranker_after"):
         return (str(section.get("file", f"{name}.onnx")),)
     return REQUIRED_FILES.get(name, ())
 

@@ -113,12 +113,13 @@ def test_a_word_cut_by_the_window_edge_is_not_a_use() -> None:
 
 
 def _without_rankers(artifact: Path) -> None:
-    """Remove the learned rankers an artifact carries (the shipped one carries two)."""
+    """Remove the learned rankers an artifact carries (the shipped one carries three)."""
     from codecomp.artifact import write_manifest
 
     manifest = json.loads((artifact / "manifest.json").read_text())
-    models = {k: v for k, v in manifest["models"].items() if k not in ("ranker", "ranker_file")}
-    for slot in ("ranker", "ranker_file"):
+    slots = ("ranker", "ranker_file", "ranker_after")
+    models = {k: v for k, v in manifest["models"].items() if k not in slots}
+    for slot in slots:
         if slot in manifest["models"]:
             (artifact / manifest["models"][slot]["file"]).unlink()
     write_manifest(artifact, models, manifest["languages"], manifest.get("training"))
@@ -141,7 +142,8 @@ def trained(fixture_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> t
 def test_training_writes_an_onnx_ranker_that_the_engine_serves(trained: tuple[Path, Path]) -> None:
     run, artifact = trained
     info = json.loads((run / "ranker.json").read_text())
-    assert info["features"] == list(FEATURES) and info["parity_max_abs_diff"] < 1e-3
+    # the after-cursor columns are for the after-only ranker (`models.ranker_after`) alone
+    assert info["features"] == list(FEATURES[:INDEX["project_after_lift"]]) and info["parity_max_abs_diff"] < 1e-3
     manifest = json.loads((artifact / "manifest.json").read_text())
     assert manifest["models"]["ranker"]["file"] == "ranker.onnx" and "ranker.onnx" in manifest["files"]
     eng = Engine.load(artifact)
@@ -193,6 +195,74 @@ def test_saved_features_of_several_runs_are_pooled(trained: tuple[Path, Path], t
     both = Groups.load(pooled_run / "features-train.npz")   # the pooled groups are saved for later re-fits
     assert len(both.y) == 2 * len(one.y) and both.missed == 2 * one.missed
     np.testing.assert_array_equal(both.x[len(one.y)], one.x[0])
+
+
+def test_a_ranker_fitted_before_columns_were_appended_reads_the_columns_it_knows(trained: tuple[Path, Path],
+                                                                                tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    from training.ranker import Groups, train_ranker
+
+    run, _ = trained
+    width = INDEX["project_after_lift"]   # rows saved before the after-context columns existed
+    old = tmp_path / "old"
+    old.mkdir()
+    for split in ("train", "valid"):
+        Groups.load(run / f"features-{split}.npz").narrowed(width).save(old / f"features-{split}.npz")
+    refit = tmp_path / "refit"
+    info = train_ranker(Path("unused"), refit, None, features_from=[old], progress=False, log=lambda m: None)
+    assert info["features"] == list(FEATURES[:width])
+    session = ort.InferenceSession(str(refit / "ranker.onnx"), providers=["CPUExecutionProvider"])
+    ranker = Ranker(session, info)
+    rows = Groups.load(run / "features-valid.npz").x[0]
+    wide = rows.copy()
+    wide[:, width:] = 123.0   # columns it does not know change nothing
+    direct = session.run(None, {"features": np.ascontiguousarray(rows[:, :width])})[0].reshape(-1)
+    np.testing.assert_allclose(ranker.score(wide), direct, rtol=1e-6)
+    # sets of different widths are not pooled silently
+    with pytest.raises(ValueError, match="different columns"):
+        train_ranker(Path("unused"), tmp_path / "mixed", None, features_from=[old, run], progress=False,
+                     log=lambda m: None)
+
+
+def test_an_after_only_ranker_serves_where_code_follows_the_cursor_on_its_line(trained: tuple[Path, Path],
+                                                                              tmp_path: Path) -> None:
+    from codecomp.engine.workspace import WorkspaceIndex
+    from training.ranker import Groups, train_ranker
+
+    run, artifact = trained
+    groups = Groups.load(run / "features-train.npz")
+    known = INDEX["project_after_known"]
+    groups.x[0] = groups.x[0].copy()
+    groups.x[0][:, known] = 0.0     # a position with nothing after the cursor on its line
+    kept = groups.with_code_after()
+    assert len(kept.y) == len(groups.y) - 1 - sum(x[0, known] == 0 for x in groups.x[1:])
+    assert kept.x[0] is groups.x[1] and all(x[0, known] == 1.0 for x in kept.x)
+    kept = Groups.load(run / "features-train.npz").with_code_after()
+    model = tmp_path / "model"
+    shutil.copytree(artifact, model)
+    info = train_ranker(Path("unused"), tmp_path / "after", None, features_from=[run], after_only=True,
+                        install=model, progress=False, log=lambda m: None)
+    assert info["after_only"] and info["train_groups"] == len(kept.y) and info["features"] == list(FEATURES)
+    manifest = json.loads((model / "manifest.json").read_text())
+    assert manifest["models"]["ranker_after"]["file"] == "ranker_after.onnx"
+    eng = Engine.load(model)
+    assert eng.ranker_after is not None and eng.ranker is not None and eng.ranker_problem is None
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "lib.js").write_text("function load(store) {\n  store.open(1);\n  return store.size;\n}\n")
+    index = WorkspaceIndex([project])
+    index.build()
+    eng.set_workspace(index)
+    used: list[str] = []
+    for slot in ("ranker", "ranker_after"):
+        real = getattr(eng, slot)
+        setattr(eng, slot, type("Recording", (), {"score": lambda self, x, r=real, s=slot: used.append(s) or r.score(x)})())
+    uri = (project / "main.js").as_uri()
+    eng.open(uri, "function run(store) {\n  let n = 0;\n   .open(2);\n  n\n}\n", "javascript", 1)
+    eng.complete(uri, 2, 2, max_items=20, fragment=False)   # `.open(2);` follows on the line
+    eng.complete(uri, 3, 3, max_items=20, fragment=False)   # nothing follows on the line
+    assert used == ["ranker_after", "ranker"]
 
 
 def test_a_file_only_ranker_serves_positions_without_project_evidence(trained: tuple[Path, Path],

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from codecomp.engine.workspace import (DiscoveryConfig, WorkspaceIndex, analyze, context_at, discover,
-                                       include_dirs, infer_receiver_type, receiver_at)
+from codecomp.engine.workspace import (DiscoveryConfig, WorkspaceIndex, analyze, context_after, context_at,
+                                       discover, include_dirs, infer_receiver_type, receiver_at)
 from codecomp.engine.workspace.lexical import is_word
 from codecomp.syntax import KEYWORDS, TokenKind, detect_language, parse
 
@@ -350,6 +350,35 @@ def test_ngram_scores_prefer_what_followed_the_context(tmp_path: Path) -> None:
     # `listen` starts each file: only `server .` precedes it, while `; server .` precedes `close`
     assert dict(index.ngram_words(target, ctx)) == {"close": 5}
     assert dict(index.ngram_words(target, ctx[1:])) == {"listen": 5, "close": 5}
+
+
+def test_ngram_scores_after_the_word_prefer_what_preceded_the_next_tokens(tmp_path: Path) -> None:
+    # `buffer` comes before `->size()`, `count` before `+= 1`: the code after a hole tells them apart
+    for i in range(4):
+        write(tmp_path, f"f{i}.cpp", "void f(Buf* buffer, int count) {\n  count += 1;\n"
+                                     "  int n = buffer->size(); // buffer->size\n}\n")
+    asker = write(tmp_path, "asker.cpp", "int q = buffer->size(); int z = count + 1;")
+    index = WorkspaceIndex([tmp_path])
+    index.build()
+    text = "int g() { return  ->size(); }"
+    hole = text.index("  ->") + 1
+    after = context_after(text, hole, "cpp")
+    assert after == [b"->", b"size"]
+    assert context_after("x = y /* -> */ ;", len("x = y"), "cpp") == [b";"]  # comments are not code
+    assert context_after("f(", 2, "cpp") == []
+    assert context_after("x = count\n  total += 1;", len("x = count"), "cpp") == []  # only the cursor's line
+    scores = index.ngram_scores(asker, after, ["buffer", "count", "neverSeen"], after=True)
+    assert scores["buffer"] > 0.5 > scores["count"] > 0 and scores["neverSeen"] == 0.0
+    plus = index.ngram_scores(asker, context_after(" += 1;", 0, "cpp"), ["buffer", "count"], after=True)
+    assert plus["count"] > plus["buffer"]
+    # the asking file's own uses are not evidence: only it has `z` before `= count`
+    own = index.ngram_scores(asker, [b"=", b"count"], ["z", "n"], after=True)
+    assert own["z"] == 0.0 < own["n"]
+    assert index.ngram_scores(asker, [b"=", b"count"], ["z"], after=True, exclude_self=False)["z"] > 0
+    # the contexts after a word are kept apart from those before it: `buffer` precedes `->`, `size` follows it
+    assert dict(index.ngram_words(asker, [b"->"])) == {"size": 4}
+    assert index.ngram_scores(asker, [b"->"], ["buffer", "size"], after=True)["size"] < \
+        index.ngram_scores(asker, [b"->"], ["buffer", "size"], after=True)["buffer"]
 
 
 def test_identifier_counts_exclude_the_asking_file(tmp_path: Path) -> None:

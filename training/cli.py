@@ -113,8 +113,11 @@ def train_command(
     ablate: Optional[str] = typer.Option(None, "--ablate", help="ranker only: train without a group of features "
                                                                 "(model or project), for the evaluation's ablations."),
     file_only: bool = typer.Option(False, "--file-only", help="ranker only: no project context (workspace index)."),
+    after_only: bool = typer.Option(False, "--after-only", help="ranker only: fit on the positions with code after "
+                                                                "the cursor on its line alone (installed as "
+                                                                "models.ranker_after, used there)."),
     install: Optional[Path] = typer.Option(None, "--install", help="ranker only: copy the trained ranker into this "
-                                                                   "artifact folder (as models.ranker, or as models.ranker_file with --file-only)."),
+                                                                   "artifact folder (as models.ranker; models.ranker_file with --file-only; models.ranker_after with --after-only)."),
     workspaces: Optional[Path] = typer.Option(
         None, "--workspaces", metavar="CORPUS",
         help="ranker only: each project's workspace from this corpus of whole projects (the recipe built with "
@@ -133,7 +136,8 @@ def train_command(
         try:
             info = train_ranker(corpus, out, artifact, positions=positions, seed=seed or 0, ablation=ablate,
                                 project_context=not file_only, install=install, progress=not quiet,
-                                features_from=list(features_from or []) or None, workspaces_from=workspaces)
+                                features_from=list(features_from or []) or None, workspaces_from=workspaces,
+                                after_only=after_only)
         except RankerTrainingError as exc:
             typer.echo(f"codecomp train ranker: error: {exc}", err=True)
             raise typer.Exit(2)

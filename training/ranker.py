@@ -50,6 +50,19 @@ class Groups:
         self.typed.append(typed)
         self.projects.append(project)
 
+    def with_code_after(self) -> "Groups":
+        """The groups whose position has code after the cursor on its line (the after-cursor columns known)."""
+        from codecomp.engine.ranker import INDEX
+
+        known = INDEX["project_after_known"]
+        keep = [i for i, x in enumerate(self.x) if x.shape[1] > known and x[0, known] > 0]
+        return Groups([self.x[i] for i in keep], [self.y[i] for i in keep], [self.typed[i] for i in keep],
+                      [self.projects[i] for i in keep], self.missed)
+
+    def narrowed(self, width: int) -> "Groups":
+        """The groups with the first `width` feature columns only."""
+        return Groups([x[:, :width] for x in self.x], self.y, self.typed, self.projects, self.missed)
+
     def extend(self, other: "Groups") -> None:
         """Add the groups of another set (pooling runs)."""
         self.x += other.x
@@ -80,6 +93,9 @@ class Groups:
         """(x, y, group sizes) in LightGBM's layout."""
         if not self.x:
             raise ValueError("no position had its true identifier among the candidates")
+        if len({r.shape[1] for r in self.x}) > 1:
+            raise ValueError("the pooled feature sets have different columns (some were saved before a feature "
+                             "was added): compute them again")
         return np.concatenate(self.x), np.concatenate(self.y), [len(r) for r in self.y]
 
 
@@ -151,15 +167,17 @@ def write_run(out: Path, booster: Any, figures: dict[str, Any], meta: dict[str, 
     from codecomp.engine.ranker import FEATURES, VERSION
 
     out.mkdir(parents=True, exist_ok=True)
-    blob = to_onnx(booster, len(FEATURES))
+    # rows saved before a column was appended to FEATURES are narrower: the ranker reads that many columns
+    features = FEATURES[:booster.num_feature()]
+    blob = to_onnx(booster, len(features))
     sess = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
-    probe = np.random.default_rng(0).normal(size=(64, len(FEATURES))).astype(np.float32)
+    probe = np.random.default_rng(0).normal(size=(64, len(features))).astype(np.float32)
     diff = float(np.max(np.abs(sess.run(None, {"features": probe})[0].reshape(-1)
                               - booster.predict(probe, num_iteration=figures["trees"]))))
     if diff > 1e-3:
         raise RuntimeError(f"the ONNX ranker disagrees with LightGBM by {diff:.2e}; not written")
     (out / RANKER_FILE).write_bytes(blob)
-    info = {"file": RANKER_FILE, "features": list(FEATURES), "version": VERSION, "parity_max_abs_diff": diff,
+    info = {"file": RANKER_FILE, "features": list(features), "version": VERSION, "parity_max_abs_diff": diff,
             "bytes": len(blob), **figures, **meta}
     (out / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return info
@@ -167,17 +185,19 @@ def write_run(out: Path, booster: Any, figures: dict[str, Any], meta: dict[str, 
 
 def install_ranker(run: Path, artifact: Path) -> str:
     """Copy a trained ranker into an artifact folder and rewrite its manifest; returns the slot it went to:
-    `models.ranker` (trained with project context: used where the workspace index gives evidence) or
+    `models.ranker` (trained with project context: used where the workspace index gives evidence),
+    `models.ranker_after` (`--after-only`: used where it does and code follows the cursor on its line) or
     `models.ranker_file` (trained on lone files, `--file-only`: used where it gives none)."""
     from codecomp.artifact import MANIFEST, write_manifest
 
     info = json.loads((run / INFO_FILE).read_text(encoding="utf-8"))
     manifest = json.loads((artifact / MANIFEST).read_text(encoding="utf-8"))
-    slot = "ranker" if info.get("project_context", True) else "ranker_file"
+    slot = ("ranker_file" if not info.get("project_context", True) else
+            "ranker_after" if info.get("after_only") else "ranker")
     shutil.copyfile(run / RANKER_FILE, artifact / f"{slot}.onnx")
     models = dict(manifest["models"])
-    models[slot] = {k: info[k] for k in ("features", "version", "trees", "valid", "ablation", "project_context")
-                    if k in info}
+    models[slot] = {k: info[k] for k in ("features", "version", "trees", "valid", "ablation", "project_context",
+                                         "after_only") if k in info}
     models[slot]["file"] = f"{slot}.onnx"
     write_manifest(artifact, models, manifest.get("languages", []), manifest.get("training"))
     return slot
@@ -191,16 +211,20 @@ def train_ranker(corpus: Path, out: Path, artifact: Path | None = None, position
                  ablation: str | None = None, project_context: bool = True, install: Path | None = None,
                  progress: bool = True, log: Callable[[str], None] = print,
                  features_from: Path | Sequence[Path] | None = None,
-                 workspaces_from: Path | None = None) -> dict[str, Any]:
+                 workspaces_from: Path | None = None, after_only: bool = False) -> dict[str, Any]:
     """The whole of `codecomp train ranker`: features from the train and valid splits, fit, export, install.
 
     The features are saved in the run folder (`features-train.npz`, `features-valid.npz`); `features_from` (run
     folders) re-fits on saved features instead of computing them again, e.g. for the ablations; the groups of
     several runs are pooled (e.g. positions asked with project context and file only, so that one ranker serves
     both).  `workspaces_from`: a corpus of whole projects (`codecomp.eval.project_context.whole_projects`) whose
-    copy of each project is its workspace, as `codecomp eval --workspaces` does."""
+    copy of each project is its workspace, as `codecomp eval --workspaces` does.  `after_only`: fit on the groups
+    with code after the cursor on its line alone, for `models.ranker_after`; the other rankers do not read the
+    after-cursor columns (a ranker fitted on both kinds leans
+    on the after-cursor columns and ranks worse where they are absent: on valid JS positions of a line being
+    written among existing code, top-1 at typed 0 66.2 against 71.0 for the ranker without those columns)."""
     from codecomp.engine import Engine
-    from codecomp.engine.ranker import GROUPS
+    from codecomp.engine.ranker import GROUPS, INDEX
     from codecomp.eval.harness import docs_of, load_split, sample_identifier_positions
 
     if ablation is not None and ablation not in GROUPS:
@@ -250,6 +274,14 @@ def train_ranker(corpus: Path, out: Path, artifact: Path | None = None, position
         if sets[split].y:
             sets[split].save(out / f"features-{split}.npz")
     feature_seconds = time.perf_counter() - t0
+    if after_only:
+        if not project_context:
+            raise RankerTrainingError("--after-only needs project context (the after-cursor columns come from the "
+                                      "workspace index)")
+        sets = {split: groups.with_code_after() for split, groups in sets.items()}
+    else:
+        # the after-cursor columns are read by the after-only ranker alone (see `after_only`)
+        sets = {split: groups.narrowed(INDEX["project_after_lift"]) for split, groups in sets.items()}
     try:
         booster, figures = fit(sets["train"], sets["valid"], ablation=ablation, log=log)
     except ValueError as exc:
@@ -257,7 +289,7 @@ def train_ranker(corpus: Path, out: Path, artifact: Path | None = None, position
     meta = {"corpus": str(corpus), "model": str(artifact) if artifact else "default", "positions": positions,
             "seed": seed, "ablation": ablation, "project_context": project_context,
             "workspaces": str(workspaces_from) if workspaces_from is not None else None,
-            "features_from": [str(p) for p in sources] or None,
+            "features_from": [str(p) for p in sources] or None, "after_only": after_only,
             "feature_seconds": round(feature_seconds, 1)}
     info = write_run(out, booster, figures, meta)
     log(f"wrote {out / RANKER_FILE} ({info['bytes']:,} bytes)")

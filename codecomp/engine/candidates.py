@@ -82,6 +82,7 @@ class ProjectContext:
     companions: list[tuple[str, str]] = field(default_factory=list)  # (name, kind) declared in companion files
     identifiers: dict[str, list] = field(default_factory=dict)  # prefix -> [ProjectIdentifier]
     type_names: frozenset[str] = frozenset()  # C++ at `.` / `->`: types and namespaces the file can see
+    after: list[bytes] = field(default_factory=list)  # code tokens after the word, nearest first (may be none)
 
 
 def project_lookup(index: Any, path: str, doc: Document, pstart: int, prefix: str, member_op: str | None
@@ -89,7 +90,7 @@ def project_lookup(index: Any, path: str, doc: Document, pstart: int, prefix: st
     """The project's evidence at a position, cached in the document under the analysis text, the prefix start
     and the index's generation: a function of the text, the cursor and the index contents (docs/design.md,
     Freshness), computed once per word and reused while it is typed."""
-    from codecomp.engine.workspace import context_at
+    from codecomp.engine.workspace import context_after, context_at
 
     cursor = pstart + len(prefix.encode("utf-8", "surrogatepass"))
     base, cut, _ = doc.analysis_text(cursor)
@@ -103,6 +104,7 @@ def project_lookup(index: Any, path: str, doc: Document, pstart: int, prefix: st
         members = index.member_completion(path, base, cut, exclude_self=True) if member_op else None
         ctx = ProjectContext(path, context, index.ngram_words(path, context, PROJECT_NGRAM_WORDS), members,
                              [] if member_op else companion_declarations(index, path))
+        ctx.after = context_after(base, cut, doc.lang)
         if member_op in (".", "->") and doc.lang == "cpp":
             ctx.type_names = frozenset(name for name, d in index.related_declarations(path).items()
                                        if d.kind in ("class", "namespace", "enum", "typedef"))

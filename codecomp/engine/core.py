@@ -19,6 +19,7 @@ that document (its counts, n-grams, member uses and declarations are left out), 
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import time
 from collections import OrderedDict
@@ -68,6 +69,7 @@ class Gathered:
     rows: Any = None                                     # the ranker's feature rows, when it ranked
     cache: Any = None                                    # the learner's cache features of the candidates
     base: Any = None                                     # the offline scores the learner corrected
+    after: dict[str, float] | None = None                # label -> the project's lift before the next tokens
 
 
 @dataclass
@@ -379,10 +381,11 @@ class BaseEngine:
                 matching[label] = (tier, entry)
         t_project = time.perf_counter()
         probs = self._project_probs(project, matching)
+        after = self._project_after(project, matching)
         timings["project"] = round(project_ms + _ms(t_project), 3)
         timings["candidates"] = _ms(t0)
         return Gathered(doc, cursor, prefix, replace_start, member_op, state, matching, near, ngrams, note,
-                        timings, t_start, probs, learner, context)
+                        timings, t_start, probs, learner, context, after=after)
 
     def _project(self, doc: Document, pstart: int, prefix: str, member_op: str | None, note: str | None
                  ) -> tuple[cand_mod.ProjectContext | None, str | None]:
@@ -405,6 +408,21 @@ class BaseEngine:
             return self.workspace.ngram_scores(project.path, project.context, list(matching))
         except Exception:  # a hint only: the candidates are ranked without it
             return None
+
+    def _project_after(self, project: cand_mod.ProjectContext | None,
+                       matching: dict[str, tuple[int, cand_mod.Pool]]) -> dict[str, float] | None:
+        """How much more often than usual the project has each matching label right before the code that
+        follows the cursor: log(P(label | next tokens) / P(label)) under the project's statistics (None
+        without project context or without code after the word)."""
+        if project is None or not matching or not project.after:
+            return None
+        try:
+            labels = list(matching)
+            p_after = self.workspace.ngram_scores(project.path, project.after, labels, after=True)
+            p_any = self.workspace.ngram_scores(project.path, [], labels)
+        except Exception:  # a hint only
+            return None
+        return {k: math.log((p_after.get(k, 0.0) + 1e-9) / (p_any.get(k, 0.0) + 1e-9)) for k in labels}
 
     def _complete(self, uri: str, line: int, utf16_col: int, max_items: int, fragment: bool,
                   stop: Callable[[], bool] | None) -> Completion:
@@ -491,6 +509,7 @@ class BaseEngine:
     # -- the learned ranker ---------------------------------------------------------------------------------------
     ranker = None                   # a `ranker.Ranker` when the artifact carries one and it loads
     ranker_file = None              # the one for positions without project evidence (optional; else `ranker`)
+    ranker_after = None             # the one for project evidence with code after the cursor on its line (optional)
     ranker_problem: str | None = None
     _ranker_on = True
 
@@ -501,9 +520,15 @@ class BaseEngine:
     def _rank(self, g: Gathered, note: str | None) -> tuple[dict[str, float], str | None]:
         """Scores of the matching candidates: the learned ranker when present, else the hand-set mix; a failing
         ranker costs the ranking quality, never the list."""
-        # two regimes with different signals: with project evidence at the position (a workspace index), and
-        # without it (a lone file); an artifact may carry a ranker trained for each
-        ranker = self.ranker_file if g.project is None and self.ranker_file is not None else self.ranker
+        # regimes with different signals: with project evidence at the position (a workspace index), and without
+        # it (a lone file); with project evidence, code after the cursor on its line or none (a line being
+        # written): an artifact may carry a ranker trained for each
+        if g.project is None and self.ranker_file is not None:
+            ranker = self.ranker_file
+        elif g.after is not None and self.ranker_after is not None:
+            ranker = self.ranker_after
+        else:
+            ranker = self.ranker
         if ranker is not None and self._ranker_on and g.matching:
             try:
                 labels, rows = self._ranker_rows(g)
@@ -521,7 +546,7 @@ class BaseEngine:
                               g.state, g.near, g.ngrams, g.project)
         model = getattr(self, "model", None) if g.state is not None else None
         return feature_rows(g.matching, base, g.doc, g.cursor, g.prefix, g.member_op, g.state,
-                            model.index if model is not None else None, g.near)
+                            model.index if model is not None else None, g.near, after_lift=g.after)
 
     def ranker_rows(self, uri: str, line: int, utf16_col: int):
         """(labels, feature rows) of every candidate at a position, exactly as the learned ranker would see them
@@ -663,13 +688,14 @@ class Engine(BaseEngine):
                 "into it with `codecomp export --run RUN --out ARTIFACT`."
             )
         self.model = TokenModel(artifact, threads=threads)
-        for slot in ("ranker", "ranker_file"):
+        for slot in ("ranker", "ranker_file", "ranker_after"):
             if artifact.has(slot):
                 self._load_ranker(artifact, slot, threads)
 
     def _load_ranker(self, artifact, slot: str, threads: int) -> None:
-        """One of the artifact's learned rankers (`slot`: "ranker", or "ranker_file" for positions without
-        project evidence); one that does not fit this engine is reported and the mix ranks instead."""
+        """One of the artifact's learned rankers (`slot`: "ranker", "ranker_file" for positions without
+        project evidence, "ranker_after" for those with it and code after the cursor on its line); one that does
+        not fit this engine is reported and the mix ranks instead."""
         from codecomp.engine.ranker import Ranker, RankerError
 
         info = artifact.models[slot]

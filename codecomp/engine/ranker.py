@@ -7,8 +7,9 @@ function computes the rows for serving and for training (`codecomp train ranker`
 feature computed differently from how it was trained.
 
 The ensemble is a LightGBM LambdaRank model exported to ONNX (`ai.onnx.ml` TreeEnsemble); an artifact carries it
-as `models.ranker` with its feature list and version, and `Ranker` refuses a file whose features are not
-exactly `FEATURES`, so an engine never feeds columns in the wrong order.
+as `models.ranker` with its feature list and version.  `Ranker` feeds it exactly the columns that list names, in
+its order (a ranker fitted before a column was appended reads the columns it knows), and refuses a list with a
+name this engine does not compute, so an engine never feeds columns in the wrong order.
 """
 from __future__ import annotations
 
@@ -52,6 +53,8 @@ FEATURES: tuple[str, ...] = (
     *(f"source_{s}" for s in SOURCES), *(f"kind_{k}" for k in KINDS),
     # today's hand-set score, as one more signal
     "mix_score",
+    # the project: how much more often than usual each name comes right before the code after the cursor
+    "project_after_lift", "project_after_known",
 )
 INDEX = {name: i for i, name in enumerate(FEATURES)}
 # Column groups the ablations of the evaluation drop (set to a constant) to measure what they contribute.
@@ -59,7 +62,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "model": ("p_vocab", "p_copy", "log_p_model", "log_model_rank", "gate", "source_model", "source_copy",
               "mix_score"),
     "project": ("p_project_ngram", "project_related", "typed_member", "log_project_count", "source_project",
-                "mix_score"),
+                "mix_score", "project_after_lift", "project_after_known"),
 }
 
 
@@ -110,12 +113,14 @@ _KIND_OF = attrgetter("kind")
 
 def feature_rows(matching: Mapping[str, tuple[int, Any]], base: Mapping[str, Sequence[float]], doc: Any,
                  cursor: int, prefix: str, member_op: str | None, dist: Any = None, index: Mapping[str, int] | None = None,
-                 near: Mapping[str, int] | None = None, weights: Weights = WEIGHTS) -> tuple[list[str], np.ndarray]:
+                 near: Mapping[str, int] | None = None, weights: Weights = WEIGHTS,
+                 after_lift: Mapping[str, float] | None = None) -> tuple[list[str], np.ndarray]:
     """(labels, rows): one float32 row of `FEATURES` per candidate.
 
     `matching` is label -> (match tier, candidate) from the engine's gathering, `base` label -> the raw signals of
     `scoring.candidate_features` (F_* columns); `dist`/`index` are the model's distribution and vocabulary index
-    (None without a model)."""
+    (None without a model); `after_lift` label -> the project's lift before the code after the cursor (None without
+    project context or code after the cursor)."""
     labels = list(matching)
     n = len(labels)
     x = np.zeros((n, len(FEATURES)), dtype=np.float32)
@@ -184,6 +189,9 @@ def feature_rows(matching: Mapping[str, tuple[int, Any]], base: Mapping[str, Seq
     x[:, col["op_dot"]] = 1.0 if member_op in (".", "?.") else 0.0
     x[:, col["op_arrow"]] = 1.0 if member_op == "->" else 0.0
     x[:, col["op_scope"]] = 1.0 if member_op == "::" else 0.0
+    if after_lift is not None:
+        x[:, col["project_after_lift"]] = np.fromiter(map(after_lift.get, labels, repeat(0.0)), np.float64, n)
+        x[:, col["project_after_known"]] = 1.0
     return labels, x
 
 
@@ -192,7 +200,8 @@ def ablate(x: np.ndarray, group: str) -> np.ndarray:
     signals sees."""
     out = x.copy()
     for name in GROUPS[group]:
-        out[:, INDEX[name]] = 0.0
+        if INDEX[name] < out.shape[1]:  # rows saved before a column of the group was appended lack it
+            out[:, INDEX[name]] = 0.0
     return out
 
 
@@ -201,11 +210,14 @@ class Ranker:
 
     def __init__(self, session: Any, info: Mapping[str, Any]) -> None:
         features = tuple(info.get("features") or ())
-        if int(info.get("version", -1)) != VERSION or features != FEATURES:
+        unknown = [f for f in features if f not in INDEX]
+        if int(info.get("version", -1)) != VERSION or not features or unknown:
             raise RankerError(
                 f"the ranker was trained on feature version {info.get('version')!r} with {len(features)} "
-                f"features; this engine computes version {VERSION} with {len(FEATURES)}. Retrain it with "
-                f"`codecomp train ranker`.")
+                f"features{' (unknown here: ' + ', '.join(unknown[:3]) + ')' if unknown else ''}; this engine "
+                f"computes version {VERSION} with {len(FEATURES)}. Retrain it with `codecomp train ranker`.")
+        # the columns the ensemble reads, in its order (None: all of them, as computed)
+        self.columns = None if features == FEATURES else np.array([INDEX[f] for f in features], dtype=np.int64)
         inputs = session.get_inputs()
         if len(inputs) != 1:
             raise RankerError("the ranker graph must have exactly one input (the feature rows)")
@@ -220,7 +232,8 @@ class Ranker:
             return np.zeros(0, dtype=np.float32)
         if self.ablation:
             x = ablate(x, self.ablation)
-        out = self.session.run(None, {self.input: np.ascontiguousarray(x, dtype=np.float32)})[0]
+        fed = x if self.columns is None else x[:, self.columns]
+        out = self.session.run(None, {self.input: np.ascontiguousarray(fed, dtype=np.float32)})[0]
         return receiver_order(x, np.asarray(out, dtype=np.float32).reshape(-1))
 
 

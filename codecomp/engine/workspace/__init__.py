@@ -6,6 +6,7 @@
     index.open_document(path, text)                         # the editor's text replaces the disk copy
     index.identifiers(path, prefix)                         # project names with counts, kinds, relation flags
     index.ngram_scores(path, context_at(source, pstart, lang), candidates)
+    index.ngram_scores(path, context_after(source, end, lang), candidates, after=True)  # the code after the word
     index.member_completion(path, source, pstart)           # receiver type -> declared members, exports, uses
 
 Modules: `discovery` (which files, .gitignore, caps, compile flags), `lexical` (the per-file reading: tokens,
@@ -15,12 +16,12 @@ declarations, includes, imports, exports), `tables` (vocabulary and segmented co
 """
 from codecomp.engine.workspace.discovery import DiscoveryConfig, DiscoveryReport, discover, include_dirs
 from codecomp.engine.workspace.index import (BuildReport, FileEntry, Member, MemberCompletion, ProjectIdentifier,
-                                             WorkspaceIndex, context_at)
+                                             WorkspaceIndex, context_after, context_at)
 from codecomp.engine.workspace.lexical import Declaration, FileFacts, Include, analyze
 from codecomp.engine.workspace.receiver import ReceiverType, enclosing_class, infer_receiver_type, receiver_at
 
 __all__ = [
     "BuildReport", "Declaration", "DiscoveryConfig", "DiscoveryReport", "FileEntry", "FileFacts", "Include",
-    "Member", "MemberCompletion", "ProjectIdentifier", "ReceiverType", "WorkspaceIndex", "analyze", "context_at",
-    "discover", "enclosing_class", "include_dirs", "infer_receiver_type", "receiver_at",
+    "Member", "MemberCompletion", "ProjectIdentifier", "ReceiverType", "WorkspaceIndex", "analyze", "context_after",
+    "context_at", "discover", "enclosing_class", "include_dirs", "infer_receiver_type", "receiver_at",
 ]

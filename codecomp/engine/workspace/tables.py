@@ -20,6 +20,7 @@ ID_BITS = 24
 ID_MASK = (1 << ID_BITS) - 1
 MAX_IDS = 1 << ID_BITS
 PREFIX_MASK = (1 << 40) - 1
+AFTER_TAG = 4                # order tags 1..3: tokens before a word; 5..7: tokens after it
 
 
 class Vocabulary:
@@ -213,14 +214,16 @@ def mix(h: np.ndarray | int, token: np.ndarray | int) -> np.ndarray:
         return x * _M2
 
 
-def context_prefixes(ids: np.ndarray, positions: np.ndarray, order: int) -> list[np.ndarray]:
-    """For each position, the hashed contexts of its previous 1..order tokens, tagged with the order.
+def context_prefixes(ids: np.ndarray, positions: np.ndarray, order: int, after: bool = False) -> list[np.ndarray]:
+    """For each position, the hashed contexts of its previous 1..order tokens (the next ones, nearest first, when
+    `after`), tagged with the order (orders after the word are tagged `AFTER_TAG + m`, apart from those before).
 
-    `ids` must start with `order` BOS ids so that every position has a full context.
+    `ids` must have `order` padding ids on that side so that every position has a full context.
     """
     out = []
     h = np.zeros(positions.shape, dtype=np.uint64)
+    step, tag = (1, AFTER_TAG) if after else (-1, 0)
     for m in range(1, order + 1):
-        h = mix(h, ids[positions - m])
-        out.append((h & np.uint64((1 << 37) - 1)) | np.uint64(m << 37))
+        h = mix(h, ids[positions + step * m])
+        out.append((h & np.uint64((1 << 37) - 1)) | np.uint64((m + tag) << 37))
     return out
