@@ -220,15 +220,18 @@ def train_ranker(corpus: Path, out: Path, artifact: Path | None = None, position
     both).  `workspaces_from`: a corpus of whole projects (`codecomp.eval.project_context.whole_projects`) whose
     copy of each project is its workspace, as `codecomp eval --workspaces` does.  `after_only`: fit on the groups
     with code after the cursor on its line alone, for `models.ranker_after`; the other rankers do not read the
-    after-cursor columns (a ranker fitted on both kinds leans
-    on the after-cursor columns and ranks worse where they are absent: on valid JS positions of a line being
-    written among existing code, top-1 at typed 0 66.2 against 71.0 for the ranker without those columns)."""
+    after-cursor columns (a ranker fitted on both kinds leans on them and ranks worse where they are absent: on
+    valid JS positions of a line being written among existing code, top-1 at typed 0 66.2 against 71.0 for the
+    ranker without those columns)."""
     from codecomp.engine import Engine
     from codecomp.engine.ranker import GROUPS, INDEX
     from codecomp.eval.harness import docs_of, load_split, sample_identifier_positions
 
     if ablation is not None and ablation not in GROUPS:
         raise RankerTrainingError(f"--ablate must be one of {', '.join(GROUPS)}, not {ablation!r}")
+    if after_only and not project_context:
+        raise RankerTrainingError("--after-only needs project context (the after-cursor columns come from the "
+                                  "workspace index)")
     engine = Engine.load(artifact)
     if getattr(engine, "problem", None):
         raise RankerTrainingError(f"the model does not load: {engine.problem}")
@@ -275,9 +278,6 @@ def train_ranker(corpus: Path, out: Path, artifact: Path | None = None, position
             sets[split].save(out / f"features-{split}.npz")
     feature_seconds = time.perf_counter() - t0
     if after_only:
-        if not project_context:
-            raise RankerTrainingError("--after-only needs project context (the after-cursor columns come from the "
-                                      "workspace index)")
         sets = {split: groups.with_code_after() for split, groups in sets.items()}
     else:
         # the after-cursor columns are read by the after-only ranker alone (see `after_only`)

@@ -83,6 +83,7 @@ class ProjectContext:
     identifiers: dict[str, list] = field(default_factory=dict)  # prefix -> [ProjectIdentifier]
     type_names: frozenset[str] = frozenset()  # C++ at `.` / `->`: types and namespaces the file can see
     after: list[bytes] = field(default_factory=list)  # code tokens after the word, nearest first (may be none)
+    after_lift: dict[str, float] = field(default_factory=dict)  # label -> lift before `after` (filled on demand)
 
 
 def project_lookup(index: Any, path: str, doc: Document, pstart: int, prefix: str, member_op: str | None

@@ -413,16 +413,21 @@ class BaseEngine:
                        matching: dict[str, tuple[int, cand_mod.Pool]]) -> dict[str, float] | None:
         """How much more often than usual the project has each matching label right before the code that
         follows the cursor: log(P(label | next tokens) / P(label)) under the project's statistics (None
-        without project context or without code after the word)."""
+        without project context or without code after the word).  The code after the word does not change while
+        the word is typed, so the lifts are kept in the project context of the word and only labels not seen at
+        an earlier keystroke are looked up."""
         if project is None or not matching or not project.after:
             return None
-        try:
-            labels = list(matching)
-            p_after = self.workspace.ngram_scores(project.path, project.after, labels, after=True)
-            p_any = self.workspace.ngram_scores(project.path, [], labels)
-        except Exception:  # a hint only
-            return None
-        return {k: math.log((p_after.get(k, 0.0) + 1e-9) / (p_any.get(k, 0.0) + 1e-9)) for k in labels}
+        lifts = project.after_lift
+        missing = [k for k in matching if k not in lifts]
+        if missing:
+            try:
+                p_after = self.workspace.ngram_scores(project.path, project.after, missing, after=True)
+                p_any = self.workspace.ngram_scores(project.path, [], missing)
+            except Exception:  # a hint only
+                return None
+            lifts.update((k, math.log((p_after.get(k, 0.0) + 1e-9) / (p_any.get(k, 0.0) + 1e-9))) for k in missing)
+        return {k: lifts[k] for k in matching}
 
     def _complete(self, uri: str, line: int, utf16_col: int, max_items: int, fragment: bool,
                   stop: Callable[[], bool] | None) -> Completion:
