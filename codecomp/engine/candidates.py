@@ -19,9 +19,10 @@ from itertools import accumulate
 from typing import Any
 
 from codecomp.syntax import KEYWORDS
-from codecomp.engine.lexing import (IDENT_BYTES, WORD_BYTES, find_identifiers, is_identifier, literal_ranges,
+from codecomp.engine.lexing import (IDENT_BYTES, WORD_BYTES, find_identifiers, is_identifier,
                                     split_identifiers)
 from codecomp.engine.session import Document
+from codecomp.syntax.parsed import changed_span
 
 _IDENT_SPLIT = re.compile(r"([A-Za-z_$][A-Za-z0-9_$]*)")  # IDENT_BYTES on an all-ASCII window decoded to str
 
@@ -187,8 +188,9 @@ def code_text(doc: Document, cursor: int) -> tuple[bytes, int]:
     cached = doc.extra.get("code_text")
     if cached is not None and (cached[0] is base or cached[0] == base):
         return cached[1], cut
-    tree = doc.tree if doc.tree is not None else doc.ensure_parsed()
-    ranges = literal_ranges(tree, doc.lang) if tree is not None else []
+    if doc.tree is None:
+        doc.ensure_parsed()
+    ranges = doc.literal_ranges()
     shift = cut_end - cut
     parts: list[bytes] = []
     pos = 0
@@ -261,16 +263,45 @@ def _uses(text: bytes, lo: int, hi: int) -> tuple[list[str], list[int]]:
     return names, offsets
 
 
+def changed_lines(old: bytes, new: bytes) -> tuple[int, int, int] | None:
+    """(lo, old_hi, new_hi): the whole lines old[lo:old_hi] that became new[lo:new_hi], the rest of both texts
+    being the same; None when those lines are more than half of the new text (a scan of it all costs as much).
+
+    Names and member uses never span a line break, so a count over a text is the count over the earlier text
+    minus its changed lines plus the new ones: what runs on every keystroke then reads a few lines, not the
+    file."""
+    start, old_end, new_end = changed_span(old, new)
+    lo = old.rfind(b"\n", 0, start) + 1
+    old_hi, new_hi = old.find(b"\n", old_end), new.find(b"\n", new_end)
+    old_hi = len(old) if old_hi < 0 else old_hi
+    new_hi = len(new) if new_hi < 0 else new_hi
+    if (old_hi - lo) + (new_hi - lo) > len(new) // 2:
+        return None
+    return lo, old_hi, new_hi
+
+
 def code_counts(doc: Document, cursor: int) -> Counter[bytes]:
     """How often each identifier occurs in the code of the analysed text (the word at the cursor excluded).
 
     Counted without offsets (a C-speed scan): this runs on every keystroke that is not part of a word, while
-    the offsets of `occurrences` are only needed by the learned ranker."""
+    the offsets of `occurrences` are only needed by the learned ranker.  The counts of the previous text are
+    brought up to date from the lines that differ (`changed_lines`) when those are few."""
     text, _ = code_text(doc, cursor)
     cached = doc.extra.get("code_counts")
     if cached is not None and cached[0] is text:
         return cached[1]
-    counts = Counter(find_identifiers(text))
+    lines = changed_lines(cached[0], text) if cached is not None else None
+    if lines is None:
+        counts = Counter(find_identifiers(text))
+    else:
+        lo, old_hi, new_hi = lines
+        counts = cached[1].copy()
+        removed = find_identifiers(cached[0], lo, old_hi)
+        counts.subtract(removed)
+        counts.update(find_identifiers(text, lo, new_hi))
+        for word in removed:
+            if counts.get(word, 1) <= 0:
+                del counts[word]
     doc.extra["code_counts"] = (text, counts)
     return counts
 
@@ -290,18 +321,47 @@ def member_names(doc: Document, op: str, cursor: int) -> tuple[Counter[str], dic
     if cached is not None and cached[0] == base:
         return cached[1], cached[2]
     pattern = _QUALIFIED_USE if family == "qualified" else _MEMBER_USE
-    names: Counter[str] = Counter()
-    by_receiver: dict[str, Counter[str]] = {}
     # comments and strings are blanked: `require('./foo.js')` is no use of a member `js`
-    for receiver, member in pattern.findall(code_text(doc, cursor)[0]):
+    code = code_text(doc, cursor)[0]
+    lines = changed_lines(cached[3], code) if cached is not None else None
+    if lines is None:
+        names: Counter[str] = Counter()
+        by_receiver: dict[str, Counter[str]] = {}
+        _count_member_uses(pattern, code, 0, len(code), 1, names, by_receiver, None)
+    else:
+        # the previous scan, less the uses on the lines that changed, plus those on their new text; the
+        # previous tables are left as they are (earlier answers may hold them): what changes is copied
+        lo, old_hi, new_hi = lines
+        names, by_receiver, copied = cached[1].copy(), dict(cached[2]), set()
+        _count_member_uses(pattern, cached[3], lo, old_hi, -1, names, by_receiver, copied)
+        _count_member_uses(pattern, code, lo, new_hi, 1, names, by_receiver, copied)
+        for name in [n for n, c in names.items() if c <= 0]:
+            del names[name]
+        for receiver in copied:
+            counts = by_receiver[receiver]
+            for name in [n for n, c in counts.items() if c <= 0]:
+                del counts[name]
+            if not counts:
+                del by_receiver[receiver]
+    doc.extra[family] = (base, names, by_receiver, code)
+    return names, by_receiver
+
+
+def _count_member_uses(pattern: re.Pattern, code: bytes, lo: int, hi: int, sign: int, names: Counter[str],
+                       by_receiver: dict[str, Counter[str]], copied: set[str] | None) -> None:
+    """Add `sign` for every member use in code[lo:hi] to `names` and `by_receiver`; the receivers' counters
+    named in `copied` are this scan's own, the others are copied before they change (None: all are its own)."""
+    for receiver, member in pattern.findall(code, lo, hi):
         name = member.decode("utf-8", "replace")
         if not member.isascii() and not is_identifier(name):
             continue  # a non-ASCII symbol such as `→` that the byte pattern let through
-        names[name] += 1
+        names[name] += sign
         if receiver:
-            by_receiver.setdefault(receiver.decode("utf-8", "replace"), Counter())[name] += 1
-    doc.extra[family] = (base, names, by_receiver)
-    return names, by_receiver
+            key = receiver.decode("utf-8", "replace")
+            if copied is not None and key not in copied:
+                by_receiver[key] = Counter(by_receiver.get(key, ()))
+                copied.add(key)
+            by_receiver.setdefault(key, Counter())[name] += sign
 
 
 def receiver_before(doc: Document, start: int) -> str | None:

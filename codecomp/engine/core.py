@@ -36,7 +36,7 @@ from codecomp.engine.learning import KEEP_ROWS, Context, Learner, Learning, Show
 from codecomp.engine.lexing import (LINE_WINDOW, inside_comment_or_string, member_operator_before, prefix_start,
                                     tokens_in_range)
 from codecomp.engine.ranking import match_tier, order_key
-from codecomp.engine.scoring import candidate_features, document_ngrams, near_counts, score_pool
+from codecomp.engine.scoring import candidate_features, document_ngrams, feature_matrix, near_counts, score_pool
 from codecomp.engine.background import foreground
 from codecomp.engine.session import Document, DocumentStore
 from codecomp.engine.types import Cancelled, Candidate, Completion, Fragment, NameSuggestions
@@ -548,7 +548,7 @@ class BaseEngine:
         from codecomp.engine.ranker import feature_rows
 
         base = self._features({k: v[1] for k, v in g.matching.items()}, g.doc, g.cursor, g.prefix, g.member_op,
-                              g.state, g.near, g.ngrams, g.project)
+                              g.state, g.near, g.ngrams, g.project, matrix=True)
         model = getattr(self, "model", None) if g.state is not None else None
         return feature_rows(g.matching, base, g.doc, g.cursor, g.prefix, g.member_op, g.state,
                             model.index if model is not None else None, g.near, after_lift=g.after)
@@ -573,8 +573,10 @@ class BaseEngine:
         return score_pool(pool, doc, cursor, prefix, member_op, near=near, ngrams=ngrams, project=project)
 
     def _features(self, pool, doc: Document, cursor: int, prefix: str, member_op: str | None, state,
-                  near=None, ngrams=None, project=None) -> dict[str, tuple[float, ...]]:
-        return candidate_features(pool, doc, cursor, prefix, member_op, near=near, ngrams=ngrams, project=project)
+                  near=None, ngrams=None, project=None, matrix: bool = False):
+        """`scoring.candidate_features` (`matrix`: `scoring.feature_matrix`, rows in the order of `pool`)."""
+        fn = feature_matrix if matrix else candidate_features
+        return fn(pool, doc, cursor, prefix, member_op, near=near, ngrams=ngrams, project=project)
 
     def _fragment(self, doc: Document, state, items: list[Candidate], prefix: str, cursor: int,
                   stop: Callable[[], bool] | None = None) -> tuple[Fragment | None, str | None]:
@@ -785,9 +787,10 @@ class Engine(BaseEngine):
                           near=near, ngrams=ngrams, project=project)
 
     def _features(self, pool, doc: Document, cursor: int, prefix: str, member_op: str | None, state,
-                  near=None, ngrams=None, project=None) -> dict[str, tuple[float, ...]]:
-        return candidate_features(pool, doc, cursor, prefix, member_op, dist=state,
-                                  model=self.model if state else None, near=near, ngrams=ngrams, project=project)
+                  near=None, ngrams=None, project=None, matrix: bool = False):
+        fn = feature_matrix if matrix else candidate_features
+        return fn(pool, doc, cursor, prefix, member_op, dist=state, model=self.model if state else None, near=near,
+                  ngrams=ngrams, project=project)
 
     def _fragment(self, doc: Document, state, items: list[Candidate], prefix: str, cursor: int,
                   stop: Callable[[], bool] | None = None) -> tuple[Fragment | None, str | None]:

@@ -270,13 +270,20 @@ def _literal_query(lang: str):
     return Query(get_language(lang), _LITERAL_QUERIES[lang])
 
 
-def literal_ranges(tree: Tree, lang: str) -> list[tuple[int, int]]:
-    """Sorted, merged byte ranges [start, end) of the comments and string/char/regex literals of a parse tree (and
-    in C++ of the preprocessor's directive words)."""
+def literal_spans(tree: Tree, lang: str, start: int | None = None, end: int | None = None) -> list[tuple[int, int]]:
+    """Sorted byte spans [start, end) of the comment and literal nodes of a parse tree (`_LITERAL_QUERIES`), as
+    they are (nested and touching spans not merged); with `start`/`end`, only the nodes that intersect that range
+    (a query of a window costs what the window holds, not what the file holds)."""
     from tree_sitter import QueryCursor
 
-    caps = QueryCursor(_literal_query(lang)).captures(tree.root_node).get("lit", [])
-    spans = sorted((n.start_byte, n.end_byte) for n in caps)
+    cursor = QueryCursor(_literal_query(lang))
+    if start is not None:
+        cursor.set_byte_range(max(start, 0), max(end if end is not None else start, max(start, 0)))
+    return sorted((n.start_byte, n.end_byte) for n in cursor.captures(tree.root_node).get("lit", []))
+
+
+def merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted spans merged where they overlap or touch."""
     merged: list[tuple[int, int]] = []
     for s, e in spans:
         if merged and s <= merged[-1][1]:
@@ -285,3 +292,9 @@ def literal_ranges(tree: Tree, lang: str) -> list[tuple[int, int]]:
         else:
             merged.append((s, e))
     return merged
+
+
+def literal_ranges(tree: Tree, lang: str) -> list[tuple[int, int]]:
+    """Sorted, merged byte ranges [start, end) of the comments and string/char/regex literals of a parse tree (and
+    in C++ of the preprocessor's directive words)."""
+    return merge_spans(literal_spans(tree, lang))

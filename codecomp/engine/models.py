@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Callable
 
 import numpy as np
@@ -50,6 +51,17 @@ class Distribution:
         p = self.copy.get(text, 0.0) * self.gate
         if vocab_id is not None:
             p += (1.0 - self.gate) * float(self.p_vocab[vocab_id])
+        return p
+
+
+    def probs(self, texts: list[str], vocab_ids: list[int | None]) -> np.ndarray:
+        """`prob` of many candidates at once (float64, the same numbers)."""
+        n = len(texts)
+        p = np.fromiter(map(self.copy.get, texts, repeat(0.0)), np.float64, n) * self.gate
+        known = np.fromiter((i is not None for i in vocab_ids), bool, n)
+        if known.any():
+            ids = np.fromiter((i if i is not None else 0 for i in vocab_ids), np.int64, n)
+            p = np.where(known, p + (1.0 - self.gate) * self.p_vocab[ids].astype(np.float64), p)
         return p
 
 

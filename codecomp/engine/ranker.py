@@ -111,14 +111,15 @@ _SOURCE_OF = attrgetter("source")
 _KIND_OF = attrgetter("kind")
 
 
-def feature_rows(matching: Mapping[str, tuple[int, Any]], base: Mapping[str, Sequence[float]], doc: Any,
+def feature_rows(matching: Mapping[str, tuple[int, Any]], base: Mapping[str, Sequence[float]] | np.ndarray, doc: Any,
                  cursor: int, prefix: str, member_op: str | None, dist: Any = None, index: Mapping[str, int] | None = None,
                  near: Mapping[str, int] | None = None, weights: Weights = WEIGHTS,
                  after_lift: Mapping[str, float] | None = None) -> tuple[list[str], np.ndarray]:
     """(labels, rows): one float32 row of `FEATURES` per candidate.
 
     `matching` is label -> (match tier, candidate) from the engine's gathering, `base` label -> the raw signals of
-    `scoring.candidate_features` (F_* columns); `dist`/`index` are the model's distribution and vocabulary index
+    `scoring.candidate_features` (F_* columns), or those rows as one array in the order of `matching`
+    (`scoring.feature_matrix`); `dist`/`index` are the model's distribution and vocabulary index
     (None without a model); `after_lift` label -> the project's lift before the code after the cursor (None without
     project context or code after the cursor)."""
     labels = list(matching)
@@ -127,7 +128,10 @@ def feature_rows(matching: Mapping[str, tuple[int, Any]], base: Mapping[str, Seq
     if not n:
         return labels, x
     # C-level loops (map, fromiter) throughout: this runs for every candidate of every request
-    f = np.array(list(map(base.__getitem__, labels)), dtype=np.float64).reshape(n, -1)
+    if isinstance(base, np.ndarray):  # `scoring.feature_matrix`: already rows in the order of `matching`
+        f = base.reshape(n, -1)
+    else:
+        f = np.array(list(map(base.__getitem__, labels)), dtype=np.float64).reshape(n, -1)
     neural = dist is not None and index is not None
     col = INDEX
     x[:, col["mix_score"]] = combine_matrix(f, doc.ident_total, neural, weights)

@@ -25,6 +25,10 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
+from itertools import repeat
+from operator import attrgetter
+
+import numpy as np
 
 from codecomp.engine.candidates import Pool
 from codecomp.engine.lexing import find_identifiers
@@ -98,30 +102,60 @@ def candidate_features(pool: dict[str, Pool], doc: Document, cursor: int, prefix
                        project: dict[str, float] | None = None) -> dict[str, tuple[float, ...]]:
     """The raw signals of every candidate (columns F_*), before weighting.  `project`: the project's n-gram
     probability of each label (`WorkspaceIndex.ngram_scores`), None without project context."""
+    f = feature_matrix(pool, doc, cursor, prefix, member_op, dist, model, near, ngrams, project)
+    return dict(zip(pool, map(tuple, f.tolist())))
+
+
+def feature_matrix(pool: dict[str, Pool], doc: Document, cursor: int, prefix: str, member_op: str | None,
+                   dist=None, model=None, near: Counter[str] | None = None, ngrams: IdentifierNgrams | None = None,
+                   project: dict[str, float] | None = None) -> np.ndarray:
+    """`candidate_features` as one float64 array, a row per candidate in the order of `pool`."""
     near = Counter(near) if near is not None else near_counts(doc, cursor)
     # the word being typed counts once near the cursor; that occurrence is not evidence
     if prefix:
         near[prefix] -= 1
     if ngrams is None:
         ngrams = document_ngrams(doc, cursor - len(prefix.encode("utf-8", "surrogatepass")), prefix)
-    total = doc.ident_total + 1
-    dot = member_op is not None and member_op != "::"
-    out: dict[str, tuple[float, ...]] = {}
-    index = model.index if (dist is not None and model is not None) else None
-    for label, entry in pool.items():
-        p_model = dist.prob(label, index.get(label)) if index is not None else 0.0
-        p_other = (0.3 * entry.other_count + (0.5 if entry.source == "keyword" else 0.0)) / total
-        scope = 1.0 if entry.in_scope and member_op in (None, "::") else 0.0
-        member = 1.0 if member_op and entry.member else 0.0
-        non_member = 1.0 if dot and not entry.member else 0.0
-        receiver = math.log1p(entry.receiver_count) if member_op and entry.receiver_count > 0 else 0.0
-        n = near.get(label, 0)
-        p_project = project.get(label, 0.0) if project is not None else 0.0
-        typed = 1.0 if member_op and entry.typed_member else 0.0
-        out[label] = (p_model, ngrams.prob(label), p_other, scope, member, non_member, receiver,
-                      math.log1p(n) if n > 0 else 0.0, 1.0 if entry.kind == "keyword" and not prefix else 0.0,
-                      p_project, 1.0 if entry.project_related else 0.0, typed, math.log1p(entry.project_count))
-    return out
+    labels = list(pool)
+    n = len(labels)
+    if not n:
+        return np.zeros((0, N_FEATURES), dtype=np.float64)
+    # column by column with C-level loops (this runs for every candidate of every request); the arithmetic is
+    # that of one candidate at a time, in the same order, so the numbers are the same to the last bit
+    entries = list(pool.values())
+    f = np.zeros((n, N_FEATURES), dtype=np.float64)
+    if dist is not None and model is not None:
+        f[:, F_MODEL] = dist.probs(labels, list(map(model.index.get, labels)))
+    f[:, F_DOC] = ngrams.probs(labels)
+    keyword_source = np.fromiter(map("keyword".__eq__, map(_SOURCE, entries)), np.float64, n)
+    f[:, F_OTHER] = (0.3 * np.fromiter(map(_OTHER_COUNT, entries), np.float64, n) + 0.5 * keyword_source) \
+        / (doc.ident_total + 1)
+    if member_op in (None, "::"):
+        f[:, F_SCOPE] = np.fromiter(map(_IN_SCOPE, entries), np.float64, n)
+    if member_op is not None and member_op != "::":
+        f[:, F_NONMEMBER] = 1.0 - np.fromiter(map(_MEMBER, entries), np.float64, n)
+    if member_op:
+        f[:, F_MEMBER] = np.fromiter(map(_MEMBER, entries), np.float64, n)
+        f[:, F_RECEIVER] = np.fromiter(map(_log1p_positive, map(_RECEIVER_COUNT, entries)), np.float64, n)
+        f[:, F_TYPED] = np.fromiter(map(_TYPED_MEMBER, entries), np.float64, n)
+    f[:, F_NEAR] = np.fromiter(map(_log1p_positive, map(near.get, labels, repeat(0))), np.float64, n)
+    if not prefix:
+        f[:, F_KEYWORD] = np.fromiter(map("keyword".__eq__, map(_KIND, entries)), np.float64, n)
+    if project is not None:
+        f[:, F_PROJECT] = np.fromiter(map(project.get, labels, repeat(0.0)), np.float64, n)
+    f[:, F_RELATED] = np.fromiter(map(_RELATED, entries), np.float64, n)
+    f[:, F_PCOUNT] = np.fromiter(map(math.log1p, map(_PROJECT_COUNT, entries)), np.float64, n)
+    return f
+
+
+def _log1p_positive(x: float) -> float:
+    return math.log1p(x) if x > 0 else 0.0
+
+
+_SOURCE, _KIND, _OTHER_COUNT = attrgetter("source"), attrgetter("kind"), attrgetter("other_count")
+_IN_SCOPE, _MEMBER, _RECEIVER_COUNT = attrgetter("in_scope"), attrgetter("member"), attrgetter("receiver_count")
+_TYPED_MEMBER, _RELATED, _PROJECT_COUNT = attrgetter("typed_member"), attrgetter("project_related"), \
+    attrgetter("project_count")
 
 
 def combine(f: tuple[float, ...], n_idents: int, neural: bool, w: Weights = WEIGHTS) -> float:

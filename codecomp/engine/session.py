@@ -35,7 +35,7 @@ import numpy as np
 from codecomp.syntax import SlicedParse, Token, TokenKind
 from codecomp.syntax.parsed import changed_span, edit_tree
 from codecomp.engine.background import background_turn
-from codecomp.engine.lexing import find_identifiers, prefix_start, tokens_in_range
+from codecomp.engine.lexing import find_identifiers, literal_spans, merge_spans, prefix_start, tokens_in_range
 
 WINDOW = 256          # tokens encoded on the first request at a position
 # In the editor a fresh window is shorter: on the valid splits (300 positions per language, file alone) 128 tokens
@@ -95,6 +95,24 @@ class LineTable:
         self.starts = np.concatenate([[0], breaks_end]).astype(np.int64)
         self.ends = np.concatenate([line_ends, [len(source)]]).astype(np.int64)
 
+    def edited(self, source: bytes, start: int, old_end: int, new_end: int) -> "LineTable":
+        """The table of `source`, the text after bytes [start, old_end) of this table's text became
+        [start, new_end): only the breaks around the edit are looked for again, the others are kept or moved.
+
+        Whether a byte ends a line depends on it and the byte before it ("\\r\\n"), and whether a line starts
+        at a byte on that byte and the one before; so every position before `start` keeps its answer, every
+        position after `new_end` has the answer of its old position, and only [start, new_end] is read."""
+        delta = new_end - old_end
+        old_starts, old_ends = self.starts[1:], self.ends[:-1]
+        new_starts, new_ends = _breaks(source, start, new_end)
+        keep_s, keep_e = np.searchsorted(old_starts, start), np.searchsorted(old_ends, start)
+        tail_s, tail_e = np.searchsorted(old_starts, old_end + 1), np.searchsorted(old_ends, old_end + 1)
+        table = LineTable.__new__(LineTable)
+        table.source = source
+        table.starts = np.concatenate([[0], old_starts[:keep_s], new_starts, old_starts[tail_s:] + delta]).astype(np.int64)
+        table.ends = np.concatenate([old_ends[:keep_e], new_ends, old_ends[tail_e:] + delta, [len(source)]]).astype(np.int64)
+        return table
+
     def byte_of(self, line: int, utf16_col: int) -> int:
         """Byte offset of an LSP position (clamped)."""
         line = max(line, 0)
@@ -131,6 +149,28 @@ class LineTable:
         else:
             text = piece.decode("utf-8", "ignore")
         return line, len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _breaks(source: bytes, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """(line starts after 0, line ends before the end of the text) at positions in [lo, hi], by `LineTable`'s
+    rules: a line ends at a "\\r" or at a "\\n" not after "\\r", and one starts after a "\\n" or after a "\\r"
+    not followed by "\\n"."""
+    n = len(source)
+    w0, w1 = max(lo - 1, 0), min(hi + 2, n)
+    a = np.frombuffer(source, dtype=np.uint8, count=w1 - w0, offset=w0) if w1 > w0 else np.zeros(0, np.uint8)
+    pos = np.arange(w0, w1)
+    prev = np.concatenate([[0], a[:-1]])        # the byte before each (0 before the text or the window)
+    nxt = np.concatenate([a[1:], [0]])          # the byte after each (0 after the text or the window)
+    if w0 > 0:
+        prev[0] = source[w0 - 1]
+    if w1 < n:
+        nxt[-1] = source[w1]
+    ends = pos[((a == 13) | ((a == 10) & (prev != 13))) & (pos >= lo) & (pos <= hi)]
+    # a start at p follows the break at p - 1
+    breaks = (a == 10) | ((a == 13) & (nxt != 10))
+    starts = pos[breaks] + 1
+    starts = starts[(starts >= max(lo, 1)) & (starts <= hi)]
+    return starts.astype(np.int64), ends.astype(np.int64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +253,81 @@ class ContextCache:
         return k
 
 
+def _map_window(lo: int, hi: int, start: int, old_end: int, new_end: int) -> tuple[int, int]:
+    """A byte range [lo, hi) of the text before an edit (bytes [start, old_end) became [start, new_end)) in the
+    text after it; a range that touches the edit grows to cover what was inserted."""
+    delta = new_end - old_end
+    if hi < start:
+        return lo, hi
+    if lo > old_end:
+        return lo + delta, hi + delta
+    return min(lo, start), max(hi + delta, new_end)
+
+
+class LiteralSpans:
+    """The comment and literal spans of a document's tree (`lexing.literal_spans`), brought up to date after an
+    edit by querying only the windows that can have changed, not the whole tree again.
+
+    The spans of the last query are kept with the text they were read from.  For a newer tree, the single edit
+    between the two texts (`changed_span`) moves the spans after it and drops those that touch it; the edited
+    bytes and every range whose syntax tree-sitter reports as changed since (`Tree.changed_ranges`: a `/*` or a
+    quote typed far above can turn the rest of the file into a comment or a string) are queried again, each
+    widened by a byte.  The result equals a query of the whole tree (a test edits real files at random and
+    compares)."""
+
+    MAX_WINDOWS = 64  # more pending windows than this: one query of the whole tree instead
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the spans (the next query reads the whole tree): a parse from scratch, or no tree."""
+        self.tree: Any = None
+        self.source: bytes | None = None
+        self.spans: list[tuple[int, int]] = []
+        self.merged: list[tuple[int, int]] = []
+        self.windows: list[tuple[int, int]] = []   # ranges of the current text whose syntax changed since
+
+    def edited(self, start: int, old_end: int, new_end: int) -> None:
+        """The text changed: keep the pending windows in the coordinates of the new text."""
+        if self.source is not None:
+            self.windows = [_map_window(lo, hi, start, old_end, new_end) for lo, hi in self.windows]
+
+    def syntax_changed(self, ranges: list[tuple[int, int]]) -> None:
+        """A parse found these ranges (of the current text) syntactically changed."""
+        if self.source is not None:
+            self.windows.extend(ranges)
+            if len(self.windows) > self.MAX_WINDOWS:
+                self.reset()
+
+    def ranges(self, tree: Any, source: bytes) -> list[tuple[int, int]]:
+        """Merged spans of `tree`, which must be the tree of `source` (no edit pending)."""
+        if tree is self.tree and source is self.source:
+            return self.merged
+        if self.source is None:
+            spans = literal_spans(tree, self.lang)
+        else:
+            start, old_end, new_end = changed_span(self.source, source)
+            delta = new_end - old_end
+            windows = self.windows + ([(start, new_end)] if old_end > start or new_end > start else [])
+            kept = [(s, e) if s < start else (s + delta, e + delta) for s, e in self.spans
+                    if e < start or s > old_end]
+            spans = kept
+            if windows:
+                merged_windows = merge_spans([(max(lo - 1, 0), min(hi + 1, len(source))) for lo, hi in windows])
+                if sum(hi - lo for lo, hi in merged_windows) > len(source) // 2:
+                    spans = literal_spans(tree, self.lang)
+                else:
+                    for lo, hi in merged_windows:
+                        spans = [(s, e) for s, e in spans if not (s < hi and e > lo)]
+                        spans.extend(literal_spans(tree, self.lang, lo, hi))
+                    spans = sorted(set(spans))
+        self.tree, self.source, self.spans, self.windows = tree, source, spans, []
+        self.merged = merge_spans(spans)
+        return self.merged
+
+
 def _END(tok: Token) -> int:
     return tok.end_byte
 
@@ -234,6 +349,7 @@ class Document:
         self._parse_left: float | None = None  # what the current request may still spend parsing (`begin_request`)
         self._pending: list[tuple[int, int, int]] = []
         self._index: LineTable | None = None
+        self._literals = LiteralSpans(lang)
         self.idents: Counter[bytes] = Counter(find_identifiers(self.source))
         self.context = ContextCache()
         self.track = ContextCache(anchor=0, covered=0, fixed=True)  # filled in idle time (see the module's text)
@@ -279,6 +395,7 @@ class Document:
             if self.idents[word] <= 0:
                 del self.idents[word]
         self.too_large = len(new) > MAX_BYTES
+        self._literals.edited(start, old_end, new_end)
         if self.too_large or self.syntax_off:
             self.tree, self.parsing, self.dirty = None, None, False
         elif self.parsing is not None:
@@ -291,7 +408,10 @@ class Document:
             self.dirty = True
         self._invalidate_from(start)
         old_version = self.version
-        self.text, self.source, self._index = text, new, None
+        # the line table of the new text comes from the old one when there is one (a keystroke in a long file
+        # must not pay for finding every line break again)
+        index = self._index.edited(new, start, old_end, new_end) if self._index is not None else None
+        self.text, self.source, self._index = text, new, index
         if version is not None:
             self.version = version
         else:
@@ -328,22 +448,38 @@ class Document:
                 self.syntax_off = f"{job.failed}; the file is served without syntax until it is reopened"
                 self.tree, self.dirty = None, False
                 self._reset_contexts()
+                self._literals.reset()
                 return True
+            changed_ranges: list[tuple[int, int]] = []
             if job.old_tree is None:
                 self._reset_contexts()
+                self._literals.reset()
             else:
                 # syntax can change before an edit too (a `>` turning `a < b` into template arguments)
                 for changed in job.old_tree.changed_ranges(job.tree):
                     self._invalidate_from(changed.start_byte)
+                    changed_ranges.append((changed.start_byte, changed.end_byte))
             self.tree, self.dirty = job.tree, False
             self._pending.clear()
             if job.source is self.source or job.source == self.source:
+                self._literals.syntax_changed(changed_ranges)
                 return True
             # the text changed while it was parsed: one edit brings the tree to the current text
             start, old_end, new_end = changed_span(job.source, self.source)
+            self._literals.syntax_changed([_map_window(lo, hi, start, old_end, new_end) for lo, hi in changed_ranges])
             edit_tree(self.tree, job.source, self.source, start, old_end, new_end)
             self._invalidate_from(start)
             self.parsing = self._new_parse(self.source, self.tree)
+
+    def literal_ranges(self) -> list[tuple[int, int]]:
+        """Merged byte ranges of the comments and literals of the current tree (`lexing.literal_ranges`); kept up
+        to date incrementally (`LiteralSpans`) while the tree is that of the current text."""
+        tree = self.tree
+        if tree is None:
+            return []
+        if self.dirty or self.parsing is not None:  # the edited tree of an earlier text: read whole, not kept
+            return merge_spans(literal_spans(tree, self.lang))
+        return self._literals.ranges(tree, self.source)
 
     def begin_request(self) -> None:
         """A request starts: parsing may take up to `REQUEST_PARSE_S` of it in all (see `ensure_parsed`)."""

@@ -52,7 +52,7 @@ MAX_PACKAGE_FILES = 512      # ... with the files they re-export, at most
 # entries per query cache: per open document (related files and their declarations), per context (n-gram
 # levels), per language (most frequent identifiers)
 CACHE_SIZES = {"related": 64, "related_decls": 64, "related_sorted": 64, "top": 8, "levels": 256, "own_ngrams": 16,
-               "own_members": 16}
+               "own_members": 16, "identifiers": 32}
 
 
 _SERIALS = itertools.count(1)
@@ -675,6 +675,12 @@ class WorkspaceIndex:
         the open document on its own).  At most `limit`, most frequent first (with no prefix: declared in an
         included / imported file first)."""
         path = os.path.abspath(path)
+        # a function of the index's contents: the same query (every keystroke after a space or a bracket asks
+        # for the most frequent names) is answered from the cache until something is indexed again
+        key = ("identifiers", path, prefix, limit, exclude_self, self.generation)
+        cached = self._cached(key)
+        if cached is not None:
+            return list(cached)
         lang = self._lang_of(path)
         if lang is None:
             return []
@@ -710,7 +716,9 @@ class WorkspaceIndex:
                     out[name] = ProjectIdentifier(name, 0, d.kind, True, True)
         ranked = sorted(out.values(), key=lambda p: (-p.related, -p.count, p.name)) if not prefix else \
             sorted(out.values(), key=lambda p: (-p.count, p.name))
-        return ranked[:limit]
+        ranked = ranked[:limit]
+        self._store(key, ranked)
+        return list(ranked)
 
     def _related_prefixed(self, path: str, related: dict[str, Declaration], prefix: str, limit: int
                           ) -> list[tuple[str, Declaration]]:

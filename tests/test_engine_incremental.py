@@ -1,0 +1,135 @@
+"""Per-keystroke analyses kept up to date incrementally give exactly what a scan of the whole text gives.
+
+A document's comment and literal ranges (`Document.literal_ranges`), its identifier counts in code
+(`candidates.code_counts`) and its member uses (`candidates.member_names`) are brought up to date from the
+edited region after each keystroke instead of being recomputed from the whole file.  Here real fixture files
+are edited at random (typing, deleting, pasting, and the characters that change what is code: quotes, comment
+openers and closers, backticks, brackets) and after every edit each incremental answer is compared with the
+whole-text computation of the same text.
+"""
+from __future__ import annotations
+
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from codecomp.engine import candidates as cand_mod
+from codecomp.engine import session as session_mod
+from codecomp.engine.lexing import find_identifiers, literal_ranges
+from codecomp.engine.session import Document, LineTable
+
+FIXTURES = Path(__file__).resolve().parents[1] / "corpora" / "fixtures"
+FILES = {
+    "javascript": ["router/lib/router.js", "tasklist/src/list.js", "textstats/sentences.js"],
+    "cpp": ["inifile/src/ini.cpp", "geometry/shapes.cc", "ringbuffer/main.cpp"],
+}
+# what is inserted: plain typing, and the pieces that open or close comments, strings and blocks
+PIECES = {
+    "javascript": ["a", "x", " ", "\n", "'", '"', "`", "/*", "*/", "//", "${", "}", "(", ")", "{", "/", ".",
+                   "foo.bar", "\\", "é", "😀", "const s = 'it'; // note\n"],
+    "cpp": ["a", "x", " ", "\n", "'", '"', "/*", "*/", "//", "#include <x>\n", "#if 0\n", "#endif\n", "R\"(",
+            ")\"", "(", ")", "{", "}", "->", "::", "\\", "é", "😀", "auto s = \"it\"; // note\n"],
+}
+
+
+def _edits(text: str, lang: str, rng: random.Random, n: int):
+    """`n` successive (text, where the edit was), each text one random edit away from the one before."""
+    pos = rng.randrange(len(text) + 1)
+    for _ in range(n):
+        # mostly near the previous edit, as when typing; now and then anywhere
+        pos = rng.randrange(len(text) + 1) if rng.random() < 0.2 else min(max(pos + rng.randint(-8, 8), 0), len(text))
+        kind = rng.random()
+        if kind < 0.6:
+            piece = rng.choice(PIECES[lang])
+            text = text[:pos] + piece + text[pos:]
+        elif kind < 0.85:
+            text = text[:pos] + text[pos + rng.randint(1, 12):]
+        else:  # a line moved elsewhere (a paste)
+            line = text[pos:text.find("\n", pos) + 1 if "\n" in text[pos:] else len(text)]
+            text = text[:pos] + text[pos + len(line):]
+            at = rng.randrange(len(text) + 1)
+            text = text[:at] + line + text[at:]
+            pos = at
+        yield text, pos
+
+
+def _whole_member_names(doc: Document, op: str, cursor: int):
+    """`member_names` computed from scratch (its caches emptied)."""
+    saved = {k: doc.extra.pop(k) for k in list(doc.extra) if k in ("members", "qualified", "member_lines")}
+    try:
+        return cand_mod.member_names(doc, op, cursor)
+    finally:
+        for k in ("members", "qualified", "member_lines"):
+            doc.extra.pop(k, None)
+        doc.extra.update(saved)
+
+
+@pytest.mark.parametrize("lang", ["javascript", "cpp"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_incremental_analyses_equal_whole_scans(lang, seed, monkeypatch):
+    rng = random.Random(seed)
+    queries = Counter()
+    real = session_mod.literal_spans
+    real_lines = cand_mod.changed_lines
+
+    def counted_lines(old, new):
+        got = real_lines(old, new)
+        queries["lines" if got is not None else "rescan"] += 1
+        return got
+
+    monkeypatch.setattr(cand_mod, "changed_lines", counted_lines)
+
+    def counted(tree, lang, start=None, end=None):
+        queries["window" if start is not None else "whole"] += 1
+        return real(tree, lang, start, end)
+
+    monkeypatch.setattr(session_mod, "literal_spans", counted)
+    for name in FILES[lang]:
+        text = (FIXTURES / name).read_text(encoding="utf-8")
+        doc = Document(f"file:///{name}", text, lang)
+        doc.background_analysis = False
+        incremental_steps = 0
+        for version, (new, pos) in enumerate(_edits(text, lang, rng, 60), start=1):
+            doc.change(new, version)
+            tree = doc.ensure_parsed()
+            assert tree is not None
+            if doc._literals.source is not None:
+                incremental_steps += 1
+            assert doc.literal_ranges() == literal_ranges(tree, lang), (name, version)
+            # the cursor where the edit was, as when typing (bytes and characters agree before the first
+            # non-ASCII character; elsewhere it is just another cursor), now and then anywhere
+            cursor = min(pos, len(doc.source)) if rng.random() < 0.8 else rng.randrange(len(doc.source) + 1)
+            text_now, _ = cand_mod.code_text(doc, cursor)
+            assert cand_mod.code_counts(doc, cursor) == Counter(find_identifiers(text_now)), (name, version)
+            op = rng.choice([".", "::"])
+            got = cand_mod.member_names(doc, op, cursor)
+            want = _whole_member_names(doc, op, cursor)
+            assert got[0] == want[0] and got[1] == want[1], (name, version, op)
+            assert all(got[0].values()) and all(c and all(c.values()) for c in got[1].values())
+        assert incremental_steps > 40
+    # the windows were queried, not the whole tree at every edit
+    assert queries["window"] > 3 * queries["whole"], queries
+    # and the counts were brought up to date from the changed lines, not rescanned, most of the time
+    assert queries["lines"] > queries["rescan"], queries
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_line_table_after_edits_equals_a_fresh_one(seed):
+    rng = random.Random(seed)
+    text = (FIXTURES / "router/lib/router.js").read_text(encoding="utf-8")
+    doc = Document("file:///r.js", text, "javascript")
+    pieces = ["\n", "\r\n", "\r", "x", "é", "😀", "a\rb", "\n\n"]
+    for version in range(1, 200):
+        pos = rng.randrange(len(doc.text) + 1)
+        if rng.random() < 0.6:
+            new = doc.text[:pos] + rng.choice(pieces) + doc.text[pos:]
+        else:
+            new = doc.text[:pos] + doc.text[pos + rng.randint(1, 6):]
+        doc.byte_of(0, 0)  # the table of the old text is built, so the next one derives from it
+        doc.change(new, version)
+        fresh = LineTable(doc.source)
+        got = doc.index
+        assert got.starts.tolist() == fresh.starts.tolist(), version
+        assert got.ends.tolist() == fresh.ends.tolist(), version
