@@ -423,7 +423,7 @@ class BaseEngine:
         if missing:
             try:
                 p_after = self.workspace.ngram_scores(project.path, project.after, missing, after=True)
-                p_any = self.workspace.ngram_scores(project.path, [], missing)
+                p_any = self.workspace.unigram_scores(project.path, missing)
             except Exception:  # a hint only
                 return None
             lifts.update((k, math.log((p_after.get(k, 0.0) + 1e-9) / (p_any.get(k, 0.0) + 1e-9))) for k in missing)

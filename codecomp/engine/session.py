@@ -285,7 +285,7 @@ class LiteralSpans:
         """Forget the spans (the next query reads the whole tree): a parse from scratch, or no tree."""
         self.tree: Any = None
         self.source: bytes | None = None
-        self.spans: list[tuple[int, int]] = []
+        self.starts = self.ends = np.zeros(0, dtype=np.int64)   # the spans, sorted (numpy: a few thousand of them)
         self.merged: list[tuple[int, int]] = []
         self.windows: list[tuple[int, int]] = []   # ranges of the current text whose syntax changed since
 
@@ -305,27 +305,56 @@ class LiteralSpans:
         """Merged spans of `tree`, which must be the tree of `source` (no edit pending)."""
         if tree is self.tree and source is self.source:
             return self.merged
-        if self.source is None:
-            spans = literal_spans(tree, self.lang)
-        else:
+        whole = self.source is None
+        if not whole:
             start, old_end, new_end = changed_span(self.source, source)
             delta = new_end - old_end
             windows = self.windows + ([(start, new_end)] if old_end > start or new_end > start else [])
-            kept = [(s, e) if s < start else (s + delta, e + delta) for s, e in self.spans
-                    if e < start or s > old_end]
-            spans = kept
-            if windows:
-                merged_windows = merge_spans([(max(lo - 1, 0), min(hi + 1, len(source))) for lo, hi in windows])
-                if sum(hi - lo for lo, hi in merged_windows) > len(source) // 2:
-                    spans = literal_spans(tree, self.lang)
-                else:
-                    for lo, hi in merged_windows:
-                        spans = [(s, e) for s, e in spans if not (s < hi and e > lo)]
-                        spans.extend(literal_spans(tree, self.lang, lo, hi))
-                    spans = sorted(set(spans))
-        self.tree, self.source, self.spans, self.windows = tree, source, spans, []
-        self.merged = merge_spans(spans)
+            windows = merge_spans(sorted((max(lo - 1, 0), min(hi + 1, len(source))) for lo, hi in windows))
+            whole = sum(hi - lo for lo, hi in windows) > len(source) // 2
+        if whole:
+            starts, ends = _span_arrays(literal_spans(tree, self.lang))
+        else:
+            s, e = self.starts, self.ends
+            keep = (e < start) | (s > old_end)
+            moved = s > old_end
+            starts = np.where(moved, s + delta, s)[keep]
+            ends = np.where(moved, e + delta, e)[keep]
+            found = []
+            for lo, hi in windows:  # what meets a window is read again from the tree
+                out = ~((starts < hi) & (ends > lo))
+                starts, ends = starts[out], ends[out]
+                found.extend(literal_spans(tree, self.lang, lo, hi))
+            found_s, found_e = _span_arrays(found)
+            starts, ends = np.concatenate([starts, found_s]), np.concatenate([ends, found_e])
+            order = np.lexsort((ends, starts))
+            starts, ends = starts[order], ends[order]
+            if starts.size > 1:  # a span found by two windows is one span
+                first = np.ones(starts.size, dtype=bool)
+                first[1:] = (starts[1:] != starts[:-1]) | (ends[1:] != ends[:-1])
+                starts, ends = starts[first], ends[first]
+        self.tree, self.source, self.starts, self.ends, self.windows = tree, source, starts, ends, []
+        self.merged = _merged(starts, ends)
         return self.merged
+
+
+def _span_arrays(spans: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    if not spans:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    a = np.asarray(spans, dtype=np.int64)
+    return a[:, 0].copy(), a[:, 1].copy()
+
+
+def _merged(starts: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:
+    """`lexing.merge_spans` of sorted span arrays: a span that starts at or before the furthest end so far joins
+    the group before it."""
+    if not starts.size:
+        return []
+    reach = np.maximum.accumulate(ends)
+    new_group = np.ones(starts.size, dtype=bool)
+    new_group[1:] = starts[1:] > reach[:-1]
+    firsts = np.flatnonzero(new_group)
+    return list(zip(starts[firsts].tolist(), np.maximum.reduceat(ends, firsts).tolist()))
 
 
 def _END(tok: Token) -> int:

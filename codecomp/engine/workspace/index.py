@@ -23,6 +23,7 @@ import time
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -52,7 +53,7 @@ MAX_PACKAGE_FILES = 512      # ... with the files they re-export, at most
 # entries per query cache: per open document (related files and their declarations), per context (n-gram
 # levels), per language (most frequent identifiers)
 CACHE_SIZES = {"related": 64, "related_decls": 64, "related_sorted": 64, "top": 8, "levels": 256, "own_ngrams": 16,
-               "own_members": 16, "identifiers": 32}
+               "own_members": 16, "identifiers": 32, "unigram": 8}
 
 
 _SERIALS = itertools.count(1)
@@ -776,7 +777,8 @@ class WorkspaceIndex:
             return {}
         tables = self.tables[lang]
         vocab = tables.vocab
-        ids = np.asarray([vocab.ids.get(n.encode("utf-8", "surrogatepass"), -1) for n in names], dtype=np.int64)
+        ids = np.fromiter(map(vocab.ids.get, (n.encode("utf-8", "surrogatepass") for n in names), repeat(-1)),
+                          np.int64, len(names))
         known = (ids >= 0) & (ids < tables.unigram.size)
         safe = np.where(known, ids, 0)
         own = self.files.get(path) if exclude_self else None
@@ -794,7 +796,21 @@ class WorkspaceIndex:
             c = np.where(known & (ctx_ids.size > 0) & (ctx_ids[pos_c] == safe), ctx_counts[pos_c], 0) \
                 if ctx_ids.size else np.zeros(len(names))
             p = (c + types * p) / (n + types)
-        return {name: float(v) for name, v in zip(names, np.maximum(p, 0.0))}
+        return dict(zip(names, np.maximum(p, 0.0).tolist()))
+
+    def unigram_scores(self, path: str | Path, candidates: Iterable[str]) -> dict[str, float]:
+        """`ngram_scores` with no context (the project's identifier frequencies, `path` left out), remembered
+        per file until something is indexed again: they do not depend on the position."""
+        path = os.path.abspath(path)
+        key = ("unigram", path, self.generation)
+        known = self._cached(key)
+        if known is None:
+            known = {}
+            self._store(key, known)
+        missing = [c for c in candidates if c not in known]
+        if missing:
+            known.update(self.ngram_scores(path, [], missing))
+        return known  # type: ignore[return-value]
 
     def ngram_words(self, path: str | Path, context: list[bytes], limit: int = 50) -> list[tuple[str, int]]:
         """The identifiers the project has after the longest known suffix of `context`, most frequent first."""
