@@ -175,7 +175,10 @@ _SET_LINE = Token.line.__set__  # type: ignore[attr-defined]
 _SET_COL = Token.col.__set__  # type: ignore[attr-defined]
 
 
-PAUSE_EVERY = 512  # tokens (or nodes) between two calls of a long analysis's `pause` hook
+# tokens (or nodes) between two calls of a long analysis's `pause` hook: about 0.1 ms of work, so that a request
+# that wants the interpreter back (after an onnxruntime call, which lets go of it) waits no longer than that
+# (512 let a request wait 1-2 ms after each such call while a long C++ file was analysed)
+PAUSE_EVERY = 32
 
 
 def tokenize(tree: Tree, source: bytes, lang: str, pause: Callable[[], None] | None = None) -> list[Token]:
