@@ -214,11 +214,12 @@ class BaseEngine:
         if not isinstance(text, str):
             raise TypeError(f"the text of {uri} must be str, got {type(text).__name__}")
         t0 = time.perf_counter()
-        self.store.open(uri, text, _normalise_lang(lang), version)
-        while len(self.store.docs) > MAX_DOCUMENTS:
-            self.close(next(iter(self.store.docs)))
-        t1 = time.perf_counter()
-        self._index_open(uri, text)
+        with foreground():  # as for an edit: background analyses wait while a document is opened
+            self.store.open(uri, text, _normalise_lang(lang), version)
+            while len(self.store.docs) > MAX_DOCUMENTS:
+                self.close(next(iter(self.store.docs)))
+            t1 = time.perf_counter()
+            self._index_open(uri, text)
         self.open_timings = {"document": round((t1 - t0) * 1000.0, 3), "project": _ms(t1)}
 
     def change(self, uri: str, text: str, version: int | None = None) -> None:
@@ -228,7 +229,8 @@ class BaseEngine:
             raise KeyError(f"{uri} is not open: call open() before change()")
         if not isinstance(text, str):
             raise TypeError(f"the text of {uri} must be str, got {type(text).__name__}")
-        doc.change(text, version)
+        with foreground():  # an edit is part of a keystroke's request: background analyses wait meanwhile
+            doc.change(text, version)
         self.store.touch(uri)
         if self.workspace is not None and uri_to_path(uri) is not None:
             self._unsynced.add(uri)
