@@ -38,6 +38,7 @@ _SYMBOL_KINDS = {"variable": "variable", "parameter": "variable", "function": "f
                  "class": "class", "field": "field"}
 # Source priority: a candidate found by several sources keeps the first of these.
 SOURCE_ORDER = ("scope", "member", "file", "documents", "project", "model", "copy", "keyword")
+_SOURCE_RANK = {source: i for i, source in enumerate(SOURCE_ORDER)}
 MAX_WORDS = 300  # with no typed prefix, at most this many frequent identifiers per document are scored
 MAX_PREFIX_WORDS = 3000  # with a typed prefix, at most this many identifiers per document are scored
 # project identifiers per request: with nothing typed the most frequent (and those declared in included files),
@@ -381,12 +382,22 @@ def scope_hints(doc: Document, cursor: int) -> tuple[set[str], dict[str, str]]:
     if view is None:
         return set(), {}
     info = view.analysis.info
-    present = (lambda name: True) if view.exact else (
-        lambda name: doc.idents.get(name.encode("utf-8", "surrogatepass"), 0) > 0)
-    kinds: dict[str, str] = {}
-    for sym in info.symbols:
-        if sym.name not in kinds and present(sym.name):
-            kinds[sym.name] = _SYMBOL_KINDS.get(sym.kind, "identifier")
+    # the kind of each declared name (its first declaration's), once per analysis
+    cached = doc.extra.get("scope_kinds")
+    if cached is not None and cached[0] is view.analysis:
+        declared = cached[1]
+    else:
+        declared = {}
+        for sym in info.symbols:
+            if sym.name not in declared:
+                declared[sym.name] = _SYMBOL_KINDS.get(sym.kind, "identifier")
+        doc.extra["scope_kinds"] = (view.analysis, declared)
+    if view.exact:
+        kinds = declared
+    else:
+        idents = doc.idents
+        kinds = {name: kind for name, kind in declared.items()
+                 if idents.get(name.encode("utf-8", "surrogatepass"), 0) > 0}
     try:
         visible = {s.name for s in info.visible_at(view.position) if s.name in kinds}
     except Exception:  # a hint only
@@ -439,7 +450,7 @@ def gather(doc: Document, others: list[Document], cursor: int, prefix: str, memb
         entry = pool.get(label)
         if entry is None:
             entry = pool[label] = Pool(label, kind or kinds.get(label, "identifier"), source)
-        elif SOURCE_ORDER.index(source) < SOURCE_ORDER.index(entry.source):
+        elif _SOURCE_RANK[source] < _SOURCE_RANK[entry.source]:
             entry.source = source
         return entry
 

@@ -18,12 +18,14 @@ that document (its counts, n-grams, member uses and declarations are left out), 
 """
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import unquote, urlparse
@@ -35,7 +37,7 @@ from codecomp.engine.fragments import OFFER_THRESHOLD, decode
 from codecomp.engine.learning import KEEP_ROWS, Context, Learner, Learning, Shown, context_of
 from codecomp.engine.lexing import (LINE_WINDOW, inside_comment_or_string, member_operator_before, prefix_start,
                                     tokens_in_range)
-from codecomp.engine.ranking import match_tier, order_key
+from codecomp.engine.ranking import EXACT, match_tier, order_key
 from codecomp.engine.scoring import candidate_features, document_ngrams, feature_matrix, near_counts, score_pool
 from codecomp.engine.background import foreground
 from codecomp.engine.session import Document, DocumentStore
@@ -129,6 +131,9 @@ def _normalise_lang(lang: str) -> str:
     if mapped is None:
         raise ValueError(f"codecomp completes {', '.join(LANGUAGES)}, not {lang!r}")
     return mapped
+
+
+_FIRST = itemgetter(0)
 
 
 class BaseEngine:
@@ -377,7 +382,9 @@ class BaseEngine:
                 if name not in pool and name not in keywords and cand_mod.is_identifier(name):
                     pool[name] = cand_mod.Pool(name, "identifier", "learned")
         matching: dict[str, tuple[int, cand_mod.Pool]] = {}
-        for label, entry in pool.items():
+        if not prefix:  # nothing typed: everything matches, exactly
+            matching = {label: (EXACT, entry) for label, entry in pool.items()}
+        for label, entry in pool.items() if prefix else ():
             tier = match_tier(label, prefix)
             if tier is not None:
                 matching[label] = (tier, entry)
@@ -444,8 +451,11 @@ class BaseEngine:
             t1 = time.perf_counter()
             scores = self._corrected(g, scores)
             base = g.base
-        ranked = sorted(((order_key(tier, scores[label], label), entry) for label, (tier, entry) in g.matching.items()),
-                        key=lambda pair: pair[0])
+        # only the first items are shown (and kept for learning): the smallest keys, in order, are what a full
+        # sort would put first
+        keep = max(0, max_items, KEEP_ROWS if g.learner is not None else 0)
+        ranked = heapq.nsmallest(keep, ((order_key(tier, scores[label], label), entry)
+                                        for label, (tier, entry) in g.matching.items()), key=_FIRST)
         items = [Candidate(e.label, e.kind, round(scores[e.label], 4), e.source) for _, e in ranked[:max(0, max_items)]]
         shown_id = None
         if g.learner is not None:
@@ -953,9 +963,9 @@ class Engine(BaseEngine):
         if isinstance(g, Completion) or g.state is None or g.doc.context.last is None:
             return None
         scores, _ = self._rank(g, None)
-        ranked = sorted(((order_key(tier, scores[label], label), entry) for label, (tier, entry) in g.matching.items()),
-                        key=lambda pair: pair[0])
-        items = [Candidate(e.label, e.kind, scores[e.label], e.source) for _, e in ranked[:50]]
+        ranked = heapq.nsmallest(50, ((order_key(tier, scores[label], label), entry)
+                                      for label, (tier, entry) in g.matching.items()), key=_FIRST)
+        items = [Candidate(e.label, e.kind, scores[e.label], e.source) for _, e in ranked]
         doc, cursor = g.doc, g.cursor
         cands, (lo, hi), pstart = self._line_candidates(doc, g.state, items, g.prefix, cursor, None, weights)
         out = []
