@@ -484,3 +484,20 @@ def test_build_can_be_cancelled(tmp_path: Path) -> None:
     calls = []
     report = index.build(progress=lambda d, t: calls.append(d), should_stop=lambda: len(calls) >= 1)
     assert report.cancelled and 0 < report.files < 300
+
+
+def test_new_spellings_get_ids_in_the_order_they_first_occur():
+    """Not in a set's order, which changes with the string hash seed from one process to the next: ties
+    between equally frequent project names are broken by id, so the lists would differ from run to run."""
+    from codecomp.engine.workspace.tables import Vocabulary
+
+    vocab = Vocabulary(frozenset())
+    ids = vocab.encode([b"zeta", b"alpha", b"zeta", b"mid", b"42", b"alpha"])
+    zeta, alpha, mid = ids[0], ids[1], ids[3]
+    assert zeta < alpha < mid
+    assert ids[2] == zeta and ids[5] == alpha and ids[4] == Vocabulary.NUMBER
+    assert [vocab.word(int(i)) for i in (zeta, alpha, mid)] == ["zeta", "alpha", "mid"]
+    # many at once: a set's order would put them in that order only by chance
+    words = [f"w{i}_{'x' * (i % 5)}".encode() for i in range(40, 0, -1)]
+    more = vocab.encode(words + words[::3])
+    assert more[:len(words)].tolist() == sorted(more[:len(words)].tolist())

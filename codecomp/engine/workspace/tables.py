@@ -58,7 +58,10 @@ class Vocabulary:
         local: dict[bytes, int] = {}
         ids = self.ids
         missing = []
-        for t in set(tokens):
+        # new spellings get ids in the order they first occur (not a set's order, which changes from one process
+        # to the next with the string hash seed): ties between equally frequent names are then broken the same way
+        # in every run
+        for t in dict.fromkeys(tokens):
             i = ids.get(t)
             if i is None:
                 if t[:1].isdigit():
