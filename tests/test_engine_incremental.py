@@ -57,11 +57,11 @@ def _edits(text: str, lang: str, rng: random.Random, n: int):
 
 def _whole_member_names(doc: Document, op: str, cursor: int):
     """`member_names` computed from scratch (its caches emptied)."""
-    saved = {k: doc.extra.pop(k) for k in list(doc.extra) if k in ("members", "qualified", "member_lines")}
+    saved = {k: doc.extra.pop(k) for k in list(doc.extra) if k in ("members", "qualified")}
     try:
         return cand_mod.member_names(doc, op, cursor)
     finally:
-        for k in ("members", "qualified", "member_lines"):
+        for k in ("members", "qualified"):
             doc.extra.pop(k, None)
         doc.extra.update(saved)
 

@@ -21,7 +21,7 @@ from typing import Any
 from codecomp.syntax import KEYWORDS
 from codecomp.engine.lexing import (IDENT_BYTES, WORD_BYTES, find_identifiers, is_identifier,
                                     split_identifiers)
-from codecomp.engine.session import Document
+from codecomp.engine.session import Document, line_bounds
 from codecomp.syntax.parsed import changed_span
 
 _IDENT_SPLIT = re.compile(r"([A-Za-z_$][A-Za-z0-9_$]*)")  # IDENT_BYTES on an all-ASCII window decoded to str
@@ -272,10 +272,8 @@ def changed_lines(old: bytes, new: bytes) -> tuple[int, int, int] | None:
     minus its changed lines plus the new ones: what runs on every keystroke then reads a few lines, not the
     file."""
     start, old_end, new_end = changed_span(old, new)
-    lo = old.rfind(b"\n", 0, start) + 1
-    old_hi, new_hi = old.find(b"\n", old_end), new.find(b"\n", new_end)
-    old_hi = len(old) if old_hi < 0 else old_hi
-    new_hi = len(new) if new_hi < 0 else new_hi
+    lo, old_hi = line_bounds(old, start, old_end)
+    _, new_hi = line_bounds(new, start, new_end)  # (the texts agree up to `start`: the line starts at `lo` in both)
     if (old_hi - lo) + (new_hi - lo) > len(new) // 2:
         return None
     return lo, old_hi, new_hi

@@ -381,13 +381,14 @@ class BaseEngine:
             for name in learner.candidates(context, prefix):
                 if name not in pool and name not in keywords and cand_mod.is_identifier(name):
                     pool[name] = cand_mod.Pool(name, "identifier", "learned")
-        matching: dict[str, tuple[int, cand_mod.Pool]] = {}
-        if not prefix:  # nothing typed: everything matches, exactly
+        if prefix:
+            matching: dict[str, tuple[int, cand_mod.Pool]] = {}
+            for label, entry in pool.items():
+                tier = match_tier(label, prefix)
+                if tier is not None:
+                    matching[label] = (tier, entry)
+        else:  # nothing typed: everything matches, exactly
             matching = {label: (EXACT, entry) for label, entry in pool.items()}
-        for label, entry in pool.items() if prefix else ():
-            tier = match_tier(label, prefix)
-            if tier is not None:
-                matching[label] = (tier, entry)
         t_project = time.perf_counter()
         probs = self._project_probs(project, matching)
         after = self._project_after(project, matching)

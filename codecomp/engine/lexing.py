@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+import numpy as np
 from tree_sitter import Tree
 
 from codecomp.syntax.tokens import Token, TokenKind, kind_tables
@@ -284,14 +285,22 @@ def literal_spans(tree: Tree, lang: str, start: int | None = None, end: int | No
 
 def merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Sorted spans merged where they overlap or touch."""
-    merged: list[tuple[int, int]] = []
-    for s, e in spans:
-        if merged and s <= merged[-1][1]:
-            if e > merged[-1][1]:
-                merged[-1] = (merged[-1][0], e)
-        else:
-            merged.append((s, e))
-    return merged
+    if not spans:
+        return []
+    a = np.asarray(spans, dtype=np.int64)
+    return merge_span_arrays(a[:, 0], a[:, 1])
+
+
+def merge_span_arrays(starts: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:
+    """`merge_spans` of spans given as two arrays sorted by start: a span that starts at or before the furthest
+    end so far joins the group before it."""
+    if not starts.size:
+        return []
+    reach = np.maximum.accumulate(ends)
+    new_group = np.ones(starts.size, dtype=bool)
+    new_group[1:] = starts[1:] > reach[:-1]
+    firsts = np.flatnonzero(new_group)
+    return list(zip(starts[firsts].tolist(), np.maximum.reduceat(ends, firsts).tolist()))
 
 
 def literal_ranges(tree: Tree, lang: str) -> list[tuple[int, int]]:

@@ -53,7 +53,6 @@ class Distribution:
             p += (1.0 - self.gate) * float(self.p_vocab[vocab_id])
         return p
 
-
     def probs(self, texts: list[str], vocab_ids: list[int | None]) -> np.ndarray:
         """`prob` of many candidates at once (float64, the same numbers)."""
         n = len(texts)

@@ -35,7 +35,8 @@ import numpy as np
 from codecomp.syntax import SlicedParse, Token, TokenKind
 from codecomp.syntax.parsed import changed_span, edit_tree
 from codecomp.engine.background import background_turn
-from codecomp.engine.lexing import find_identifiers, literal_spans, merge_spans, prefix_start, tokens_in_range
+from codecomp.engine.lexing import (find_identifiers, literal_ranges, literal_spans, merge_span_arrays, merge_spans,
+                                    prefix_start, tokens_in_range)
 
 WINDOW = 256          # tokens encoded on the first request at a position
 # In the editor a fresh window is shorter: on the valid splits (300 positions per language, file alone) 128 tokens
@@ -192,7 +193,7 @@ def _ident_only(data: bytes) -> bool:
     return _IDENT_ONLY.fullmatch(data) is not None
 
 
-def _line_bounds(data: bytes, start: int, end: int) -> tuple[int, int]:
+def line_bounds(data: bytes, start: int, end: int) -> tuple[int, int]:
     """Widen [start, end) to whole lines, so identifiers cut by the edit are recounted whole."""
     lo = data.rfind(b"\n", 0, start) + 1
     hi = data.find(b"\n", end)
@@ -334,7 +335,7 @@ class LiteralSpans:
                 first[1:] = (starts[1:] != starts[:-1]) | (ends[1:] != ends[:-1])
                 starts, ends = starts[first], ends[first]
         self.tree, self.source, self.starts, self.ends, self.windows = tree, source, starts, ends, []
-        self.merged = _merged(starts, ends)
+        self.merged = merge_span_arrays(starts, ends)
         return self.merged
 
 
@@ -343,18 +344,6 @@ def _span_arrays(spans: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     a = np.asarray(spans, dtype=np.int64)
     return a[:, 0].copy(), a[:, 1].copy()
-
-
-def _merged(starts: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:
-    """`lexing.merge_spans` of sorted span arrays: a span that starts at or before the furthest end so far joins
-    the group before it."""
-    if not starts.size:
-        return []
-    reach = np.maximum.accumulate(ends)
-    new_group = np.ones(starts.size, dtype=bool)
-    new_group[1:] = starts[1:] > reach[:-1]
-    firsts = np.flatnonzero(new_group)
-    return list(zip(starts[firsts].tolist(), np.maximum.reduceat(ends, firsts).tolist()))
 
 
 def _END(tok: Token) -> int:
@@ -415,8 +404,8 @@ class Document:
         new = _encode(text)
         old = self.source
         start, old_end, new_end = changed_span(old, new)
-        lo_old, hi_old = _line_bounds(old, start, old_end)
-        lo_new, hi_new = _line_bounds(new, start, new_end)
+        lo_old, hi_old = line_bounds(old, start, old_end)
+        lo_new, hi_new = line_bounds(new, start, new_end)
         removed = find_identifiers(old, lo_old, hi_old)
         self.idents.subtract(removed)
         self.idents.update(find_identifiers(new, lo_new, hi_new))
@@ -507,7 +496,7 @@ class Document:
         if tree is None:
             return []
         if self.dirty or self.parsing is not None:  # the edited tree of an earlier text: read whole, not kept
-            return merge_spans(literal_spans(tree, self.lang))
+            return literal_ranges(tree, self.lang)
         return self._literals.ranges(tree, self.source)
 
     def begin_request(self) -> None:
