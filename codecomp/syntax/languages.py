@@ -125,15 +125,16 @@ class SlicedParse:
             return True
         deadline = None if budget_s is None else time.perf_counter() + budget_s
         while True:
-            now = time.perf_counter()
             try:
                 if self.old_tree is None:
                     self.tree = self.parser.parse(self.source)
                 else:
                     self.tree = self.parser.parse(self.source, self.old_tree)
             except ValueError:   # the slice ran out; the parser keeps its state for the next call
-                pass
-            self.spent += time.perf_counter() - now
+                # the cost is counted in the parser's own slices, not read from a clock of this process: time
+                # spent waiting for the interpreter between slices is not parsing, and a parse that finishes is
+                # never given up, whatever the clock says (the results of a text do not depend on it)
+                self.spent += SLICE_S
             if self.tree is not None:
                 self.parser = None   # the tree stands alone; the parser's memory can go
                 return True
