@@ -228,16 +228,13 @@ class Artifact:
         """An onnxruntime session for the graph `name` (e.g. "token.onnx").
 
         One intra-op thread by default: the step graphs are small, so extra threads cost more in synchronisation
-        than they save, and the editor keeps its other cores.  With more, the extra threads sleep between runs
-        instead of spinning, so they take a core only while a graph runs.
+        than they save, and the editor keeps its other cores.
         """
         import onnxruntime as ort  # imported here so that `import codecomp.artifact` stays cheap
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, int(threads))
         options.inter_op_num_threads = 1
-        if threads > 1:
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = (
             ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize else ort.GraphOptimizationLevel.ORT_DISABLE_ALL

@@ -46,10 +46,6 @@ from codecomp.engine.types import Cancelled, Candidate, Completion, Fragment, Na
 MAX_DOCUMENTS = 64  # open documents kept; the least recently used beyond this are dropped
 MODEL_WORDS = 200   # the most probable vocabulary words offered as candidates
 MAX_SHOWN = 32      # shown lists kept for their learning event (`BaseEngine.learn`)
-# a learned ranker scores every candidate of a request at once (up to 1,500 rows after a non-word character): on
-# two threads its run takes half as long (5.9 -> 3.3 ms for 1,400 rows on a 2-core machine), and the second
-# thread sleeps between runs (`Artifact.session`)
-RANKER_THREADS = 2
 PROJECT_LINES_MS = 5  # time a request may spend reading workspace files for fragments (the rest in idle time)
 
 
@@ -723,7 +719,6 @@ class Engine(BaseEngine):
         from codecomp.engine.ranker import Ranker, RankerError
 
         info = artifact.models[slot]
-        threads = max(threads, min(RANKER_THREADS, os.cpu_count() or 1))
         try:
             setattr(self, slot, Ranker(artifact.session(str(info.get("file", f"{slot}.onnx")), threads=threads), info))
         except (RankerError, ArtifactError) as exc:
