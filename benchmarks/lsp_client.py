@@ -135,15 +135,29 @@ class LspProcess:
         return self.wait(self.request(method, params), timeout)
 
     # -- conversation helpers--------------------------------------------------------------------------
-    def initialize(self, capabilities: dict | None = None, options: dict | None = None, timeout: float = 30.0) -> dict:
+    def initialize(self, capabilities: dict | None = None, options: dict | None = None, timeout: float = 30.0,
+                   root_uri: str | None = None) -> dict:
         resp = self.call("initialize", {
-            "processId": os.getpid(), "rootUri": None, "capabilities": capabilities or {},
+            "processId": os.getpid(), "rootUri": root_uri, "capabilities": capabilities or {},
             "initializationOptions": options or {},
         }, timeout)
         if resp is None or "result" not in resp:
             raise RuntimeError(f"the server did not initialize: {resp}")
         self.notify("initialized", {})
         return resp["result"]
+
+    def wait_for_progress_end(self, timeout: float) -> bool:
+        """Wait until the server ends a work-done progress (`$/progress` of kind "end"); False on timeout."""
+        deadline = time.perf_counter() + timeout
+        with self._cond:
+            while True:
+                if any(m.get("method") == "$/progress" and (m.get("params") or {}).get("value", {}).get("kind") == "end"
+                       for m in self.inbox.notifications):
+                    return True
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.5))
 
     def open(self, uri: str, text: str, language_id: str, version: int = 1) -> None:
         self.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": language_id, "version": version, "text": text}})

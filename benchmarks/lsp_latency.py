@@ -17,7 +17,10 @@ Scenarios (`--scenario`, several may be given, comma-separated):
   user takes to get there, during which the server is idle; `--move-ms 0` is the worst case (no idle time).
 
 Files: `--file PATH` (repeatable), or `--corpus DIR --split test --files N` (N held-out files drawn stratified by
-project, each at least `--min-lines` lines).  Latency is measured on the client, from sending a request to
+project, each at least `--min-lines` lines).  With `--workspace DIR` the server is started with DIR as its root
+folder, so it indexes the project; typing starts once the index reports its build ended, and the files (`--file`
+inside DIR, else `--files` files of DIR drawn at random) are typed under their own URIs, as in an editor: the
+"typing with the project index live" figure.  Latency is measured on the client, from sending a request to
 receiving its answer.  Prints p50 / p95 / p99 (ms) per scenario and the server's resident memory.
 Targets: typing identifiers p50 <= 5 ms, p99 <= 20 ms; paced p99 <= 50 ms; jump p99 <= 25 ms.
 
@@ -206,12 +209,21 @@ def run_file(path: Path, source: str, lang: str, scenario: str, args) -> tuple[d
     rest = rest[: args.keystrokes] if args.keystrokes else rest
     rng = random.Random(args.seed)
     cmd = SERVER + (["--model", str(args.model)] if args.model else [])
-    uri = path.resolve().as_uri().replace(path.name, "typed-" + path.name)
+    if args.workspace is None:
+        uri = path.resolve().as_uri().replace(path.name, "typed-" + path.name)
+    else:  # the file's own URI: the editor's text replaces its disk copy in the index
+        uri = path.resolve().as_uri()
     with LspProcess(cmd, cwd=str(REPO)) as server:
         caps: dict = {"textDocument": {"completion": {}}}
         if args.inline_client:
             caps["textDocument"]["inlineCompletion"] = {}  # fragments then go to ghost text, not the list
-        server.initialize(caps, {"maxItems": args.max_items})
+        root = None
+        if args.workspace is not None:
+            root = args.workspace.resolve().as_uri()
+            caps["window"] = {"workDoneProgress": True}  # the index reports its build, whose end is waited for
+        server.initialize(caps, {"maxItems": args.max_items}, root_uri=root)
+        if root is not None and not server.wait_for_progress_end(args.index_timeout):
+            raise RuntimeError(f"the server did not finish indexing {args.workspace} in {args.index_timeout:g} s")
         server.open(uri, source if scenario == "jump" else typed, lang)
         # Warm up (the engine loads its model on the first request) and let the model load finish.
         warm = server.call("textDocument/completion", {"textDocument": {"uri": uri},
@@ -228,7 +240,27 @@ def run_file(path: Path, source: str, lang: str, scenario: str, args) -> tuple[d
     return rows, rss
 
 
+def workspace_sources(args) -> list[tuple[Path, str, str]]:
+    """`--files` C++ / JavaScript files of the workspace folder with at least `--min-lines` lines, at random."""
+    from codecomp.syntax import detect_language
+
+    skip = {"node_modules", ".git", "build", "dist"}
+    found = sorted(p for p in args.workspace.rglob("*") if p.is_file() and not skip & set(p.relative_to(args.workspace).parts)
+                   and detect_language(str(p)) is not None and (args.lang is None or detect_language(str(p)) == args.lang))
+    random.Random(args.seed).shuffle(found)
+    out = []
+    for f in found:
+        text = f.read_text(encoding="utf-8", errors="replace").replace("\r\n", "\n")
+        if text.count("\n") >= args.min_lines:
+            out.append((f, text, detect_language(str(f))))
+        if len(out) >= args.files:
+            break
+    return out
+
+
 def sources(args) -> list[tuple[Path, str, str]]:
+    if args.workspace is not None and args.corpus is None and not args.file:
+        return workspace_sources(args)
     if args.corpus is None:
         return [(f, f.read_text(encoding="utf-8").replace("\r\n", "\n"), LANG.get(f.suffix, "cpp"))
                 for f in (args.file or [DEFAULT_FILE])]
@@ -262,6 +294,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--file", type=Path, action="append", help="source file to type (C++ or JavaScript); repeatable")
     p.add_argument("--corpus", type=Path, default=None, help="corpus folder: draw --files files of --split")
     p.add_argument("--split", default="test")
+    p.add_argument("--workspace", type=Path, default=None,
+                   help="project folder the server indexes (its root); without --file or --corpus, files are drawn "
+                        "from it")
+    p.add_argument("--index-timeout", type=float, default=600.0, help="seconds to wait for the index (--workspace)")
     p.add_argument("--files", type=int, default=6, help="files drawn from --corpus, stratified by project")
     p.add_argument("--min-lines", type=int, default=150, help="only files of at least this many lines (--corpus)")
     p.add_argument("--lang", choices=["cpp", "javascript"], default=None, help="only files of this language")
@@ -290,6 +326,8 @@ def main(argv: list[str] | None = None) -> dict:
     for f in args.file or []:
         if not f.is_file():
             p.error(f"--file {f} does not exist")
+    if args.workspace is not None and not args.workspace.is_dir():
+        p.error(f"--workspace {args.workspace} is not a folder")
     if not 0 <= args.start_fraction < 1:
         p.error("--start-fraction must be in [0, 1)")
     files = sources(args)

@@ -118,6 +118,28 @@ def test_project_lines_skip_the_own_file_and_rank_the_previous_line_first(tmp_pa
     assert "div = div;" in {r.text for r in pl.lookup(own, [b"add", b";"], [b"proto", b"."])}
 
 
+def test_project_lines_stop_reading_when_a_request_waits_and_merge_what_they_read_next_time(tmp_path: Path) -> None:
+    files = {}
+    for i in range(4):
+        (tmp_path / f"m{i}.js").write_text(f"proto.add = add;\nproto.op{i} = op{i};\n")
+        files[str(tmp_path / f"m{i}.js")] = _Entry(i)
+    pl = ProjectLines(_Index(files))
+    asked = []
+
+    def waiting() -> bool:  # a request arrives once two files are read
+        asked.append(1)
+        return len(pl.files) >= 2
+
+    assert not pl.update(10.0, should_stop=waiting)
+    assert len(pl.files) == 2 and asked
+    # what was read is not merged while the request waits (the lookup does not see it yet)...
+    assert pl.pending() and len(pl._unmerged()) == 2
+    # ...the next slice merges it first, then reads the rest
+    assert pl.update(None) and not pl.pending()
+    found = {r.text for r in pl.lookup(None, [b"add", b";"], [b"proto", b"."]) if r.with_prev}
+    assert found == {f"op{i} = op{i};" for i in range(4)}
+
+
 # -- syntax check and calibration -------------------------------------------------------------------------------
 def test_error_check_counts_only_what_the_fragment_breaks() -> None:
     src = b"function h(z) {\n  "

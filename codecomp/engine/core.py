@@ -263,7 +263,7 @@ class BaseEngine:
             if doc is not None:
                 self._fill_track(doc, time.perf_counter() + budget_s, should_stop)
             else:
-                self._read_project_lines(budget_s)
+                self._read_project_lines(budget_s, should_stop)
         return self.has_idle_work()
 
     def has_idle_work(self) -> bool:
@@ -271,8 +271,9 @@ class BaseEngine:
         return (any(d.parse_pending for d in self.store.docs.values()) or self._track_target() is not None
                 or self._project_lines_pending())
 
-    def _read_project_lines(self, budget_s: float) -> None:
-        """Read workspace files for fragments (engines that decode fragments with project context)."""
+    def _read_project_lines(self, budget_s: float, should_stop: Callable[[], bool] | None = None) -> None:
+        """Read workspace files for fragments (engines that decode fragments with project context), stopping
+        between files when `should_stop` says so."""
 
     def _project_lines_pending(self) -> bool:
         return False
@@ -874,11 +875,11 @@ class Engine(BaseEngine):
 
     _project_lines = None
 
-    def _read_project_lines(self, budget_s: float) -> None:
+    def _read_project_lines(self, budget_s: float, should_stop: Callable[[], bool] | None = None) -> None:
         pl = self.project_lines()
         if pl is not None and self.store.docs:
             try:
-                pl.update(budget_s)
+                pl.update(budget_s, should_stop)
             except Exception:  # idle work only: fragments go on without the project's lines
                 self._project_lines = None
                 self.workspace_lines_off = True

@@ -157,17 +157,28 @@ class ProjectLines:
         open_docs = getattr(self.index, "open_docs", ())
         return [p for p in self.files if p not in self._merged_set and p not in open_docs]
 
-    def update(self, budget_s: float | None = 0.005) -> bool:
-        """Read changed or new files until `budget_s` is spent (None: all of them) and add them to the merged
-        entries; True when everything is read."""
+    def update(self, budget_s: float | None = 0.005, should_stop: Callable[[], bool] | None = None) -> bool:
+        """Read changed or new files until `budget_s` is spent (None: all of them) or `should_stop` says so (a
+        request is waiting) and add them to the merged entries; True when everything is read.
+
+        Files read by an earlier call that ran out of time are merged first; what this call reads is merged at
+        its end only while time is left, else by the next call: the budget is overrun by at most one file and
+        one merge, not by both each time."""
         deadline = None if budget_s is None else time.perf_counter() + budget_s
+
+        def stop() -> bool:
+            return (deadline is not None and time.perf_counter() > deadline) or \
+                (should_stop is not None and should_stop())
+
         files = self.index.files
         for gone in [p for p in self.files if p not in files]:
             self.tokens -= self.files.pop(gone)[1].part.ids.size
             self._unmerge(gone)
+        if self._unmerged():
+            self._merge()
         done = True
         for path in self._todo():
-            if deadline is not None and time.perf_counter() > deadline:
+            if stop():
                 done = False
                 break
             entry = files.get(path)
@@ -184,7 +195,8 @@ class ProjectLines:
             if self.tokens > MAX_TOKENS:
                 self.full = True
                 break
-        self._merge()
+        if not stop():
+            self._merge()
         return done
 
     def _text(self, path: str, entry) -> bytes | None:
