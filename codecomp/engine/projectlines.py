@@ -174,7 +174,7 @@ class ProjectLines:
         for gone in [p for p in self.files if p not in files]:
             self.tokens -= self.files.pop(gone)[1].part.ids.size
             self._unmerge(gone)
-        if self._unmerged():
+        if self._unmerged() and not stop():
             self._merge()
         done = True
         for path in self._todo():
