@@ -140,6 +140,43 @@ def test_project_lines_stop_reading_when_a_request_waits_and_merge_what_they_rea
     assert found == {f"op{i} = op{i};" for i in range(4)}
 
 
+def test_a_large_file_is_read_a_piece_per_step_with_the_entries_of_the_whole(tmp_path: Path, monkeypatch) -> None:
+    import codecomp.engine.projectlines as projectlines
+
+    body = "".join(f"// step {i}\nregister(handler{i}, {i});\n/* a block\n   comment {i} */\nproto.op{i % 7} = op{i};\n"
+                   for i in range(60))
+    (tmp_path / "big.js").write_text(body)
+    files = {str(tmp_path / "big.js"): _Entry(1)}
+    whole = ProjectLines(_Index(files))
+    assert whole.update(None)
+    monkeypatch.setattr(projectlines, "PIECE_BYTES", 300)
+    monkeypatch.setattr(projectlines, "PIECE_OVERLAP", 100)
+    bounds = projectlines.piece_bounds(body.encode(), 300)
+    assert len(bounds) > 5 and bounds[0][1] == 0 and bounds[-1][2] == len(body.encode())
+    assert all(a[2] == b[1] for a, b in zip(bounds, bounds[1:]))  # the pieces tile the file
+    for _, lo, _ in bounds[1:]:
+        head = body.encode()[:lo]
+        assert head.endswith(b"\n") and head.rfind(b"/*") < head.rfind(b"*/")  # at a line end, outside comments
+    pieced = ProjectLines(_Index(files))
+    read: list[int] = []
+    real = projectlines.piece_lines
+    monkeypatch.setattr(projectlines, "piece_lines", lambda *a: read.append(1) or real(*a))
+    steps = []
+    while True:  # a request arrives as soon as a piece is read: each step reads one
+        before = len(read)
+        finished = pieced.update(10.0, should_stop=lambda: len(read) > before)
+        steps.append(len(read) - before)
+        if finished or len(steps) > 100:
+            break
+    assert steps == [1] * len(bounds)
+    pieced.update(None)
+    assert not pieced.pending() and len(pieced.files[str(tmp_path / "big.js")][1]) == len(bounds)
+    for tail, line in (([b"1", b")", b";"], [b"proto", b"."]), ([b";"], [b"register", b"("]), ([], [b"proto"])):
+        got = [(r.text, r.count, r.total, r.with_prev, r.files) for r in pieced.lookup(None, tail, line, limit=50)]
+        want = [(r.text, r.count, r.total, r.with_prev, r.files) for r in whole.lookup(None, tail, line, limit=50)]
+        assert got == want and got
+
+
 # -- syntax check and calibration -------------------------------------------------------------------------------
 def test_error_check_counts_only_what_the_fragment_breaks() -> None:
     src = b"function h(z) {\n  "

@@ -11,7 +11,9 @@ binary search; the continuations are grouped and counted.  The file being comple
 are `LineStats`' business, and a stale copy of it must not speak for it).
 
 Reading a file costs about as much as lexing it; `update(budget_s)` reads files until its budget is spent (the
-engine gives it a few milliseconds per request and its idle time), and a lookup uses what is read so far.  The
+engine gives it a few milliseconds per request and its idle time) or a request waits, and a lookup uses what is
+read so far.  A file larger than `PIECE_BYTES` is read one piece of whole lines per step (`piece_bounds`), so
+that a request never waits for all of a 250 KB file (50-100 ms on a 2-core machine).  The
 entries of the files on disk live in one sorted array, merged again when one of them changed; the open
 documents (which change as the user types) are kept apart, one small array each.
 """
@@ -30,6 +32,8 @@ from codecomp.engine.linestats import EOL, Part, Vocab
 MAX_PREFIX = 24            # prefixes longer than this many tokens are not indexed
 MAX_TOKENS = 3_000_000     # tokens read from the workspace at most (memory: about 40 bytes per token)
 MAX_FILE_BYTES = 1 << 20   # larger files are skipped (generated code, bundles)
+PIECE_BYTES = 64 << 10     # a larger file is read in pieces of whole lines of about this size, one per step
+PIECE_OVERLAP = 2048       # bytes before a piece lexed with it, for the context of its first line
 MAX_ENTRIES = 400          # matching entries looked at per lookup
 _P = np.uint64(0x100000001B3)
 _SEED_A = np.uint64(0x9E3779B97F4A7C15)
@@ -67,8 +71,9 @@ class ProjectRepeat:
     files: int             # distinct files it occurs in
 
 
-def file_lines(data: bytes, vocab: Vocab) -> FileLines:
-    """The entries of one file's text."""
+def file_lines(data: bytes, vocab: Vocab, skip_bytes: int = 0) -> FileLines:
+    """The entries of one file's text (none for the lines that start in its first `skip_bytes` bytes, which are
+    read only for the previous-line context of the line after them)."""
     part = Part.read(data, vocab)
     ids = part.ids.astype(np.int64)
     n = ids.size
@@ -116,8 +121,56 @@ def file_lines(data: bytes, vocab: Vocab) -> FileLines:
         en = np.concatenate(ends)
     else:
         key, st, en = np.zeros(0, np.uint64), np.zeros(0, np.int32), np.zeros(0, np.int32)
+    if skip_bytes and st.size:
+        keep = part.starts[st] >= skip_bytes
+        key, st, en = key[keep], st[keep], en[keep]
     order = np.argsort(key, kind="stable")
     return FileLines(part, key[order], st[order], en[order])
+
+
+def piece_bounds(data: bytes, size: int | None = None) -> list[tuple[int, int, int]]:
+    """How a file is read in pieces: (first byte lexed, first byte of the piece, end) of each.  A piece ends at a
+    line end, never inside a block comment, and is lexed from a line about `PIECE_OVERLAP` bytes before it (the
+    start of a block comment around that line), which gives its first line the previous code line it has in the
+    whole file."""
+    n = len(data)
+    if not n:
+        return [(0, 0, 0)]
+    size = PIECE_BYTES if size is None else size
+    out: list[tuple[int, int, int]] = []
+    lo = 0
+    while lo < n:
+        hi = n
+        if n - lo > size:
+            end = data.find(b"\n", lo + size)
+            hi = n if end < 0 else end + 1
+            if data.rfind(b"/*", lo, hi) > data.rfind(b"*/", lo, hi):   # inside a comment: end after it
+                close = data.find(b"*/", hi)
+                end = -1 if close < 0 else data.find(b"\n", close)
+                hi = n if end < 0 else end + 1
+        read_from = 0 if lo == 0 else data.rfind(b"\n", 0, max(0, lo - PIECE_OVERLAP)) + 1
+        opened = data.rfind(b"/*", 0, read_from)
+        if read_from and opened > data.rfind(b"*/", 0, read_from):
+            read_from = data.rfind(b"\n", 0, opened) + 1
+        out.append((read_from, lo, hi))
+        lo = hi
+    return out
+
+
+def piece_lines(data: bytes, vocab: Vocab, read_from: int, lo: int, hi: int) -> FileLines:
+    """The entries of the lines of data[lo:hi] (`piece_bounds`), its part's spans given in `data`'s offsets."""
+    fl = file_lines(data[read_from:hi], vocab, lo - read_from)
+    if read_from == 0 and hi == len(data):
+        return fl
+    p = fl.part
+    first_line = data.count(b"\n", 0, read_from)
+    part = Part(data, p.ids, np.where(p.starts >= 0, p.starts + read_from, -1),
+                np.where(p.ends >= 0, p.ends + read_from, -1), p.lines + first_line)
+    return FileLines(part, fl.keys, fl.starts, fl.ends)
+
+
+def _tokens(pieces: list[FileLines]) -> int:
+    return sum(fl.part.ids.size for fl in pieces)
 
 
 class ProjectLines:
@@ -127,7 +180,9 @@ class ProjectLines:
         self.index = index
         self.open_text = open_text          # path -> the editor's text of an open document (None: not open)
         self.vocab = Vocab()
-        self.files: dict[str, tuple[int, FileLines]] = {}   # path -> (index entry serial, lines)
+        self.files: dict[str, tuple[int, list[FileLines]]] = {}   # path -> (index entry serial, its pieces)
+        # path -> (serial, text, `piece_bounds`, pieces read): a large file whose reading spans several steps
+        self._partial: dict[str, tuple[int, bytes, list[tuple[int, int, int]], list[FileLines]]] = {}
         self.tokens = 0
         self._merged: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._merged_paths: list[str] = []
@@ -172,8 +227,10 @@ class ProjectLines:
 
         files = self.index.files
         for gone in [p for p in self.files if p not in files]:
-            self.tokens -= self.files.pop(gone)[1].part.ids.size
+            self.tokens -= _tokens(self.files.pop(gone)[1])
             self._unmerge(gone)
+        for gone in [p for p in self._partial if p not in files]:
+            del self._partial[gone]
         if self._unmerged() and not stop():
             self._merge()
         done = True
@@ -184,14 +241,27 @@ class ProjectLines:
             entry = files.get(path)
             if entry is None:
                 continue
-            data = self._text(path, entry)
+            partial = self._partial.get(path)
+            if partial is None or partial[0] != entry.serial:
+                data = self._text(path, entry) or b""
+                partial = self._partial[path] = (entry.serial, data, piece_bounds(data), [])
+            serial, data, bounds, pieces = partial
+            read = 0
+            while len(pieces) < len(bounds):   # a large file: a piece per step, so a request waits for one
+                if read and stop():
+                    break
+                pieces.append(piece_lines(data, self.vocab, *bounds[len(pieces)]))
+                read += 1
+            if len(pieces) < len(bounds):
+                done = False
+                break
+            del self._partial[path]
             old = self.files.pop(path, None)
             if old is not None:
-                self.tokens -= old[1].part.ids.size
+                self.tokens -= _tokens(old[1])
                 self._unmerge(path)
-            lines = file_lines(data if data is not None else b"", self.vocab)
-            self.files[path] = (entry.serial, lines)
-            self.tokens += lines.part.ids.size
+            self.files[path] = (serial, pieces)
+            self.tokens += _tokens(pieces)
             if self.tokens > MAX_TOKENS:
                 self.full = True
                 break
@@ -228,7 +298,8 @@ class ProjectLines:
         if not new:
             return
         base = len(self._merged_paths)
-        parts = [self.files[p][1] for p in new]
+        paths = [p for p in new for _ in self.files[p][1]]   # a path per piece
+        parts = [fl for p in new for fl in self.files[p][1]]
         keys = np.concatenate([f.keys for f in parts])
         fid = np.concatenate([np.full(f.keys.size, base + i, np.int32) for i, f in enumerate(parts)])
         st = np.concatenate([f.starts for f in parts])
@@ -241,7 +312,7 @@ class ProjectLines:
             keys, fid = np.insert(old_keys, at, keys), np.insert(old_fid, at, fid)
             st, en = np.insert(old_st, at, st), np.insert(old_en, at, en)
         self._merged = (keys, fid, st, en)
-        self._merged_paths += new
+        self._merged_paths += paths
         self._merged_parts += [f.part for f in parts]
         self._merged_set.update(new)
 
@@ -283,7 +354,7 @@ class ProjectLines:
                 part, a, b = occ[0]
                 text = part.data[int(part.starts[a]):int(part.ends[b - 1])].decode("utf-8", "replace")
                 found[toks] = ProjectRepeat(text, [t.decode("utf-8", "replace") for t in toks], len(occ), total,
-                                            with_prev, len({id(o[0]) for o in occ}))
+                                            with_prev, len({id(o[0].data) for o in occ}))
             if len(found) >= limit:
                 break
         out = sorted(found.values(), key=lambda r: (-r.with_prev, -r.count))
@@ -301,12 +372,13 @@ class ProjectLines:
                 if f not in self._masked and self._merged_paths[f] != own_path:
                     sources.append((self._merged_parts[f], int(st[j]), int(en[j])))
         merged = self._merged_set
-        for path, (_, lines) in self.files.items():
+        for path, (_, pieces) in self.files.items():
             if path in merged or path == own_path:
                 continue
-            lo, hi = np.searchsorted(lines.keys, key, side="left"), np.searchsorted(lines.keys, key, side="right")
-            for j in range(lo, min(hi, lo + MAX_ENTRIES)):
-                sources.append((lines.part, int(lines.starts[j]), int(lines.ends[j])))
+            for lines in pieces:
+                lo, hi = np.searchsorted(lines.keys, key, side="left"), np.searchsorted(lines.keys, key, side="right")
+                for j in range(lo, min(hi, lo + MAX_ENTRIES)):
+                    sources.append((lines.part, int(lines.starts[j]), int(lines.ends[j])))
         for part, a, b in sources:
             toks = tuple(part.data[int(s):int(e)] for s, e in zip(part.starts[a:b].tolist(), part.ends[a:b].tolist()))
             if toks:
