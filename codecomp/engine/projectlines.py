@@ -169,6 +169,14 @@ def piece_lines(data: bytes, vocab: Vocab, read_from: int, lo: int, hi: int) -> 
     return FileLines(part, fl.keys, fl.starts, fl.ends)
 
 
+def _insert(into, add):
+    """Sorted entry arrays (keys, file ids, starts, ends) with `add`'s inserted after equal keys of `into`."""
+    if into is None:
+        return add
+    at = np.searchsorted(into[0], add[0], side="right")
+    return tuple(np.insert(a, at, b) for a, b in zip(into, add))
+
+
 def _tokens(pieces: list[FileLines]) -> int:
     return sum(fl.part.ids.size for fl in pieces)
 
@@ -185,6 +193,9 @@ class ProjectLines:
         self._partial: dict[str, tuple[int, bytes, list[tuple[int, int, int]], list[FileLines]]] = {}
         self.tokens = 0
         self._merged: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        # entries merged since `_merged` was last rebuilt: a smaller sorted array, folded into `_merged` once it
+        # holds a quarter as many, so that adding a file does not copy all the workspace's entries each time
+        self._recent: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._merged_paths: list[str] = []
         self._merged_parts: list[Part] = []
         self._merged_set: set[str] = set()
@@ -288,11 +299,13 @@ class ProjectLines:
             self._masked.update(i for i, p in enumerate(self._merged_paths) if p == path)
 
     def _merge(self) -> None:
-        """Bring the merged entries up to date: the files read since are inserted into the sorted arrays (a few
-        milliseconds); when a quarter of the merged files have changed since, everything is merged again.  The
-        open documents stay apart (they change as the user types)."""
+        """Bring the merged entries up to date: the files read since are inserted into the sorted arrays of the
+        recent entries, which are folded into the others when they hold a quarter as many; when a quarter of the
+        merged files have changed since, everything is merged again.  The open documents stay apart (they change
+        as the user types)."""
         if len(self._masked) > max(16, len(self._merged_paths) // 4):
             self._merged, self._merged_paths, self._merged_parts, self._merged_set = None, [], [], set()
+            self._recent = None
             self._masked = set()
         new = self._unmerged()
         if not new:
@@ -305,13 +318,9 @@ class ProjectLines:
         st = np.concatenate([f.starts for f in parts])
         en = np.concatenate([f.ends for f in parts])
         order = np.argsort(keys, kind="stable")
-        keys, fid, st, en = keys[order], fid[order], st[order], en[order]
-        if self._merged is not None:
-            old_keys, old_fid, old_st, old_en = self._merged
-            at = np.searchsorted(old_keys, keys, side="right")
-            keys, fid = np.insert(old_keys, at, keys), np.insert(old_fid, at, fid)
-            st, en = np.insert(old_st, at, st), np.insert(old_en, at, en)
-        self._merged = (keys, fid, st, en)
+        self._recent = _insert(self._recent, (keys[order], fid[order], st[order], en[order]))
+        if self._merged is None or 4 * self._recent[0].size > self._merged[0].size:
+            self._merged, self._recent = _insert(self._merged, self._recent), None
         self._merged_paths += paths
         self._merged_parts += [f.part for f in parts]
         self._merged_set.update(new)
@@ -364,10 +373,15 @@ class ProjectLines:
         """Continuation tokens -> [(part, start, end)] of the entries under `key` (the own file left out)."""
         out: dict[tuple[bytes, ...], list] = {}
         sources = []
-        if self._merged is not None:
-            keys, fid, st, en = self._merged
+        looked = 0
+        for level in (self._merged, self._recent):  # the recent entries come after the others, as if merged
+            if level is None:
+                continue
+            keys, fid, st, en = level
             lo, hi = np.searchsorted(keys, key, side="left"), np.searchsorted(keys, key, side="right")
-            for j in range(lo, min(hi, lo + MAX_ENTRIES)):
+            n = max(0, min(hi - lo, MAX_ENTRIES - looked))
+            looked += n
+            for j in range(lo, lo + n):
                 f = int(fid[j])
                 if f not in self._masked and self._merged_paths[f] != own_path:
                     sources.append((self._merged_parts[f], int(st[j]), int(en[j])))
