@@ -32,9 +32,10 @@ from codecomp.engine.linestats import EOL, Part, Vocab
 MAX_PREFIX = 24            # prefixes longer than this many tokens are not indexed
 MAX_TOKENS = 3_000_000     # tokens read from the workspace at most (memory: about 40 bytes per token)
 MAX_FILE_BYTES = 1 << 20   # larger files are skipped (generated code, bundles)
-PIECE_BYTES = 64 << 10     # a larger file is read in pieces of whole lines of about this size, one per step
+PIECE_BYTES = 16 << 10     # a larger file is read in pieces of whole lines of about this size, one per step
 PIECE_OVERLAP = 2048       # bytes before a piece lexed with it, for the context of its first line
 MAX_ENTRIES = 400          # matching entries looked at per lookup
+LEVEL_ENTRIES = 1 << 18    # merged entries per sorted level (adding a file copies one level: a few milliseconds)
 _P = np.uint64(0x100000001B3)
 _SEED_A = np.uint64(0x9E3779B97F4A7C15)
 _SEED_B = np.uint64(0xC2B2AE3D27D4EB4F)
@@ -171,8 +172,6 @@ def piece_lines(data: bytes, vocab: Vocab, read_from: int, lo: int, hi: int) -> 
 
 def _insert(into, add):
     """Sorted entry arrays (keys, file ids, starts, ends) with `add`'s inserted after equal keys of `into`."""
-    if into is None:
-        return add
     at = np.searchsorted(into[0], add[0], side="right")
     return tuple(np.insert(a, at, b) for a, b in zip(into, add))
 
@@ -192,10 +191,9 @@ class ProjectLines:
         # path -> (serial, text, `piece_bounds`, pieces read): a large file whose reading spans several steps
         self._partial: dict[str, tuple[int, bytes, list[tuple[int, int, int]], list[FileLines]]] = {}
         self.tokens = 0
-        self._merged: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
-        # entries merged since `_merged` was last rebuilt: a smaller sorted array, folded into `_merged` once it
-        # holds a quarter as many, so that adding a file does not copy all the workspace's entries each time
-        self._recent: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        # the merged entries: sorted arrays (keys, file ids, starts, ends) in the order they were filled, each
+        # filled up to `LEVEL_ENTRIES` before the next one starts, so adding a file copies at most one of them
+        self._levels: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._merged_paths: list[str] = []
         self._merged_parts: list[Part] = []
         self._merged_set: set[str] = set()
@@ -299,13 +297,11 @@ class ProjectLines:
             self._masked.update(i for i, p in enumerate(self._merged_paths) if p == path)
 
     def _merge(self) -> None:
-        """Bring the merged entries up to date: the files read since are inserted into the sorted arrays of the
-        recent entries, which are folded into the others when they hold a quarter as many; when a quarter of the
-        merged files have changed since, everything is merged again.  The open documents stay apart (they change
-        as the user types)."""
+        """Bring the merged entries up to date: the files read since are inserted into the last sorted level (a
+        new one when it is full); when a quarter of the merged files have changed since, everything is merged
+        again.  The open documents stay apart (they change as the user types)."""
         if len(self._masked) > max(16, len(self._merged_paths) // 4):
-            self._merged, self._merged_paths, self._merged_parts, self._merged_set = None, [], [], set()
-            self._recent = None
+            self._levels, self._merged_paths, self._merged_parts, self._merged_set = [], [], [], set()
             self._masked = set()
         new = self._unmerged()
         if not new:
@@ -318,9 +314,11 @@ class ProjectLines:
         st = np.concatenate([f.starts for f in parts])
         en = np.concatenate([f.ends for f in parts])
         order = np.argsort(keys, kind="stable")
-        self._recent = _insert(self._recent, (keys[order], fid[order], st[order], en[order]))
-        if self._merged is None or 4 * self._recent[0].size > self._merged[0].size:
-            self._merged, self._recent = _insert(self._merged, self._recent), None
+        add = (keys[order], fid[order], st[order], en[order])
+        if self._levels and self._levels[-1][0].size < LEVEL_ENTRIES:
+            self._levels[-1] = _insert(self._levels[-1], add)
+        else:
+            self._levels.append(add)
         self._merged_paths += paths
         self._merged_parts += [f.part for f in parts]
         self._merged_set.update(new)
@@ -331,7 +329,7 @@ class ProjectLines:
         """Continuations of a line that starts with `line_tokens` (the word being typed: `prefix`) after a
         previous code line ending with `prev_tail`, in the files other than `own_path`; the best supported
         first (those found after the same previous-line ending before the others)."""
-        if self._merged is None and not self.files:
+        if not self._levels and not self.files:
             return []
         ids = [self.vocab.get(t) for t in line_tokens[-MAX_PREFIX:]]
         if len(line_tokens) > MAX_PREFIX or any(i < 0 for i in ids):
@@ -374,10 +372,7 @@ class ProjectLines:
         out: dict[tuple[bytes, ...], list] = {}
         sources = []
         looked = 0
-        for level in (self._merged, self._recent):  # the recent entries come after the others, as if merged
-            if level is None:
-                continue
-            keys, fid, st, en = level
+        for keys, fid, st, en in self._levels:  # in the order they were filled, as one merged array would be
             lo, hi = np.searchsorted(keys, key, side="left"), np.searchsorted(keys, key, side="right")
             n = max(0, min(hi - lo, MAX_ENTRIES - looked))
             looked += n
