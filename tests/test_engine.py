@@ -426,6 +426,27 @@ def test_latency_benchmark_runs(tmp_path: Path) -> None:
     assert report["keystrokes"] > 10 and report["latency_ms"]["identifiers"]["n"] == report["keystrokes"]
 
 
+def test_server_latency_benchmark_types_in_an_indexed_workspace(tmp_path: Path) -> None:
+    """`lsp_latency.py --workspace`: a real server indexes the folder (the script waits for the end of its work-done
+    progress) and a file of it is typed under its own URI."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    ws = tmp_path / "project"
+    shutil.copytree(REPO / "corpora" / "fixtures" / "wordfreq", ws)
+    out = tmp_path / "lsp.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "lsp_latency.py"), "--workspace", str(ws),
+                           "--files", "1", "--min-lines", "20", "--keystrokes", "40", "--inline-client",
+                           "--index-timeout", "120", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["files"] == ["wordfreq.cpp"]
+    assert report["scenarios"]["typing"]["identifier"]["n"] > 10
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(["a", "\n", "\r", "\r\n", "😀", "é", "\ud800", " ", "中"]), max_size=24),
        st.integers(-1, 8), st.integers(-1, 9))
