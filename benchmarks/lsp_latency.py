@@ -241,18 +241,18 @@ def run_file(path: Path, source: str, lang: str, scenario: str, args) -> tuple[d
 
 
 def workspace_sources(args) -> list[tuple[Path, str, str]]:
-    """`--files` C++ / JavaScript files of the workspace folder with at least `--min-lines` lines, at random."""
-    from codecomp.syntax import detect_language
+    """`--files` of the workspace's files with at least `--min-lines` lines, drawn at random among those the
+    server's index reads (the same discovery: .gitignore, skipped folders, minified files left out)."""
+    from codecomp.engine.workspace import discover
 
-    skip = {"node_modules", ".git", "build", "dist"}
-    found = sorted(p for p in args.workspace.rglob("*") if p.is_file() and not skip & set(p.relative_to(args.workspace).parts)
-                   and detect_language(str(p)) is not None and (args.lang is None or detect_language(str(p)) == args.lang))
+    found = sorted((Path(d.path), d.lang) for d in discover([args.workspace]).files
+                   if args.lang is None or d.lang == args.lang)
     random.Random(args.seed).shuffle(found)
     out = []
-    for f in found:
+    for f, lang in found:
         text = f.read_text(encoding="utf-8", errors="replace").replace("\r\n", "\n")
         if text.count("\n") >= args.min_lines:
-            out.append((f, text, detect_language(str(f))))
+            out.append((f, text, lang))
         if len(out) >= args.files:
             break
     return out

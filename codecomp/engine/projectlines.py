@@ -14,8 +14,9 @@ Reading a file costs about as much as lexing it; `update(budget_s)` reads files 
 engine gives it a few milliseconds per request and its idle time) or a request waits, and a lookup uses what is
 read so far.  A file larger than `PIECE_BYTES` is read one piece of whole lines per step (`piece_bounds`), so
 that a request never waits for all of a 250 KB file (50-100 ms on a 2-core machine).  The
-entries of the files on disk live in one sorted array, merged again when one of them changed; the open
-documents (which change as the user types) are kept apart, one small array each.
+entries of the files on disk live in sorted levels of at most `LEVEL_ENTRIES` (adding a file copies one level),
+all merged again when many of the files changed; the open documents (which change as the user types) are kept
+apart, one small array each.
 """
 from __future__ import annotations
 
@@ -226,8 +227,8 @@ class ProjectLines:
         request is waiting) and add them to the merged entries; True when everything is read.
 
         Files read by an earlier call that ran out of time are merged first; what this call reads is merged at
-        its end only while time is left, else by the next call: the budget is overrun by at most one file and
-        one merge, not by both each time."""
+        its end only while time is left, else by the next call: the budget is overrun by at most one piece of a
+        file and one merge, not by both each time."""
         deadline = None if budget_s is None else time.perf_counter() + budget_s
 
         def stop() -> bool:
@@ -250,21 +251,18 @@ class ProjectLines:
             entry = files.get(path)
             if entry is None:
                 continue
-            partial = self._partial.get(path)
+            partial = self._partial.pop(path, None)
             if partial is None or partial[0] != entry.serial:
                 data = self._text(path, entry) or b""
-                partial = self._partial[path] = (entry.serial, data, piece_bounds(data), [])
+                partial = (entry.serial, data, piece_bounds(data), [])
             serial, data, bounds, pieces = partial
-            read = 0
-            while len(pieces) < len(bounds):   # a large file: a piece per step, so a request waits for one
-                if read and stop():
-                    break
+            pieces.append(piece_lines(data, self.vocab, *bounds[len(pieces)]))
+            while len(pieces) < len(bounds) and not stop():  # a large file: a request waits for one piece
                 pieces.append(piece_lines(data, self.vocab, *bounds[len(pieces)]))
-                read += 1
             if len(pieces) < len(bounds):
+                self._partial[path] = partial   # the rest at the next step
                 done = False
                 break
-            del self._partial[path]
             old = self.files.pop(path, None)
             if old is not None:
                 self.tokens -= _tokens(old[1])
