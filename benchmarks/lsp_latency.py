@@ -119,6 +119,8 @@ def scenario_typing(server: LspProcess, uri: str, typed: str, rest: str, args, r
     cancelled = 0
     typist = Typist(server, uri, typed)
     for ch in rest:
+        if args.think_ms:
+            time.sleep(args.think_ms / 1000)
         pos, ident, trigger = typist.key(ch)
         if not (ident or trigger):
             continue
@@ -131,8 +133,6 @@ def scenario_typing(server: LspProcess, uri: str, typed: str, rest: str, args, r
             continue
         answer_of(server.wait(msg_id, args.timeout), f"at {pos}")
         (ident_ms if ident else other_ms).append((time.perf_counter() - t0) * 1e3)
-        if args.think_ms:
-            time.sleep(args.think_ms / 1000)
     return {"identifier": ident_ms, "all": ident_ms + other_ms, "cancelled": cancelled}
 
 
@@ -314,7 +314,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--max-items", type=int, default=50)
     p.add_argument("--inline-client", action="store_true",
                    help="declare inline completion: the list then skips fragment decoding, as for such editors")
-    p.add_argument("--think-ms", type=float, default=0.0, help="typing: pause after each answer (a typist's pace)")
+    p.add_argument("--think-ms", type=float, default=0.0, help="typing: pause before each keystroke, after the answer to the one before when it asked for "
+                   "one (a typist's pace; 0: the next key goes out as soon as the answer is in)")
     p.add_argument("--timeout", type=float, default=30.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=None, help="also write the figures as JSON here")

@@ -158,10 +158,18 @@ class EngineHost:
         if self.engine is not None and uri in self._versions:
             self._forget(uri)
 
-    def idle(self, budget_s: float = 0.02) -> bool:
-        """A slice of the engine's background work (unfinished parses, the model track), which yields as soon as
-        another job is queued; True while some remains."""
-        return self.engine is not None and self.engine.work_in_idle(budget_s, should_stop=self.has_waiting_jobs)
+    def idle(self, budget_s: float = 0.02, snap: Snapshot | None = None) -> bool:
+        """A slice of the engine's background work (the next request prepared, unfinished parses, the model
+        track), which yields as soon as another job is queued; True while some remains.  `snap`: the latest
+        text of the document being edited, handed to the engine first."""
+        if self.engine is None:
+            return False
+        if snap is not None:
+            try:
+                self.sync(snap)
+            except Exception:  # logged by `sync`; the request that comes next tries again
+                return self.engine.has_idle_work()
+        return self.engine.work_in_idle(budget_s, should_stop=self.has_waiting_jobs)
 
     def has_waiting_jobs(self) -> bool:
         """Whether a job waits in the worker's queue."""

@@ -44,6 +44,7 @@ from lsp_server.settings import LOG_LEVELS, Settings, parse_settings
 log = logging.getLogger("codecomp.lsp")
 
 IDLE_AFTER_S = 0.03  # background work (long parses, the model track) starts after this long without a request
+IDLE_BUDGET_S = 0.02  # ... in slices of about this long (each stops early when a request comes in)
 SAVE_DELAY_S = 5.0   # after the last learning event, what was learned is saved (when persistLearning is on)
 
 LANGUAGE_IDS = {
@@ -95,7 +96,8 @@ class CodecompServer(LanguageServer):
         self._loop: asyncio.AbstractEventLoop | None = None
         self.project = ProjectIndexer(self)
         self._idle_queued = False  # a slice of idle work is queued on the engine worker (or waits for quiet)
-        self._last_request = 0.0   # time.monotonic() when the last completion-like request came in
+        self._last_request = 0.0   # time.monotonic() when the last completion-like request or edit came in
+        self._changed: str | None = None  # the document edited last, whose text idle work hands the engine first
         # the newest pending request of each kind per document: (its cancel flag, its "superseded" event)
         self._pending: dict[tuple[str, str], tuple[threading.Event, asyncio.Event]] = {}
         self.signals = SignalTracker()  # the implicit learning signal (names typed where a list was shown)
@@ -279,7 +281,7 @@ class CodecompServer(LanguageServer):
         """Queue one slice of the engine's background work once the server has been quiet for `IDLE_AFTER_S`
         (no request came in meanwhile); each slice queues the next one when it is done, until none is left.  A
         request that arrives during a slice waits at most one model chunk: the slice stops between chunks."""
-        if self._idle_queued or self._loop is None or not self.host.idle_pending:
+        if self._idle_queued or self._loop is None or not (self.host.idle_pending or self._changed):
             return  # nothing to do: no job per request when no parse is unfinished
         self._idle_queued = True
         self._start_idle()
@@ -293,12 +295,17 @@ class CodecompServer(LanguageServer):
             self._loop.call_later(IDLE_AFTER_S - quiet, self._start_idle)
             return
         loop = self._loop
+        # the latest text of the document being edited goes to the engine with the slice: idle work can then
+        # prepare the next request there (a keystroke that asks nothing, like `(`, reaches the engine only so)
+        changed = self.docs.get(self._changed) if self._changed else None
+        self._changed = None
+        snap = self.snapshot(changed, quiet=True) if changed is not None else None
 
         def done(fut: concurrent.futures.Future) -> None:
             more = not fut.cancelled() and fut.exception() is None and fut.result()
             loop.call_soon_threadsafe(self._idle_done, bool(more))
 
-        self.host.submit(self.host.idle, priority=IDLE).add_done_callback(done)
+        self.host.submit(self.host.idle, IDLE_BUDGET_S, snap, priority=IDLE).add_done_callback(done)
 
     def schedule_idle_from_worker(self, _done: concurrent.futures.Future | None = None) -> None:
         """`schedule_idle`, called from the worker thread (a future's done callback)."""
@@ -306,7 +313,7 @@ class CodecompServer(LanguageServer):
             self._loop.call_soon_threadsafe(self.schedule_idle)
 
     def _idle_done(self, more: bool) -> None:
-        if more and self.host.idle_pending:
+        if (more and self.host.idle_pending) or self._changed:
             self._start_idle()
         else:
             self._idle_queued = False
@@ -526,6 +533,10 @@ def did_change(ls: CodecompServer, params: types.DidChangeTextDocumentParams) ->
     for shown_id, name in events:
         ls.learn(shown_id, name, accepted=False)
     ls.project.schedule_sync()
+    # idle work prepares the next request where this edit left the cursor, once the user pauses
+    ls._changed = doc.uri
+    ls._last_request = time.monotonic()
+    ls.schedule_idle()
 
 
 @feature(types.TEXT_DOCUMENT_DID_CLOSE)

@@ -1,6 +1,7 @@
 """Per-keystroke analyses kept up to date incrementally give exactly what a scan of the whole text gives.
 
-A document's comment and literal ranges (`Document.literal_ranges`), its identifier counts in code
+A document's comment and literal ranges (`Document.literal_ranges`, and `Document.request_literal_ranges` of the
+text without the word at the cursor that requests parse), its identifier counts in code
 (`candidates.code_counts`) and its member uses (`candidates.member_names`) are brought up to date from the
 edited region after each keystroke instead of being recomputed from the whole file.  Here real fixture files
 are edited at random (typing, deleting, pasting, and the characters that change what is code: quotes, comment
@@ -81,8 +82,12 @@ def test_incremental_analyses_equal_whole_scans(lang, seed, monkeypatch):
 
     monkeypatch.setattr(cand_mod, "changed_lines", counted_lines)
 
+    current: list[Document] = []
+
     def counted(tree, lang, start=None, end=None):
-        queries["window" if start is not None else "whole"] += 1
+        # the document's own tree, or the request tree (the text without the word at the cursor)
+        which = "request " if current and tree is current[-1]._req_tree and tree is not current[-1].tree else ""
+        queries[which + ("window" if start is not None else "whole")] += 1
         return real(tree, lang, start, end)
 
     monkeypatch.setattr(session_mod, "literal_spans", counted)
@@ -90,6 +95,7 @@ def test_incremental_analyses_equal_whole_scans(lang, seed, monkeypatch):
         text = (FIXTURES / name).read_text(encoding="utf-8")
         doc = Document(f"file:///{name}", text, lang)
         doc.background_analysis = False
+        current.append(doc)
         incremental_steps = 0
         for version, (new, pos) in enumerate(_edits(text, lang, rng, 60), start=1):
             doc.change(new, version)
@@ -101,6 +107,9 @@ def test_incremental_analyses_equal_whole_scans(lang, seed, monkeypatch):
             # the cursor where the edit was, as when typing (bytes and characters agree before the first
             # non-ASCII character; elsewhere it is just another cursor), now and then anywhere
             cursor = min(pos, len(doc.source)) if rng.random() < 0.8 else rng.randrange(len(doc.source) + 1)
+            base, ranges = doc.request_literal_ranges(cursor)
+            assert base == doc.analysis_text(cursor)[0]
+            assert ranges == literal_ranges(doc.request_tree(cursor), lang), (name, version)
             text_now, _ = cand_mod.code_text(doc, cursor)
             assert cand_mod.code_counts(doc, cursor) == Counter(find_identifiers(text_now)), (name, version)
             op = rng.choice([".", "::"])
@@ -111,6 +120,9 @@ def test_incremental_analyses_equal_whole_scans(lang, seed, monkeypatch):
         assert incremental_steps > 40
     # the windows were queried, not the whole tree at every edit
     assert queries["window"] > 3 * queries["whole"], queries
+    # so were they for the request tree, though a cursor that moves to another word changes its text in two
+    # places (the old word back, the new one out), which reads as one edit spanning both
+    assert queries["request window"] > queries["request whole"], queries
     # and the counts were brought up to date from the changed lines, not rescanned, most of the time
     assert queries["lines"] > queries["rescan"], queries
 

@@ -185,21 +185,14 @@ def code_text(doc: Document, cursor: int) -> tuple[bytes, int]:
     Offsets are those of the analysed text, so scans of it can report positions.  Names that occur only inside
     comments and literals are not code: they are never file candidates, member uses or occurrences.  Cached
     under the analysed text, like the other per-position analyses."""
-    base, cut, cut_end = doc.analysis_text(cursor)
+    base, cut, _cut_end = doc.analysis_text(cursor)
     cached = doc.extra.get("code_text")
     if cached is not None and (cached[0] is base or cached[0] == base):
         return cached[1], cut
-    if doc.tree is None:
-        doc.ensure_parsed()
-    ranges = doc.literal_ranges()
-    shift = cut_end - cut
+    _base, ranges = doc.request_literal_ranges(cursor)  # the literals of the analysed text itself
     parts: list[bytes] = []
     pos = 0
     for s, e in ranges:
-        if s >= cut_end:            # after the cut word: shift into the analysed text's offsets
-            s, e = s - shift, e - shift
-        elif e > cut:               # a literal around the cursor cannot happen (no completion there); skip it
-            continue
         if s < pos:
             continue
         parts.append(base[pos:s])

@@ -32,6 +32,7 @@ from urllib.parse import unquote, urlparse
 
 from codecomp.artifact import ArtifactError, default_path, load as load_artifact
 from codecomp.syntax import LANGUAGES, language_from_id
+from codecomp.syntax.languages import IDLE_SLICE_S
 from codecomp.engine import candidates as cand_mod
 from codecomp.engine.fragments import OFFER_THRESHOLD, decode
 from codecomp.engine.learning import KEEP_ROWS, Context, Learner, Learning, Shown, context_of
@@ -255,9 +256,16 @@ class BaseEngine:
         document that has one, else the model track of the most recently used document (`_fill_track`), which
         stops early when `should_stop` says so (a request is waiting).  True while some remains (call again
         when idle)."""
+        recent = next(reversed(self.store.docs.values()), None)
         waiting = [d for d in self.store.docs.values() if d.parse_pending]
-        if waiting:
-            max(waiting, key=lambda d: d.last_used).parse_some(budget_s)
+        if recent is not None and recent.prefetch_pending:
+            self._prefetch(recent, budget_s, should_stop)
+        elif waiting:
+            doc = max(waiting, key=lambda d: d.last_used)
+            deadline = time.perf_counter() + budget_s
+            while not doc.parse_some(0.0, IDLE_SLICE_S):  # short slices: a request waits for one at most
+                if (should_stop is not None and should_stop()) or time.perf_counter() >= deadline:
+                    break
         else:
             doc = self._track_target()
             if doc is not None:
@@ -268,8 +276,34 @@ class BaseEngine:
 
     def has_idle_work(self) -> bool:
         """Whether `work_in_idle` has something to do."""
-        return (any(d.parse_pending for d in self.store.docs.values()) or self._track_target() is not None
+        recent = next(reversed(self.store.docs.values()), None)
+        return ((recent is not None and recent.prefetch_pending)
+                or any(d.parse_pending for d in self.store.docs.values()) or self._track_target() is not None
                 or self._project_lines_pending())
+
+    def _prefetch(self, doc: Document, budget_s: float, should_stop: Callable[[], bool] | None) -> None:
+        """Gather ahead of time what the next request in `doc` will need (`Document.expected_cursor`): the parse
+        of its analysis text, in short slices, then the evidence `_gather` collects (scopes, counts, project
+        lookups, the model's reading of the code before the cursor), all kept under keys of the text and the
+        cursor, so the request finds them ready and its answer is the one it would have computed itself.  After
+        a `(` the next keystroke usually starts a word whose analysis text is the current one; a word being
+        typed keeps it.  Stops between slices, and between model steps, when `should_stop` says a request
+        waits; what is done is kept."""
+        deadline = time.perf_counter() + budget_s
+        cursor = doc.expected_cursor()
+        if cursor is None:
+            return
+        while not doc.prepare_request_syntax(cursor, IDLE_SLICE_S):
+            if (should_stop is not None and should_stop()) or time.perf_counter() >= deadline:
+                return
+        if should_stop is not None and should_stop():
+            return
+        line, col = doc.position_of_byte(cursor)
+        try:
+            self._gather(doc.uri, line, col, should_stop, asked=False)
+        except Cancelled:
+            return  # a request is waiting: the model steps done so far are kept
+        doc.gathered = (doc.version, cursor)
 
     def _read_project_lines(self, budget_s: float, should_stop: Callable[[], bool] | None = None) -> None:
         """Read workspace files for fragments (engines that decode fragments with project context), stopping
@@ -315,12 +349,13 @@ class BaseEngine:
                                       else result.note or "no fragment at this position")
         return result
 
-    def _gather(self, uri: str, line: int, utf16_col: int, stop: Callable[[], bool] | None
+    def _gather(self, uri: str, line: int, utf16_col: int, stop: Callable[[], bool] | None, asked: bool = True
                 ) -> "Gathered | Completion":
         """Everything a completion knows before it ranks: the candidates that match the typed prefix and the
         evidence to score them.  A `Completion` instead when there is nothing to rank (not open, inside a
         comment, string or number, file too large).  Completion and feature extraction (tuning, the learned
-        ranker) both start here, so they see exactly the same candidates."""
+        ranker) both start here, so they see exactly the same candidates.  `asked` False: idle work gathering
+        ahead of a request (`_prefetch`), not a request."""
         t_start = time.perf_counter()
         timings: dict[str, float] = {}
         doc = self.store.get(uri)
@@ -331,13 +366,17 @@ class BaseEngine:
         doc.begin_request()
         t0 = time.perf_counter()
         cursor = doc.byte_of(max(line, 0), max(utf16_col, 0))
+        if asked:
+            doc.asked = (doc.version, cursor)
         pos = doc.position_of_byte(cursor)
         if doc.too_large:
             return Completion([], "", pos, None, timings,
                               note="the file is too large for completion (over 8 MB); it is not analysed")
-        tree = doc.ensure_parsed()
+        tree, base, cut = doc.request_syntax(cursor)  # the text without the word at the cursor
         timings["parse"] = _ms(t0)
-        where = inside_comment_or_string(tree, doc.source, doc.lang, cursor) if tree is not None else None
+        if asked and tree is not None:
+            doc.gathered = doc.asked  # what idle time would gather for this position, this request does
+        where = inside_comment_or_string(tree, base, doc.lang, cut) if tree is not None else None
         if where is not None:
             timings["total"] = _ms(t_start)
             return Completion([], "", pos, None, timings, note=f"no completion inside a {where}")
@@ -771,9 +810,9 @@ class Engine(BaseEngine):
             doc.track.reset()
 
     def _model_state(self, doc: Document, pstart: int, stop: Callable[[], bool] | None = None):
-        tokens = doc.code_tokens_before(pstart)
-        if doc.tree is None or doc.parse_pending:
+        if doc.request_tree(pstart) is None:
             return None  # no tree of the current text yet: no model context (the list is ranked without it)
+        tokens = doc.code_tokens_before(pstart)
         ctx = doc.context
         self.model.context(ctx, tokens, should_stop=stop)
         return self.model.cached_distribution(ctx, lang=doc.lang)
@@ -813,8 +852,9 @@ class Engine(BaseEngine):
         if doc.source[cursor:cursor + 1].decode("latin-1").isalnum() or doc.source[cursor:cursor + 1] in (b"_", b"$"):
             # a fragment would have to splice the rest of the word
             return None, "the cursor is inside a word"
-        if doc.tree is not None and any(t.start_byte < cursor < t.end_byte for t in
-                                        tokens_in_range(doc.tree, doc.source, doc.lang, cursor - 1, cursor + 1)):
+        tree = doc.ensure_parsed()  # the checks read the document's own tree (the list read `request_tree`)
+        if tree is not None and any(t.start_byte < cursor < t.end_byte for t in
+                                    tokens_in_range(tree, doc.source, doc.lang, cursor - 1, cursor + 1)):
             # such as `&|&` or `!|=`: nothing sensible starts there
             return None, "the cursor is inside an operator"
         if self.fragment_mode != "greedy":
@@ -969,6 +1009,7 @@ class Engine(BaseEngine):
                                       for label, (tier, entry) in g.matching.items()), key=_FIRST)
         items = [Candidate(e.label, e.kind, scores[e.label], e.source) for _, e in ranked]
         doc, cursor = g.doc, g.cursor
+        doc.ensure_parsed()
         cands, (lo, hi), pstart = self._line_candidates(doc, g.state, items, g.prefix, cursor, None, weights)
         out = []
         for cand in cands:

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from codecomp.syntax import SlicedParse, Token, TokenKind
+from codecomp.syntax.languages import IDLE_SLICE_S, SLICE_S
 from codecomp.syntax.parsed import changed_span, edit_tree
 from codecomp.engine.background import background_turn
 from codecomp.engine.lexing import (find_identifiers, literal_ranges, literal_spans, merge_span_arrays, merge_spans,
@@ -380,6 +381,14 @@ class Document:
         self.last_used = time.monotonic()
         self.extra: dict[str, Any] = {}  # per-document data of other components (e.g. the naming model)
         self.last_edit: Edit | None = None
+        # the request path's syntax: a tree of the analysis text (`request_tree`), apart from the document's own
+        self._req_source: bytes | None = None   # the analysis text `_req_tree` is the tree of
+        self._req_tree = None
+        self._req_job: SlicedParse | None = None  # an unfinished re-parse toward a newer analysis text
+        self._req_edit = (0, 0, 0)              # the edit that job applies to `_req_source`
+        self._req_literals = LiteralSpans(lang)
+        self.asked: tuple[int, int] | None = None     # (version, cursor) of the latest request (`expected_cursor`)
+        self.gathered: tuple[int, int] | None = None  # (version, cursor) whose evidence was last gathered
         if not self.too_large:
             self.parsing = self._new_parse(self.source, None)
 
@@ -416,6 +425,7 @@ class Document:
         self._literals.edited(start, old_end, new_end)
         if self.too_large or self.syntax_off:
             self.tree, self.parsing, self.dirty = None, None, False
+            self._reset_request_syntax()
         elif self.parsing is not None:
             pass  # the running parse is brought up to the new text when it ends (see `parse_some`)
         elif self.tree is None:
@@ -424,7 +434,9 @@ class Document:
             edit_tree(self.tree, old, new, start, old_end, new_end)
             self._pending.append((start, old_end, new_end))
             self.dirty = True
-        self._invalidate_from(start)
+        # (the model context is not touched here: it holds tokens of the request tree, which drops what its own
+        # re-parses change, `request_syntax`; an edit inside the word being typed changes nothing it holds)
+        self.track.invalidate_from(start)
         old_version = self.version
         # the line table of the new text comes from the old one when there is one (a keystroke in a long file
         # must not pay for finding every line break again)
@@ -446,7 +458,7 @@ class Document:
         """A parse is under way (`parse_some` advances it)."""
         return self.parsing is not None
 
-    def parse_some(self, budget_s: float | None) -> bool:
+    def parse_some(self, budget_s: float | None, slice_s: float = SLICE_S) -> bool:
         """Advance the document's parse for up to `budget_s` seconds (None: to the end); True when the tree of
         the current text is ready (or the document has no syntax: too large, or a parse was given up)."""
         if self.too_large or self.syntax_off:
@@ -459,7 +471,7 @@ class Document:
         while True:
             job = self.parsing
             left = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
-            if not job.advance(left):
+            if not job.advance(left, slice_s):
                 return False
             self.parsing = None
             if job.failed:
@@ -467,15 +479,17 @@ class Document:
                 self.tree, self.dirty = None, False
                 self._reset_contexts()
                 self._literals.reset()
+                self._reset_request_syntax()
                 return True
             changed_ranges: list[tuple[int, int]] = []
             if job.old_tree is None:
-                self._reset_contexts()
+                self.track.reset()
                 self._literals.reset()
             else:
-                # syntax can change before an edit too (a `>` turning `a < b` into template arguments)
+                # syntax can change before an edit too (a `>` turning `a < b` into template arguments); the
+                # track reads this tree (requests read `request_tree`, which follows its own changes)
                 for changed in job.old_tree.changed_ranges(job.tree):
-                    self._invalidate_from(changed.start_byte)
+                    self.track.invalidate_from(changed.start_byte)
                     changed_ranges.append((changed.start_byte, changed.end_byte))
             self.tree, self.dirty = job.tree, False
             self._pending.clear()
@@ -486,7 +500,7 @@ class Document:
             start, old_end, new_end = changed_span(job.source, self.source)
             self._literals.syntax_changed([_map_window(lo, hi, start, old_end, new_end) for lo, hi in changed_ranges])
             edit_tree(self.tree, job.source, self.source, start, old_end, new_end)
-            self._invalidate_from(start)
+            self.track.invalidate_from(start)
             self.parsing = self._new_parse(self.source, self.tree)
 
     def literal_ranges(self) -> list[tuple[int, int]]:
@@ -522,6 +536,136 @@ class Document:
                 return None
         return self.tree
 
+    def request_tree(self, cursor: int):
+        """The tree of `analysis_text(cursor)` (the document without the word at the cursor), or None: no syntax
+        (see `ensure_parsed`), or (in the editor) a re-parse that needs more than the request's share of time
+        (it goes on at the next request).
+
+        Every request reads its syntax here, not from the document's own tree: the analysis text stays the same
+        while a word is typed, so one re-parse serves all its keystrokes (a re-parse of a C++ file takes
+        milliseconds per 10 KB where error recovery left fragile nodes, and a tree of the text with the word
+        would be needed at every keystroke).  The tree follows the analysis texts of successive requests by
+        incremental re-parses of its own; the first comes from the document's tree.  Its result is that of a
+        parse of the analysis text, so answers stay a function of the text and the cursor."""
+        return self.request_syntax(cursor)[0]
+
+    def request_syntax(self, cursor: int) -> tuple[Any, bytes, int]:
+        """(tree or None, analysis text, cursor's byte in it): `request_tree` with the text it parsed."""
+        base, cut, _cut_end = self.analysis_text(cursor)
+        if self.too_large or self.syntax_off:
+            return None, base, cut
+        if self._req_job is None:
+            if self._req_tree is not None and (self._req_source is base or self._req_source == base):
+                return self._req_tree, self._req_source, cut
+            if self._req_tree is None:  # the first request: start from the document's own tree
+                seed = self.ensure_parsed()
+                if seed is None:
+                    return None, base, cut
+                self.context.reset()
+                self._req_literals.reset()
+                self._start_request_parse(self.source, seed, base)
+            else:
+                self._start_request_parse(self._req_source, self._req_tree, base)
+        # in the editor, what is left of the request's share (at least one slice of the parser runs: a parse
+        # that ends within it is never left for later, whatever the clock says)
+        budget = (REQUEST_PARSE_S if self._parse_left is None else self._parse_left) \
+            if self.background_analysis else None
+        t0 = time.perf_counter()
+        done = self._advance_request_syntax(base, budget)
+        if self._parse_left is not None:
+            self._parse_left = max(0.0, self._parse_left - (time.perf_counter() - t0))
+        if not done or self._req_tree is None:
+            return None, base, cut
+        return self._req_tree, self._req_source, cut
+
+    def _start_request_parse(self, old_source: bytes, old_tree, base: bytes) -> None:
+        start, old_end, new_end = changed_span(old_source, base)
+        edited = old_tree.copy()  # the tree it comes from must keep describing its own text
+        edit_tree(edited, old_source, base, start, old_end, new_end)
+        self._req_job = SlicedParse(self.lang, base, edited, MAX_PARSE_S, MAX_PARSE_GROWTH)
+        self._req_edit = (start, old_end, new_end)
+
+    def _advance_request_syntax(self, base: bytes, budget: float | None, slice_s: float = SLICE_S) -> bool:
+        """Run the request tree's re-parse for up to `budget` seconds (None: to the end), then on toward `base`
+        if the text it parsed is an earlier one; True when the tree of `base` is there (or syntax is off)."""
+        deadline = None if budget is None else time.perf_counter() + budget
+        while True:
+            job = self._req_job
+            left = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
+            if not job.advance(left, slice_s):
+                return False
+            self._req_job = None
+            if job.failed:
+                self.syntax_off = f"{job.failed}; the file is served without syntax until it is reopened"
+                self.tree, self.parsing, self.dirty = None, None, False
+                self._reset_contexts()
+                self._literals.reset()
+                self._reset_request_syntax()
+                return True
+            start, old_end, new_end = self._req_edit
+            changed = [(r.start_byte, r.end_byte) for r in job.old_tree.changed_ranges(job.tree)]
+            # the model context holds tokens of earlier analysis texts: drop those the edit or a change of
+            # syntax (a `>` turning `a < b` into template arguments) can have touched
+            self.context.invalidate_from(min([start] + [lo for lo, _ in changed]))
+            self._req_literals.edited(start, old_end, new_end)
+            self._req_literals.syntax_changed(changed)
+            self._req_source, self._req_tree = job.source, job.tree
+            if job.source is base or job.source == base:
+                return True
+            self._start_request_parse(self._req_source, self._req_tree, base)  # requests moved on meanwhile
+
+    def expected_cursor(self) -> int | None:
+        """Where the next request will most likely be: after the latest edit when it came after the latest
+        request (the user typed on), else where the latest request was; None when neither is known."""
+        edit = self.last_edit
+        if edit is not None and edit.new_version == self.version and (self.asked is None or self.asked[0] != self.version):
+            return min(edit.new_end, len(self.source))
+        if self.asked is not None:
+            return min(self.asked[1], len(self.source))
+        return None
+
+    @property
+    def prefetch_pending(self) -> bool:
+        """Idle time can gather the evidence of the next request ahead of it (`Engine.work_in_idle`)."""
+        if self.too_large or self.syntax_off or not self.background_analysis:
+            return False
+        cursor = self.expected_cursor()
+        return cursor is not None and self.gathered != (self.version, cursor)
+
+    def prepare_request_syntax(self, cursor: int, slice_s: float) -> bool:
+        """One short slice of the parse a request at `cursor` needs (the document's own first, when there is no
+        request tree yet); True when `request_tree(cursor)` is ready (or there is no syntax to be had)."""
+        if self.too_large or self.syntax_off:
+            return True
+        base, _cut, _end = self.analysis_text(cursor)
+        if self._req_job is None:
+            if self._req_tree is not None and (self._req_source is base or self._req_source == base):
+                return True
+            if self._req_tree is None:
+                if self.parsing is not None or self.dirty:
+                    self.parse_some(0.0, slice_s)
+                    return False
+                if self.tree is None:
+                    return True
+                self.context.reset()
+                self._req_literals.reset()
+                self._start_request_parse(self.source, self.tree, base)
+            else:
+                self._start_request_parse(self._req_source, self._req_tree, base)
+        return self._advance_request_syntax(base, 0.0, slice_s)
+
+    def _reset_request_syntax(self) -> None:
+        self._req_source, self._req_tree, self._req_job = None, None, None
+        self._req_literals.reset()
+
+    def request_literal_ranges(self, cursor: int) -> tuple[bytes, list[tuple[int, int]]]:
+        """(analysis text, merged byte ranges of its comments and literals): `literal_ranges` of the request
+        tree at `cursor` (none without one), kept up to date incrementally."""
+        tree, base, _cut = self.request_syntax(cursor)
+        if tree is None:
+            return base, []
+        return base, self._req_literals.ranges(tree, base)
+
     def byte_of(self, line: int, utf16_col: int) -> int:
         """Byte offset of an LSP position, clamped into the document (never inside a character)."""
         return self.index.byte_of(line, utf16_col)
@@ -547,29 +691,30 @@ class Document:
         tokens: then the track's last checkpoint before `end` is adopted when there is one, else only the last
         `window` tokens before `end` are kept.
         """
-        tree = self.ensure_parsed()
+        tree, base, _cut = self.request_syntax(end)
         ctx = self.context
         if tree is None:
             return []
         if ctx.anchor < 0 or end < ctx.anchor or end - ctx.covered > JUMP_BYTES:
-            self._reanchor(end)  # (a jump far forward: tokenizing all the code in between would cost more)
+            self._reanchor(end, tree, base)  # (a jump far: tokenizing all the code in between would cost more)
         if end < ctx.covered:
             # the cursor moved back: the cache covers more than asked, keep the tokens ending before `end`
             ctx.truncate(bisect_right(ctx.tokens, end, key=_END))
             ctx.covered = end
             if ctx.usable_checkpoint(end) == 0 and ctx.tokens and ctx.anchor > 0:
                 self._adopt_track(end, ctx.anchor)  # nothing to resume from but the anchor: the track may be closer
-        self._extend(ctx, tree, end, self.window)
+        self._extend(ctx, tree, end, self.window, base)
         if len(ctx.tokens) - ctx.base > MAX_CONTEXT:
-            self._reanchor(end)
-            self._extend(ctx, tree, end, self.window)
+            self._reanchor(end, tree, base)
+            self._extend(ctx, tree, end, self.window, base)
         return ctx.tokens
 
-    def _extend(self, ctx: ContextCache, tree, end: int, window: int | None) -> None:
-        """Add the code tokens between `ctx.covered` and `end`; more than `window` of them start a fresh window."""
+    def _extend(self, ctx: ContextCache, tree, end: int, window: int | None, source: bytes | None = None) -> None:
+        """Add the code tokens between `ctx.covered` and `end` (of `tree`, the tree of `source`: by default the
+        document's text); more than `window` of them start a fresh window."""
         if end <= ctx.covered:
             return
-        fresh = tokens_in_range(tree, self.source, self.lang, ctx.covered, end)
+        fresh = tokens_in_range(tree, self.source if source is None else source, self.lang, ctx.covered, end)
         last_end = ctx.tokens[-1].end_byte if ctx.tokens else ctx.anchor
         added = []
         for tok in fresh:
@@ -592,9 +737,9 @@ class Document:
         """Tokens of a fresh window: `WINDOW`, or `EDITOR_WINDOW` in the editor (with background work on)."""
         return min(WINDOW, EDITOR_WINDOW) if self.background_analysis else WINDOW
 
-    def _reanchor(self, end: int) -> None:
+    def _reanchor(self, end: int, tree, source: bytes) -> None:
         if not self._adopt_track(end):
-            self._anchor(end)
+            self._anchor(end, tree, source)
 
     def _adopt_track(self, end: int, after: int = 0) -> bool:
         """Start the context from the track's last checkpoint before `end`, when the track has one within
@@ -630,21 +775,22 @@ class Document:
     def extend_track(self, max_bytes: int = TRACK_SLICE_BYTES) -> list[Token]:
         """Add up to `max_bytes` of code to the track's tokens (the model reads them next); its tokens."""
         track = self.track
-        if self.dirty and not self.parse_some(REQUEST_PARSE_S):
-            return track.tokens  # the edited text is being parsed (idle time goes on with it)
+        if self.dirty and not self.parse_some(0.0, IDLE_SLICE_S):
+            return track.tokens  # the edited text is being parsed, a short slice at a time (idle time goes on)
         if self.tree is not None and len(track.tokens) < TRACK_TOKENS:
             self._extend(track, self.tree, min(len(self.source), track.covered + max_bytes), None)
         return track.tokens
 
-    def _anchor(self, end: int) -> None:
-        """Anchor the context so that about `window` code tokens precede `end`."""
+    def _anchor(self, end: int, tree, source: bytes) -> None:
+        """Anchor the context so that about `window` code tokens (of `tree`, the tree of `source`) precede
+        `end`."""
         ctx = self.context
         ctx.reset()
         window = self.window
         span = window * 8
         while True:
             start = max(0, end - span)
-            toks = [t for t in tokens_in_range(self.tree, self.source, self.lang, start, end)
+            toks = [t for t in tokens_in_range(tree, source, self.lang, start, end)
                     if t.kind is not TokenKind.COMMENT and t.end_byte <= end and t.start_byte >= start]
             if len(toks) >= window or start == 0:
                 break
@@ -703,7 +849,7 @@ class Document:
         if current is not None and current.base == base:
             return ScopeView(current, cut, True)
         if not self.background_analysis or len(base) <= sync_bytes:
-            tree = self._tree_for(base, cut, cut_end, copy=False)
+            tree = self.request_tree(cursor)
             if tree is None:
                 return None
             try:
@@ -713,8 +859,9 @@ class Document:
             self.analysis = ScopeAnalysis(base, info, tokens)
             return ScopeView(self.analysis, cut, True)
         if self._scope_future is None:
-            tree = self._tree_for(base, cut, cut_end, True)
+            tree = self.request_tree(cursor)
             if tree is not None:
+                tree = tree.copy()  # read on the background thread while requests go on with theirs
                 self._future_base = base
                 self._scope_future = _scope_pool().submit(analyse_scopes, base, tree, self.lang, BACKGROUND_DELAY_S)
         if current is None:
@@ -723,20 +870,6 @@ class Document:
         start, old_end, new_end = changed_span(current.base, base)
         pos = cut if cut <= start else (start if cut < new_end else cut - new_end + old_end)
         return ScopeView(current, pos, False)
-
-    def _tree_for(self, base: bytes, cut: int, cut_end: int, copy: bool):
-        """A tree of `base` (the current text with [cut, cut_end) removed), re-parsed incrementally; None when
-        there is no tree (see `ensure_parsed`) or the re-parse does not fit in this request's share of time."""
-        tree = self.ensure_parsed()
-        if tree is None:
-            return None
-        if cut == cut_end:
-            return tree.copy() if copy else tree
-        edited = tree.copy()  # the document's own tree must keep describing the current text
-        edit_tree(edited, self.source, base, cut, cut_end, cut)
-        job = SlicedParse(self.lang, base, edited, MAX_PARSE_S, MAX_PARSE_GROWTH)
-        job.advance(REQUEST_PARSE_S if self.background_analysis else None)
-        return job.tree
 
 
 _WORD_TAIL = re.compile(rb"[A-Za-z0-9_$\x80-\xff]+")

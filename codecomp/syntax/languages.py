@@ -83,6 +83,9 @@ def get_parser(lang: str, pool: str = "") -> Parser:
 # A bounded parse (`SlicedParse`): tree-sitter holds the interpreter while it parses, so a long parse runs as slices
 # of at most SLICE_S, and one that costs too much in all is given up.
 SLICE_S = 0.02
+# Idle work (a parse started ahead of the next request) runs in shorter slices: a request that arrives meanwhile
+# waits for the end of the slice.
+IDLE_SLICE_S = 0.002
 # tree-sitter's own timeout is the only way to stop a parse that works here: its progress callback crashes the
 # interpreter in py-tree-sitter 0.25, and the timeout property warns that it is deprecated in its favour.
 warnings.filterwarnings("ignore", message=".*progress_callback.*", category=DeprecationWarning)
@@ -119,11 +122,13 @@ class SlicedParse:
     def done(self) -> bool:
         return self.tree is not None or self.failed is not None
 
-    def advance(self, budget_s: float | None) -> bool:
-        """Parse for up to `budget_s` seconds (None: until done); True when finished (a tree, or `failed`)."""
+    def advance(self, budget_s: float | None, slice_s: float = SLICE_S) -> bool:
+        """Parse for up to `budget_s` seconds (None: until done) in slices of `slice_s`; True when finished (a
+        tree, or `failed`)."""
         if self.done:
             return True
         deadline = None if budget_s is None else time.perf_counter() + budget_s
+        self.parser.timeout_micros = max(int(slice_s * 1e6), 1)
         while True:
             try:
                 if self.old_tree is None:
@@ -134,7 +139,7 @@ class SlicedParse:
                 # the cost is counted in the parser's own slices, not read from a clock of this process: time
                 # spent waiting for the interpreter between slices is not parsing, and a parse that finishes is
                 # never given up, whatever the clock says (the results of a text do not depend on it)
-                self.spent += SLICE_S
+                self.spent += slice_s
             if self.tree is not None:
                 self.parser = None   # the tree stands alone; the parser's memory can go
                 return True
