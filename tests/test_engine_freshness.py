@@ -167,3 +167,68 @@ def test_the_evaluation_adapter_turns_background_analysis_off() -> None:
     EngineSystem(eng)
     eng.open(URI, clean(FILLER + EDITS[0]), "javascript", 1)
     assert eng.document(URI).background_analysis is False
+
+
+def _items(eng, text: str) -> list[tuple]:
+    return [(c.label, c.kind, c.score, c.source) for c in eng.complete(URI, *end_of(text), max_items=100).items]
+
+
+def test_the_keystrokes_of_a_word_share_one_parse_of_the_text_without_it() -> None:
+    """Requests read the tree of the analysis text (the document without the word at the cursor): typing a word
+    re-parses nothing after its first character, and every answer is that of a fresh engine on the same text."""
+    eng = _synchronous()
+    stem = FILLER + "function work(input) {\n  const total = input.left;\n  return "
+    eng.open(URI, stem + "\n}\n", "javascript", 1)
+    assert _items(eng, stem + "|\n}\n")
+    doc = eng.document(URI)
+    parses = []
+    real = doc._start_request_parse
+    doc._start_request_parse = lambda *a: (parses.append(a[2]), real(*a))[1]
+    for version, word in enumerate(["t", "to", "tot", "tota"], start=2):
+        text = stem + word + "|\n}\n"
+        eng.change(URI, clean(text), version)
+        got = _items(eng, text)
+        fresh = _synchronous()
+        fresh.open(URI, clean(text), "javascript", 1)
+        assert got == _items(fresh, text), word
+        assert "total" in [label for label, *_ in got]
+    # the text without the word is the text the first request parsed: no parse at all while the word is typed
+    assert parses == []
+    eng.change(URI, clean(stem + "total.|\n}\n"), 9)
+    assert _items(eng, stem + "total.|\n}\n") is not None
+    assert len(parses) == 1  # the `.` changes the text without the word: one re-parse
+
+
+def test_idle_time_prepares_the_next_request_and_its_answer_does_not_change() -> None:
+    """After an edit that asked nothing (a `(`), idle time parses and gathers where the cursor is; the request
+    that follows parses nothing and answers what a fresh engine answers."""
+    eng = FallbackEngine()
+    stem = FILLER + "function work(input) {\n  const total = input.left;\n  return filler1"
+    eng.open(URI, stem + "\n}\n", "javascript", 1)
+    _items(eng, stem + "|\n}\n")
+    doc = eng.document(URI)
+    while eng.work_in_idle(0.02):
+        pass
+    eng.change(URI, stem + "(\n}\n", 2)  # a keystroke without a request
+    cursor = len((stem + "(").encode())
+    assert doc.expected_cursor() == cursor and doc.prefetch_pending
+    assert eng.has_idle_work()
+    rounds = 0
+    while doc.prefetch_pending:
+        eng.work_in_idle(0.002)
+        rounds += 1
+    assert rounds > 1, "a 2 ms budget was expected to need several rounds (the parse goes in short slices)"
+    assert doc.gathered == (2, cursor)
+    # a long file's scope analysis was started by the preparation, at once (no request to let finish first)
+    assert doc._scope_future is not None
+    doc._scope_future.result(timeout=30)
+    parses = []
+    real = doc._start_request_parse
+    doc._start_request_parse = lambda *a: (parses.append(a[2]), real(*a))[1]
+    text = stem + "(t|\n}\n"
+    eng.change(URI, clean(text), 3)
+    got = _items(eng, text)
+    assert parses == []  # the text without `t` is the one idle time parsed
+    fresh = _synchronous()
+    fresh.open(URI, clean(text), "javascript", 1)
+    assert got == _items(fresh, text)

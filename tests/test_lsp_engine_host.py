@@ -101,3 +101,23 @@ def test_requests_on_small_documents_go_before_the_work_of_large_ones() -> None:
     asyncio.run(ask())
     assert seen == ["file:///h/small.cpp", "file:///h/big.cpp"]
     host.shutdown()
+
+
+def test_idle_work_hands_the_engine_an_edit_that_asked_nothing_and_prepares_the_next_request() -> None:
+    """A keystroke such as `(` sends a didChange and no request: the idle slice gives the engine that text, and
+    idle time then gathers what a request after it will need (the engine's `expected_cursor`)."""
+    ls: CodecompServer = create_server()
+    ls.host.load(None)
+    uri = "file:///h/c.js"
+    try:
+        ls.host.sync(Snapshot(uri, "let total = 1;\nconsole.log", 1, "javascript", 1))
+        text = "let total = 1;\nconsole.log("
+        done = ls.host.submit(ls.host.idle, 0.02, Snapshot(uri, text, 2, "javascript", 1))
+        more = done.result(timeout=30)
+        while more:
+            more = ls.host.submit(ls.host.idle, 0.02).result(timeout=30)
+        doc = ls.host.engine.document(uri)
+        assert doc.version == 2 and doc.text == text
+        assert doc.gathered == (2, len(text.encode()))
+    finally:
+        ls.host.shutdown()

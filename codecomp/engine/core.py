@@ -299,10 +299,13 @@ class BaseEngine:
         if should_stop is not None and should_stop():
             return
         line, col = doc.position_of_byte(cursor)
+        doc.preparing = True
         try:
             self._gather(doc.uri, line, col, should_stop, asked=False)
         except Cancelled:
             return  # a request is waiting: the model steps done so far are kept
+        finally:
+            doc.preparing = False
         doc.gathered = (doc.version, cursor)
 
     def _read_project_lines(self, budget_s: float, should_stop: Callable[[], bool] | None = None) -> None:

@@ -389,6 +389,7 @@ class Document:
         self._req_literals = LiteralSpans(lang)
         self.asked: tuple[int, int] | None = None     # (version, cursor) of the latest request (`expected_cursor`)
         self.gathered: tuple[int, int] | None = None  # (version, cursor) whose evidence was last gathered
+        self.preparing = False  # idle time is gathering ahead of a request (`Engine.work_in_idle`)
         if not self.too_large:
             self.parsing = self._new_parse(self.source, None)
 
@@ -863,7 +864,9 @@ class Document:
             if tree is not None:
                 tree = tree.copy()  # read on the background thread while requests go on with theirs
                 self._future_base = base
-                self._scope_future = _scope_pool().submit(analyse_scopes, base, tree, self.lang, BACKGROUND_DELAY_S)
+                # (no delay when idle time prepares the next request: no answer is being built then)
+                delay = 0.0 if self.preparing else BACKGROUND_DELAY_S
+                self._scope_future = _scope_pool().submit(analyse_scopes, base, tree, self.lang, delay, True)
         if current is None:
             return None
         # where the cursor is in the earlier text: the single edit between the two texts shifts what follows it
@@ -906,16 +909,17 @@ def _scope_pool():
     return _POOL
 
 
-def analyse_scopes(source: bytes, tree, lang: str, delay_s: float = 0.0):
+def analyse_scopes(source: bytes, tree, lang: str, delay_s: float = 0.0, background: bool = False):
     """(ScopeInfo, tokens) of a snapshot; runs on the caller's or the background thread.
 
-    On the background thread (`delay_s` > 0) it starts `delay_s` later, so that the request that asked for it
-    finishes first, and it steps aside whenever a request runs (`foreground`): it holds the interpreter lock
-    while it runs, and a request that had to share it would wait for it.
+    On the background thread it starts `delay_s` later, so that the request that asked for it finishes first,
+    and it steps aside whenever a request runs (`foreground`): it holds the interpreter lock while it runs, and
+    a request that had to share it would wait for it.
     """
     pause = None
-    if delay_s:
-        time.sleep(delay_s)
+    if background:
+        if delay_s:
+            time.sleep(delay_s)
         pause = background_turn
     from codecomp.syntax import ParsedFile
     from codecomp.syntax.tokens import tokenize
