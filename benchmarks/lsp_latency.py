@@ -213,7 +213,11 @@ def run_file(path: Path, source: str, lang: str, scenario: str, args) -> tuple[d
         uri = path.resolve().as_uri().replace(path.name, "typed-" + path.name)
     else:  # the file's own URI: the editor's text replaces its disk copy in the index
         uri = path.resolve().as_uri()
-    with LspProcess(cmd, cwd=str(REPO)) as server:
+    log_file = None
+    if args.server_log is not None:  # per request: queue wait, sync and engine time, the engine's stages
+        cmd += ["--log-level", "debug"]
+        log_file = open(args.server_log, "ab")
+    with LspProcess(cmd, cwd=str(REPO), **({"stderr": log_file} if log_file else {})) as server:
         caps: dict = {"textDocument": {"completion": {}}}
         if args.inline_client:
             caps["textDocument"]["inlineCompletion"] = {}  # fragments then go to ghost text, not the list
@@ -316,6 +320,9 @@ def main(argv: list[str] | None = None) -> dict:
                    help="declare inline completion: the list then skips fragment decoding, as for such editors")
     p.add_argument("--think-ms", type=float, default=0.0, help="typing: pause before each keystroke, after the answer to the one before when it asked for "
                    "one (a typist's pace; 0: the next key goes out as soon as the answer is in)")
+    p.add_argument("--server-log", type=Path, default=None,
+                   help="append the server's debug log to this file (each completion's queue wait, sync and engine "
+                        "time, with the engine's stages)")
     p.add_argument("--timeout", type=float, default=30.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=None, help="also write the figures as JSON here")

@@ -66,10 +66,12 @@ class EngineHost:
         self.learning_on = False               # whether the engine uses it (setting learnFromUser)
 
         self.running_since: float | None = None  # when the job now on the worker started
+        self.waited_ms = 0.0  # how long the job now on the worker waited in the queue
         self.idle_pending = False  # the engine had background work after the last job (read by the loop)
 
     def submit(self, fn: Callable[..., Any], *args: Any, priority: int = URGENT) -> concurrent.futures.Future:
         fut: concurrent.futures.Future = concurrent.futures.Future()
+        fut.queued_at = time.perf_counter()  # type: ignore[attr-defined]  (the wait is logged at debug level)
         self._queue.put((priority, next(self._order), fut, fn, args))
         return fut
 
@@ -80,6 +82,7 @@ class EngineHost:
                 return
             if not fut.set_running_or_notify_cancel():
                 continue
+            self.waited_ms = (time.perf_counter() - fut.queued_at) * 1e3
             try:
                 fut.set_result(self._timed(fn, *args))
             except BaseException as exc:  # handed to whoever waits on the future
@@ -252,10 +255,17 @@ class EngineHost:
         """The engine's completion at (line, UTF-16 col) of `snap`; None when there is no engine, the request
         was cancelled, or the engine holds a newer version of the document."""
         self._slow(cancel)
+        t0 = time.perf_counter()
         if cancel.is_set() or self.engine is None or not self.sync(snap):
             return None
-        return self.engine.complete(snap.uri, line, col, max_items=max_items, fragment=fragment,
-                                    should_stop=cancel.is_set)
+        t1 = time.perf_counter()
+        result = self.engine.complete(snap.uri, line, col, max_items=max_items, fragment=fragment,
+                                      should_stop=cancel.is_set)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("completion at %d:%d of %s: queued %.1f ms, sync %.1f ms, engine %.1f ms %s", line, col,
+                      snap.uri, self.waited_ms, (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3,
+                      result.timings)
+        return result
 
     def suggest_names(self, snap: Snapshot, line: int, col: int, k: int,
                       cancel: threading.Event) -> NameSuggestions | None:

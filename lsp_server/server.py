@@ -44,6 +44,9 @@ from lsp_server.settings import LOG_LEVELS, Settings, parse_settings
 log = logging.getLogger("codecomp.lsp")
 
 IDLE_AFTER_S = 0.03  # background work (long parses, the model track) starts after this long without a request
+# ... and this long after an edit: a keystroke that asks nothing (a `(`, a space) has no answer to write, and the
+# next request, at a typist's pace some 100 ms later, finds more of its work done the sooner it starts
+IDLE_AFTER_EDIT_S = 0.005
 IDLE_BUDGET_S = 0.02  # ... in slices of about this long (each stops early when a request comes in)
 SAVE_DELAY_S = 5.0   # after the last learning event, what was learned is saved (when persistLearning is on)
 
@@ -96,7 +99,8 @@ class CodecompServer(LanguageServer):
         self._loop: asyncio.AbstractEventLoop | None = None
         self.project = ProjectIndexer(self)
         self._idle_queued = False  # a slice of idle work is queued on the engine worker (or waits for quiet)
-        self._last_request = 0.0   # time.monotonic() when the last completion-like request or edit came in
+        self._last_request = 0.0   # time.monotonic() when the last completion-like request came in
+        self._last_change = 0.0    # ... and the last edit
         self._changed: str | None = None  # the document edited last, whose text idle work hands the engine first
         # the newest pending request of each kind per document: (its cancel flag, its "superseded" event)
         self._pending: dict[tuple[str, str], tuple[threading.Event, asyncio.Event]] = {}
@@ -289,10 +293,11 @@ class CodecompServer(LanguageServer):
     def _start_idle(self) -> None:
         # Not at once after a request: its answer is still being built and written on the event loop, and a
         # slice started now would compete with it for the interpreter (measured: +12 ms on some answers).
-        quiet = time.monotonic() - self._last_request
-        if quiet < IDLE_AFTER_S:
+        now = time.monotonic()
+        wait = max(IDLE_AFTER_S - (now - self._last_request), IDLE_AFTER_EDIT_S - (now - self._last_change))
+        if wait > 0:
             assert self._loop is not None
-            self._loop.call_later(IDLE_AFTER_S - quiet, self._start_idle)
+            self._loop.call_later(wait, self._start_idle)
             return
         loop = self._loop
         # the latest text of the document being edited goes to the engine with the slice: idle work can then
@@ -535,7 +540,7 @@ def did_change(ls: CodecompServer, params: types.DidChangeTextDocumentParams) ->
     ls.project.schedule_sync()
     # idle work prepares the next request where this edit left the cursor, once the user pauses
     ls._changed = doc.uri
-    ls._last_request = time.monotonic()
+    ls._last_change = time.monotonic()
     ls.schedule_idle()
 
 

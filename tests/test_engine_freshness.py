@@ -232,3 +232,40 @@ def test_idle_time_prepares_the_next_request_and_its_answer_does_not_change() ->
     fresh = _synchronous()
     fresh.open(URI, clean(text), "javascript", 1)
     assert got == _items(fresh, text)
+
+
+JS_STEPS = ["", "i", "if", "if (", "if (a", "if (a)", "if (a) {", "if (a) {\n    v", "if (a) {\n    v}",
+            "if (a) {\n    v}\n"]
+
+
+def test_the_model_context_after_a_change_of_syntax_holds_the_tokens_of_the_text() -> None:
+    """The model reads the tokens of the request tree.  After a re-parse that reshaped the tree before the edit
+    (a `{` typed in a long function) the context keeps the tokens that did not change, and what it
+    holds is always exactly the code tokens of the current text from its anchor to the cursor."""
+    from codecomp.engine import Engine
+    from codecomp.engine.lexing import prefix_start, tokens_in_range
+    from codecomp.syntax import TokenKind
+
+    body = "".join(f"  var v{i} = compute(v{i - 1}, {i});\n" for i in range(1, 80))
+    # one long function (as in a bundle): a `{` typed in it reshapes the tree up to its start
+    head = ";(function() {\n  function compute(a, b) { return a + b; }\n" + body + "  "
+    tail = "\n  return v79;\n}.call(this));\n"
+    eng = Engine.load(None)
+    eng.store.background_analysis = False
+    uri = "file:///ctx.js"
+    eng.open(uri, head + tail, "javascript", 1)
+    doc = eng.document(uri)
+    steps = []
+    for version, typed in enumerate(JS_STEPS, start=2):
+        text = head + typed + tail
+        eng.change(uri, text, version)
+        line, col = (head + typed).count("\n"), len((head + typed).rsplit("\n", 1)[-1])
+        assert eng.complete(uri, line, col, max_items=30, fragment=False).items is not None
+        ctx = doc.context
+        tree, base, _cut = doc.request_syntax(prefix_start(doc.source, len((head + typed).encode())))
+        want = [t for t in tokens_in_range(tree, base, "javascript", ctx.anchor, ctx.covered)
+                if t.kind is not TokenKind.COMMENT and t.start_byte >= ctx.anchor and t.end_byte <= ctx.covered]
+        assert ctx.tokens == want, typed
+        steps.append(ctx.last_steps)
+    # after the first request the model reads what was typed, never the whole window again (128+ tokens)
+    assert max(steps[1:]) < 20, steps

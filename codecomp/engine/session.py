@@ -605,9 +605,13 @@ class Document:
                 return True
             start, old_end, new_end = self._req_edit
             changed = [(r.start_byte, r.end_byte) for r in job.old_tree.changed_ranges(job.tree)]
-            # the model context holds tokens of earlier analysis texts: drop those the edit or a change of
-            # syntax (a `>` turning `a < b` into template arguments) can have touched
-            self.context.invalidate_from(min([start] + [lo for lo, _ in changed]))
+            # the model context holds tokens of earlier analysis texts: drop those from the edit on, and before
+            # it those that a change of syntax (a `>` turning `a < b` into template arguments) really changed
+            first = start
+            for lo, hi in changed:
+                if lo < first:
+                    first = self._first_changed_token(job.tree, job.source, lo, min(hi, first), first)
+            self.context.invalidate_from(first)
             self._req_literals.edited(start, old_end, new_end)
             self._req_literals.syntax_changed(changed)
             self._req_source, self._req_tree = job.source, job.tree
@@ -654,6 +658,33 @@ class Document:
             else:
                 self._start_request_parse(self._req_source, self._req_tree, base)
         return self._advance_request_syntax(base, 0.0, slice_s)
+
+    def _first_changed_token(self, tree, source: bytes, lo: int, hi: int, limit: int) -> int:
+        """Where the context's tokens in [lo, hi) first differ from those of `tree` (the new request tree, of
+        `source`), or `limit` when none does.  A range tree-sitter reports as changed is often one whose tokens
+        stayed the same under different parents (typing a `{` inside a long function reshapes the tree up to
+        its start), and the model reads tokens, not the tree: only a token that changed costs its reading."""
+        ctx = self.context
+        if ctx.anchor < 0:
+            return limit
+        lo, hi = max(lo, ctx.anchor), min(hi, ctx.covered)
+        if hi <= lo:
+            return limit
+        fresh = [t for t in tokens_in_range(tree, source, self.lang, lo, hi)
+                 if t.kind is not TokenKind.COMMENT and t.start_byte >= ctx.anchor and t.end_byte <= ctx.covered]
+        first = bisect_right(ctx.tokens, lo, key=_END)  # the first cached token ending after `lo`
+        held = []
+        for tok in ctx.tokens[first:]:
+            if tok.start_byte >= hi:
+                break
+            held.append(tok)
+        for old, new in zip(held, fresh):
+            if old != new:
+                return min(old.start_byte, new.start_byte)
+        if len(held) != len(fresh):
+            extra = held[len(fresh)] if len(held) > len(fresh) else fresh[len(held)]
+            return extra.start_byte
+        return limit
 
     def _reset_request_syntax(self) -> None:
         self._req_source, self._req_tree, self._req_job = None, None, None
