@@ -25,6 +25,7 @@ import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import partial
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable
@@ -296,11 +297,17 @@ class BaseEngine:
         while not doc.prepare_request_syntax(cursor, IDLE_SLICE_S):
             if (should_stop is not None and should_stop()) or time.perf_counter() >= deadline:
                 return
-        if should_stop is not None and should_stop():
-            return
         line, col = doc.position_of_byte(cursor)
         doc.preparing = True
         try:
+            # the costliest analyses of the text one at a time (each is kept under its key), so that a request
+            # that comes meanwhile waits for one of them at most, not for all
+            for step in (doc.request_literal_ranges, partial(cand_mod.code_counts, doc), doc.scopes):
+                if should_stop is not None and should_stop():
+                    return
+                step(cursor)
+            if should_stop is not None and should_stop():
+                return
             self._gather(doc.uri, line, col, should_stop, asked=False)
         except Cancelled:
             return  # a request is waiting: the model steps done so far are kept
