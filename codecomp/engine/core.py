@@ -42,7 +42,7 @@ from codecomp.engine.lexing import (LINE_WINDOW, inside_comment_or_string, membe
 from codecomp.engine.ranking import EXACT, match_tier, order_key
 from codecomp.engine.scoring import candidate_features, document_ngrams, feature_matrix, near_counts, score_pool
 from codecomp.engine.background import foreground
-from codecomp.engine.session import Document, DocumentStore
+from codecomp.engine.session import PREPARE_MAX_BYTES, Document, DocumentStore
 from codecomp.engine.types import Cancelled, Candidate, Completion, Fragment, NameSuggestions
 
 MAX_DOCUMENTS = 64  # open documents kept; the least recently used beyond this are dropped
@@ -297,6 +297,9 @@ class BaseEngine:
         while not doc.prepare_request_syntax(cursor, IDLE_SLICE_S):
             if (should_stop is not None and should_stop()) or time.perf_counter() >= deadline:
                 return
+        if len(doc.source) > PREPARE_MAX_BYTES:  # a long document: the parse only (see PREPARE_MAX_BYTES)
+            doc.gathered = (doc.version, cursor)
+            return
         line, col = doc.position_of_byte(cursor)
         doc.preparing = True
         try:

@@ -52,6 +52,12 @@ TRACK_SLICE_BYTES = 512  # code read into the track per model call in idle time 
 TRACKS_KEPT = 2          # documents that keep a track: the most recently used ones
 MAX_BYTES = 8 << 20   # documents larger than this are not parsed at all (an editor may open a data dump)
 SYNC_SCOPE_BYTES = 8_000   # files up to this size get their scope analysis inline (bounded keystroke cost)
+# Idle time prepares the whole of the next request (`Engine.work_in_idle`) in documents up to this size; in
+# longer ones only its parse (in short slices).  There a whole preparation took 50-110 ms, and single steps of it
+# (a query of the literals of the whole file after a `{` reshaped its tree: 16-26 ms) made a request that came
+# meanwhile wait longer than doing the work itself (the first 164 KB of lodash.js typed at a fast typist's pace:
+# server p99 52-58 ms with it, 46-49 without).
+PREPARE_MAX_BYTES = 128 << 10
 BACKGROUND_DELAY_S = 0.15  # ... starting a little later, so the request that triggered it is answered first
 # Parsing in the editor is bounded (`SlicedParse`): a request parses for at most REQUEST_PARSE_S (the rest goes on
 # at the next request or in idle time, `Document.parse_some`; meanwhile the document is served without syntax);
@@ -895,9 +901,8 @@ class Document:
             if tree is not None:
                 tree = tree.copy()  # read on the background thread while requests go on with theirs
                 self._future_base = base
-                # (no delay when idle time prepares the next request: no answer is being built then)
-                delay = 0.0 if self.preparing else BACKGROUND_DELAY_S
-                self._scope_future = _scope_pool().submit(analyse_scopes, base, tree, self.lang, delay, True)
+                self._scope_future = _scope_pool().submit(analyse_scopes, base, tree, self.lang, BACKGROUND_DELAY_S,
+                                                          True)
         if current is None:
             return None
         # where the cursor is in the earlier text: the single edit between the two texts shifts what follows it
