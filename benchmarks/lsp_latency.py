@@ -29,10 +29,12 @@ Targets: typing identifiers p50 <= 5 ms, p99 <= 20 ms; paced p99 <= 50 ms; jump 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import shlex
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -213,32 +215,33 @@ def run_file(path: Path, source: str, lang: str, scenario: str, args) -> tuple[d
         uri = path.resolve().as_uri().replace(path.name, "typed-" + path.name)
     else:  # the file's own URI: the editor's text replaces its disk copy in the index
         uri = path.resolve().as_uri()
-    log_file = None
     if args.server_log is not None:  # per request: queue wait, sync and engine time, the engine's stages
         cmd += ["--log-level", "debug"]
-        log_file = open(args.server_log, "ab")
-    with LspProcess(cmd, cwd=str(REPO), **({"stderr": log_file} if log_file else {})) as server:
-        caps: dict = {"textDocument": {"completion": {}}}
-        if args.inline_client:
-            caps["textDocument"]["inlineCompletion"] = {}  # fragments then go to ghost text, not the list
-        root = None
-        if args.workspace is not None:
-            root = args.workspace.resolve().as_uri()
-            caps["window"] = {"workDoneProgress": True}  # the index reports its build, whose end is waited for
-        server.initialize(caps, {"maxItems": args.max_items}, root_uri=root)
-        if root is not None and not server.wait_for_progress_end(args.index_timeout):
-            raise RuntimeError(f"the server did not finish indexing {args.workspace} in {args.index_timeout:g} s")
-        server.open(uri, source if scenario == "jump" else typed, lang)
-        # Warm up (the engine loads its model on the first request) and let the model load finish.
-        warm = server.call("textDocument/completion", {"textDocument": {"uri": uri},
-                                                       "position": {"line": 0, "character": 0}}, 60)
-        assert warm is not None, "the server did not answer the warm-up request"
-        time.sleep(0.5)
-        if scenario == "jump":
-            typed, rest = source, ""
-        rows = RUNNERS[scenario](server, uri, typed, rest, args, rng)
-        rss = server.rss_bytes()
-        code = server.close()
+    with contextlib.ExitStack() as stack:
+        stderr = stack.enter_context(open(args.server_log, "ab")) if args.server_log is not None \
+            else subprocess.DEVNULL
+        with LspProcess(cmd, cwd=str(REPO), stderr=stderr) as server:
+            caps: dict = {"textDocument": {"completion": {}}}
+            if args.inline_client:
+                caps["textDocument"]["inlineCompletion"] = {}  # fragments then go to ghost text, not the list
+            root = None
+            if args.workspace is not None:
+                root = args.workspace.resolve().as_uri()
+                caps["window"] = {"workDoneProgress": True}  # the index reports its build, whose end is waited for
+            server.initialize(caps, {"maxItems": args.max_items}, root_uri=root)
+            if root is not None and not server.wait_for_progress_end(args.index_timeout):
+                raise RuntimeError(f"the server did not finish indexing {args.workspace} in {args.index_timeout:g} s")
+            server.open(uri, source if scenario == "jump" else typed, lang)
+            # Warm up (the engine loads its model on the first request) and let the model load finish.
+            warm = server.call("textDocument/completion", {"textDocument": {"uri": uri},
+                                                           "position": {"line": 0, "character": 0}}, 60)
+            assert warm is not None, "the server did not answer the warm-up request"
+            time.sleep(0.5)
+            if scenario == "jump":
+                typed, rest = source, ""
+            rows = RUNNERS[scenario](server, uri, typed, rest, args, rng)
+            rss = server.rss_bytes()
+            code = server.close()
     if code not in (0, None):
         raise RuntimeError(f"the server exited with {code}")
     return rows, rss
@@ -318,8 +321,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--max-items", type=int, default=50)
     p.add_argument("--inline-client", action="store_true",
                    help="declare inline completion: the list then skips fragment decoding, as for such editors")
-    p.add_argument("--think-ms", type=float, default=0.0, help="typing: pause before each keystroke, after the answer to the one before when it asked for "
-                   "one (a typist's pace; 0: the next key goes out as soon as the answer is in)")
+    p.add_argument("--think-ms", type=float, default=0.0,
+                   help="typing: pause before each keystroke, after the answer to the one before when it asked for "
+                        "one (a typist's pace; 0: the next key goes out as soon as the answer is in)")
     p.add_argument("--server-log", type=Path, default=None,
                    help="append the server's debug log to this file (each completion's queue wait, sync and engine "
                         "time, with the engine's stages)")

@@ -183,7 +183,7 @@ def test_the_keystrokes_of_a_word_share_one_parse_of_the_text_without_it() -> No
     doc = eng.document(URI)
     parses = []
     real = doc._start_request_parse
-    doc._start_request_parse = lambda *a: (parses.append(a[2]), real(*a))[1]
+    doc._start_request_parse = lambda *a: (parses.append(a[0]), real(*a))[1]
     for version, word in enumerate(["t", "to", "tot", "tota"], start=2):
         text = stem + word + "|\n}\n"
         eng.change(URI, clean(text), version)
@@ -224,7 +224,7 @@ def test_idle_time_prepares_the_next_request_and_its_answer_does_not_change() ->
     doc._scope_future.result(timeout=30)
     parses = []
     real = doc._start_request_parse
-    doc._start_request_parse = lambda *a: (parses.append(a[2]), real(*a))[1]
+    doc._start_request_parse = lambda *a: (parses.append(a[0]), real(*a))[1]
     text = stem + "(t|\n}\n"
     eng.change(URI, clean(text), 3)
     got = _items(eng, text)

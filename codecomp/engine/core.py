@@ -253,14 +253,15 @@ class BaseEngine:
             self.workspace.close_document(path)
 
     def work_in_idle(self, budget_s: float = 0.05, should_stop: Callable[[], bool] | None = None) -> bool:
-        """Advance background work for up to `budget_s` seconds: the unfinished parse of the most recently used
-        document that has one, else the model track of the most recently used document (`_fill_track`), which
+        """Advance background work for up to `budget_s` seconds: the preparation of the next request in the most
+        recently used document (`_prefetch`), else the unfinished parse of the most recently used document that
+        has one, else the model track of the most recently used document (`_fill_track`), which
         stops early when `should_stop` says so (a request is waiting).  True while some remains (call again
         when idle)."""
-        recent = next(reversed(self.store.docs.values()), None)
+        prepare = self._prepare_target()
         waiting = [d for d in self.store.docs.values() if d.parse_pending]
-        if recent is not None and recent.prefetch_pending:
-            self._prefetch(recent, budget_s, should_stop)
+        if prepare is not None:
+            self._prefetch(prepare, budget_s, should_stop)
         elif waiting:
             doc = max(waiting, key=lambda d: d.last_used)
             deadline = time.perf_counter() + budget_s
@@ -277,10 +278,15 @@ class BaseEngine:
 
     def has_idle_work(self) -> bool:
         """Whether `work_in_idle` has something to do."""
-        recent = next(reversed(self.store.docs.values()), None)
-        return ((recent is not None and recent.prefetch_pending)
+        return (self._prepare_target() is not None
                 or any(d.parse_pending for d in self.store.docs.values()) or self._track_target() is not None
                 or self._project_lines_pending())
+
+    def _prepare_target(self) -> Document | None:
+        """The document whose next request idle time prepares: the most recently used one, when it has that
+        work left (`Document.prefetch_pending`)."""
+        recent = next(reversed(self.store.docs.values()), None)
+        return recent if recent is not None and recent.prefetch_pending else None
 
     def _prefetch(self, doc: Document, budget_s: float, should_stop: Callable[[], bool] | None) -> None:
         """Gather ahead of time what the next request in `doc` will need (`Document.expected_cursor`): the parse
@@ -294,8 +300,9 @@ class BaseEngine:
         cursor = doc.expected_cursor()
         if cursor is None:
             return
+        stop = should_stop or (lambda: False)
         while not doc.prepare_request_syntax(cursor, IDLE_SLICE_S):
-            if (should_stop is not None and should_stop()) or time.perf_counter() >= deadline:
+            if stop() or time.perf_counter() >= deadline:
                 return
         if len(doc.source) > PREPARE_MAX_BYTES:  # a long document: the parse only (see PREPARE_MAX_BYTES)
             doc.gathered = (doc.version, cursor)
@@ -306,12 +313,12 @@ class BaseEngine:
             # the costliest analyses of the text one at a time (each is kept under its key), so that a request
             # that comes meanwhile waits for one of them at most, not for all
             for step in (doc.request_literal_ranges, partial(cand_mod.code_counts, doc), doc.scopes):
-                if should_stop is not None and should_stop():
+                if stop():
                     return
                 step(cursor)
-            if should_stop is not None and should_stop():
+            if stop():
                 return
-            self._gather(doc.uri, line, col, should_stop, asked=False)
+            self._gather(doc.uri, line, col, stop, asked=False)
         except Cancelled:
             return  # a request is waiting: the model steps done so far are kept
         finally:
@@ -823,9 +830,9 @@ class Engine(BaseEngine):
             doc.track.reset()
 
     def _model_state(self, doc: Document, pstart: int, stop: Callable[[], bool] | None = None):
-        if doc.request_tree(pstart) is None:
-            return None  # no tree of the current text yet: no model context (the list is ranked without it)
         tokens = doc.code_tokens_before(pstart)
+        if tokens is None:
+            return None  # no tree of the current text yet: no model context (the list is ranked without it)
         ctx = doc.context
         self.model.context(ctx, tokens, should_stop=stop)
         return self.model.cached_distribution(ctx, lang=doc.lang)

@@ -482,11 +482,7 @@ class Document:
                 return False
             self.parsing = None
             if job.failed:
-                self.syntax_off = f"{job.failed}; the file is served without syntax until it is reopened"
-                self.tree, self.dirty = None, False
-                self._reset_contexts()
-                self._literals.reset()
-                self._reset_request_syntax()
+                self._give_up_syntax(job.failed)
                 return True
             changed_ranges: list[tuple[int, int]] = []
             if job.old_tree is None:
@@ -561,18 +557,13 @@ class Document:
         base, cut, _cut_end = self.analysis_text(cursor)
         if self.too_large or self.syntax_off:
             return None, base, cut
+        if self._request_tree_of(base):
+            return self._req_tree, self._req_source, cut
         if self._req_job is None:
-            if self._req_tree is not None and (self._req_source is base or self._req_source == base):
-                return self._req_tree, self._req_source, cut
-            if self._req_tree is None:  # the first request: start from the document's own tree
-                seed = self.ensure_parsed()
-                if seed is None:
-                    return None, base, cut
-                self.context.reset()
-                self._req_literals.reset()
-                self._start_request_parse(self.source, seed, base)
-            else:
-                self._start_request_parse(self._req_source, self._req_tree, base)
+            seed = self.ensure_parsed() if self._req_tree is None else None  # the first: the document's tree
+            if self._req_tree is None and seed is None:
+                return None, base, cut
+            self._start_request_parse(base, seed)
         # in the editor, what is left of the request's share (at least one slice of the parser runs: a parse
         # that ends within it is never left for later, whatever the clock says)
         budget = (REQUEST_PARSE_S if self._parse_left is None else self._parse_left) \
@@ -585,7 +576,20 @@ class Document:
             return None, base, cut
         return self._req_tree, self._req_source, cut
 
-    def _start_request_parse(self, old_source: bytes, old_tree, base: bytes) -> None:
+    def _request_tree_of(self, base: bytes) -> bool:
+        """Whether the request tree is the finished tree of `base`."""
+        return self._req_job is None and self._req_tree is not None and \
+            (self._req_source is base or self._req_source == base)
+
+    def _start_request_parse(self, base: bytes, seed=None) -> None:
+        """Start the request tree's re-parse toward `base`: from the request tree, or the first time from `seed`
+        (the document's tree of its current text)."""
+        if self._req_tree is None:
+            self.context.reset()
+            self._req_literals.reset()
+            old_source, old_tree = self.source, seed
+        else:
+            old_source, old_tree = self._req_source, self._req_tree
         start, old_end, new_end = changed_span(old_source, base)
         edited = old_tree.copy()  # the tree it comes from must keep describing its own text
         edit_tree(edited, old_source, base, start, old_end, new_end)
@@ -603,11 +607,7 @@ class Document:
                 return False
             self._req_job = None
             if job.failed:
-                self.syntax_off = f"{job.failed}; the file is served without syntax until it is reopened"
-                self.tree, self.parsing, self.dirty = None, None, False
-                self._reset_contexts()
-                self._literals.reset()
-                self._reset_request_syntax()
+                self._give_up_syntax(job.failed)
                 return True
             start, old_end, new_end = self._req_edit
             changed = [(r.start_byte, r.end_byte) for r in job.old_tree.changed_ranges(job.tree)]
@@ -623,16 +623,16 @@ class Document:
             self._req_source, self._req_tree = job.source, job.tree
             if job.source is base or job.source == base:
                 return True
-            self._start_request_parse(self._req_source, self._req_tree, base)  # requests moved on meanwhile
+            self._start_request_parse(base)  # requests moved on meanwhile
 
     def expected_cursor(self) -> int | None:
         """Where the next request will most likely be: after the latest edit when it came after the latest
         request (the user typed on), else where the latest request was; None when neither is known."""
-        edit = self.last_edit
-        if edit is not None and edit.new_version == self.version and (self.asked is None or self.asked[0] != self.version):
+        edit, asked = self.last_edit, self.asked
+        if edit is not None and edit.new_version == self.version and (asked is None or asked[0] != self.version):
             return min(edit.new_end, len(self.source))
-        if self.asked is not None:
-            return min(self.asked[1], len(self.source))
+        if asked is not None:
+            return min(asked[1], len(self.source))
         return None
 
     @property
@@ -649,20 +649,15 @@ class Document:
         if self.too_large or self.syntax_off:
             return True
         base, _cut, _end = self.analysis_text(cursor)
+        if self._request_tree_of(base):
+            return True
         if self._req_job is None:
-            if self._req_tree is not None and (self._req_source is base or self._req_source == base):
+            if self._req_tree is None and (self.parsing is not None or self.dirty):
+                self.parse_some(0.0, slice_s)  # the document's own tree first
+                return False
+            if self._req_tree is None and self.tree is None:
                 return True
-            if self._req_tree is None:
-                if self.parsing is not None or self.dirty:
-                    self.parse_some(0.0, slice_s)
-                    return False
-                if self.tree is None:
-                    return True
-                self.context.reset()
-                self._req_literals.reset()
-                self._start_request_parse(self.source, self.tree, base)
-            else:
-                self._start_request_parse(self._req_source, self._req_tree, base)
+            self._start_request_parse(base, self.tree)
         return self._advance_request_syntax(base, 0.0, slice_s)
 
     def _first_changed_token(self, tree, source: bytes, lo: int, hi: int, limit: int) -> int:
@@ -691,6 +686,14 @@ class Document:
             extra = held[len(fresh)] if len(held) > len(fresh) else fresh[len(held)]
             return extra.start_byte
         return limit
+
+    def _give_up_syntax(self, why: str) -> None:
+        """A parse was given up: the document is served without syntax until it is reopened."""
+        self.syntax_off = f"{why}; the file is served without syntax until it is reopened"
+        self.tree, self.parsing, self.dirty = None, None, False
+        self._reset_contexts()
+        self._literals.reset()
+        self._reset_request_syntax()
 
     def _reset_request_syntax(self) -> None:
         self._req_source, self._req_tree, self._req_job = None, None, None
@@ -721,8 +724,9 @@ class Document:
         self.track.reset()
 
     # -- tokens --------------------------------------------------------------------------------------------------
-    def code_tokens_before(self, end: int) -> list[Token]:
-        """Code tokens (no comments) from the context anchor up to `end`, using and extending the cache.
+    def code_tokens_before(self, end: int) -> list[Token] | None:
+        """Code tokens (no comments) from the context anchor up to `end`, using and extending the cache; None when
+        there is no request tree (`request_tree`).
 
         Re-anchors when there is no anchor yet, when `end` moved before it, when more than `window` tokens
         separate `end` from what the cache covers (a jump forward), or when the context grew past `MAX_CONTEXT`
@@ -732,7 +736,7 @@ class Document:
         tree, base, _cut = self.request_syntax(end)
         ctx = self.context
         if tree is None:
-            return []
+            return None
         if ctx.anchor < 0 or end < ctx.anchor or end - ctx.covered > JUMP_BYTES:
             self._reanchor(end, tree, base)  # (a jump far: tokenizing all the code in between would cost more)
         if end < ctx.covered:
