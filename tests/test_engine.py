@@ -252,10 +252,13 @@ def _check_incremental(eng: Engine, edits, cursor: float, idle: bool = False) ->
     pstart = prefix_start(doc.source, doc.byte_of(line, col))
     eng._model_state(doc, pstart)
     ctx = doc.context
-    # the reference: a fresh parse of the final text, tokens from the same anchor, stepped from a zero state
+    # the reference: a fresh parse of the final text as requests read it (without the word at the cursor,
+    # `Document.request_tree`), tokens from the same anchor, stepped from a zero state
     fresh = Document("file:///fresh.js", text, "javascript")
+    fresh.background_analysis = False
     assert prefix_start(fresh.source, fresh.byte_of(line, col)) == pstart
-    expected = [t for t in tokens_in_range(fresh.ensure_parsed(), fresh.source, "javascript", ctx.anchor, pstart)
+    tree, base, _cut = fresh.request_syntax(pstart)
+    expected = [t for t in tokens_in_range(tree, base, "javascript", ctx.anchor, pstart)
                 if t.kind is not TokenKind.COMMENT and t.start_byte >= ctx.anchor and t.end_byte <= pstart]
     assert [(t.text, t.start_byte) for t in ctx.tokens] == [(t.text, t.start_byte) for t in expected]
     stepper = _stepper(eng)
