@@ -199,7 +199,7 @@ def test_the_keystrokes_of_a_word_share_one_parse_of_the_text_without_it() -> No
     assert len(parses) == 1  # the `.` changes the text without the word: one re-parse
 
 
-def test_idle_time_prepares_the_next_request_and_its_answer_does_not_change() -> None:
+def test_idle_time_prepares_the_next_request_and_its_answer_does_not_change(monkeypatch: pytest.MonkeyPatch) -> None:
     """After an edit that asked nothing (a `(`), idle time parses and gathers where the cursor is; the request
     that follows parses nothing and answers what a fresh engine answers."""
     eng = FallbackEngine()
@@ -213,11 +213,22 @@ def test_idle_time_prepares_the_next_request_and_its_answer_does_not_change() ->
     cursor = len((stem + "(").encode())
     assert doc.expected_cursor() == cursor and doc.prefetch_pending
     assert eng.has_idle_work()
-    rounds = 0
+    from codecomp.syntax import SlicedParse
+    from codecomp.syntax.languages import IDLE_SLICE_S, SLICE_S
+
+    slices = []
+    real_advance = SlicedParse.advance
+
+    def advance(self, budget, slice_s=SLICE_S):
+        slices.append(slice_s)
+        return real_advance(self, budget, slice_s)
+
+    monkeypatch.setattr(SlicedParse, "advance", advance)
     while doc.prefetch_pending:
         eng.work_in_idle(0.002)
-        rounds += 1
-    assert rounds > 1, "a 2 ms budget was expected to need several rounds (the parse goes in short slices)"
+    monkeypatch.undo()
+    # the parse went in short slices (a request that comes meanwhile waits for one at most)
+    assert slices and set(slices) == {IDLE_SLICE_S}
     assert doc.gathered == (2, cursor)
     # a long file's scope analysis was started by the preparation, at once (no request to let finish first)
     assert doc._scope_future is not None
