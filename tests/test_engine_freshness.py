@@ -245,6 +245,80 @@ def test_idle_time_prepares_the_next_request_and_its_answer_does_not_change(monk
     assert got == _items(fresh, text)
 
 
+def _parse_work(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The texts whose parses advance from now on (a finished parse that is only collected is not work)."""
+    from codecomp.syntax import SlicedParse
+    from codecomp.syntax.languages import SLICE_S
+
+    work: list[bytes] = []
+    real_advance = SlicedParse.advance
+
+    def advance(self, budget, slice_s=SLICE_S):
+        if not self.done:
+            work.append(self.source)
+        return real_advance(self, budget, slice_s)
+
+    monkeypatch.setattr(SlicedParse, "advance", advance)
+    return work
+
+
+@pytest.mark.parametrize("lang,stem,keys", [
+    ("javascript", "function work(input) {\n  const total = input.left;\n  return total", ["."]),
+    ("cpp", "struct P { int left; };\nint work(P *input) {\n  P *total = input;\n  return total", ["-", ">"]),
+    ("cpp", "namespace ns { int left; }\nint work() {\n  return ns", [":", ":"]),
+], ids=["js-dot", "cpp-arrow", "cpp-scope"])
+def test_idle_time_parses_ahead_of_a_trigger(monkeypatch: pytest.MonkeyPatch, lang: str, stem: str,
+                                             keys: list[str]) -> None:
+    """A trigger asks at once, with a text no request has parsed: idle time parses the text it would make ahead
+    of it (`.` after a name, `>` after `-`, the second `:`), so the trigger's request parses nothing, and its
+    answer is that of a fresh engine."""
+    uri = URI.replace(".js", ".cc" if lang == "cpp" else ".js")
+    eng = FallbackEngine()
+    eng.open(uri, stem + "\n}\n", lang, 1)
+    eng.complete(uri, *end_of(stem), max_items=100)
+    doc = eng.document(uri)
+    typed = stem
+    for version, key in enumerate(keys, start=2):
+        if version > 2:  # a keystroke without a request (`-`, the first `:`) reaches the engine as an edit
+            eng.change(uri, typed + "\n}\n", version)
+        while eng.work_in_idle(0.02):
+            pass
+        assert not doc.speculation_pending and doc._spec is not None and doc._spec.job.done
+        typed += key
+    work = _parse_work(monkeypatch)
+    text = typed + "|\n}\n"
+    eng.change(uri, clean(text), 9)
+    got = [(c.label, c.kind, c.score, c.source) for c in eng.complete(uri, *end_of(text), max_items=100).items]
+    assert work == []
+    assert doc._spec is None  # taken: the request tree is now the tree of the trigger's text
+    fresh = _synchronous()
+    fresh.open(uri, clean(text), lang, 1)
+    assert got == [(c.label, c.kind, c.score, c.source) for c in fresh.complete(uri, *end_of(text), max_items=100).items]
+
+
+def test_a_wrong_guess_ahead_of_a_trigger_is_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the user types something else than the trigger idle time parsed ahead of, the next request parses
+    its own text from the request tree, as without the guess, and answers what a fresh engine answers."""
+    eng = FallbackEngine()
+    stem = "function work(input) {\n  const total = input.left;\n  return total"
+    eng.open(URI, stem + "\n}\n", "javascript", 1)
+    _items(eng, stem + "|\n}\n")
+    doc = eng.document(URI)
+    while eng.work_in_idle(0.02):
+        pass
+    guessed = doc._spec
+    assert guessed is not None and guessed.job.source.endswith(b"total.\n}\n")
+    work = _parse_work(monkeypatch)
+    text = stem + " + t|\n}\n"
+    eng.change(URI, clean(text), 2)
+    got = _items(eng, text)
+    assert work and all(source != guessed.job.source for source in work)
+    fresh = _synchronous()
+    fresh.open(URI, clean(text), "javascript", 1)
+    assert got == _items(fresh, text)
+    assert "total" in [label for label, *_ in got]
+
+
 JS_STEPS = ["", "i", "if", "if (", "if (a", "if (a)", "if (a) {", "if (a) {\n    v", "if (a) {\n    v}",
             "if (a) {\n    v}\n"]
 

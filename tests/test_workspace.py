@@ -289,6 +289,11 @@ def test_node_modules_package_entry(tmp_path: Path) -> None:
     ("void Painter::draw(int x) {\n  if (x) {\n", "this", "->", ("Painter", "this")),
     ("x = 1;\n", "Registry", "::", ("Registry", "qualified")),
     ("int y;\n", "unknown", ".", ("unknown", "name")),
+    ("Widget const w = make();\n", "w", ".", ("Widget", "declaration")),
+    ("Widget\n    *w = make();\n", "w", "->", ("Widget", "declaration")),
+    # the declaration behind many uses that are not declarations (`f(w)`, `= w`, `, w`, `w;`) is still found
+    ("Widget w;\n" + "g(w); x = w; h(1, w); w;\n" * 40, "w", ".", ("Widget", "declaration")),
+    ("g(w); x = w; h(1, w);\n" * 40, "w", ".", ("w", "name")),
 ])
 def test_cpp_receiver_types(before: str, receiver: str, op: str, expected: tuple[str, str]) -> None:
     got = infer_receiver_type(before.encode(), "cpp", receiver, op)

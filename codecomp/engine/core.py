@@ -254,14 +254,22 @@ class BaseEngine:
 
     def work_in_idle(self, budget_s: float = 0.05, should_stop: Callable[[], bool] | None = None) -> bool:
         """Advance background work for up to `budget_s` seconds: the preparation of the next request in the most
-        recently used document (`_prefetch`), else the unfinished parse of the most recently used document that
+        recently used document (`_prefetch`), else the parse ahead of a trigger typed next there
+        (`Document.speculate`), else the unfinished parse of the most recently used document that
         has one, else the model track of the most recently used document (`_fill_track`), which
         stops early when `should_stop` says so (a request is waiting).  True while some remains (call again
         when idle)."""
         prepare = self._prepare_target()
         waiting = [d for d in self.store.docs.values() if d.parse_pending]
+        speculate = self._speculate_target() if prepare is None else None
         if prepare is not None:
             self._prefetch(prepare, budget_s, should_stop)
+        elif speculate is not None:
+            cursor = speculate.expected_cursor()
+            deadline = time.perf_counter() + budget_s
+            while cursor is not None and not speculate.speculate(cursor, IDLE_SLICE_S):
+                if (should_stop is not None and should_stop()) or time.perf_counter() >= deadline:
+                    break
         elif waiting:
             doc = max(waiting, key=lambda d: d.last_used)
             deadline = time.perf_counter() + budget_s
@@ -278,7 +286,7 @@ class BaseEngine:
 
     def has_idle_work(self) -> bool:
         """Whether `work_in_idle` has something to do."""
-        return (self._prepare_target() is not None
+        return (self._prepare_target() is not None or self._speculate_target() is not None
                 or any(d.parse_pending for d in self.store.docs.values()) or self._track_target() is not None
                 or self._project_lines_pending())
 
@@ -287,6 +295,12 @@ class BaseEngine:
         work left (`Document.prefetch_pending`)."""
         recent = next(reversed(self.store.docs.values()), None)
         return recent if recent is not None and recent.prefetch_pending else None
+
+    def _speculate_target(self) -> Document | None:
+        """The document where idle time parses ahead of a trigger (`Document.speculate`): the most recently used
+        one, when its next request is prepared and such a parse is pending."""
+        recent = next(reversed(self.store.docs.values()), None)
+        return recent if recent is not None and recent.speculation_pending else None
 
     def _prefetch(self, doc: Document, budget_s: float, should_stop: Callable[[], bool] | None) -> None:
         """Gather ahead of time what the next request in `doc` will need (`Document.expected_cursor`): the parse

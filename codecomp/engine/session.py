@@ -393,6 +393,7 @@ class Document:
         self._req_job: SlicedParse | None = None  # an unfinished re-parse toward a newer analysis text
         self._req_edit = (0, 0, 0)              # the edit that job applies to `_req_source`
         self._req_literals = LiteralSpans(lang)
+        self._spec: _Speculation | None = None  # a re-parse of the request tree toward the next trigger (`speculate`)
         self.asked: tuple[int, int] | None = None     # (version, cursor) of the latest request (`expected_cursor`)
         self.gathered: tuple[int, int] | None = None  # (version, cursor) whose evidence was last gathered
         self.preparing = False  # idle time is gathering ahead of a request (`Engine.work_in_idle`)
@@ -584,6 +585,13 @@ class Document:
     def _start_request_parse(self, base: bytes, seed=None) -> None:
         """Start the request tree's re-parse toward `base`: from the request tree, or the first time from `seed`
         (the document's tree of its current text)."""
+        spec = self._spec
+        if spec is not None and self._req_tree is not None and spec.origin is self._req_source \
+                and spec.job.done and not spec.job.failed and (spec.job.source is base or spec.job.source == base):
+            # idle time parsed this text ahead of the keystroke that made it (`speculate`): its re-parse from the
+            # request tree is finished, and finishing it does exactly what finishing one started now would do
+            self._req_job, self._req_edit, self._spec = spec.job, spec.edit, None
+            return
         if self._req_tree is None:
             self.context.reset()
             self._req_literals.reset()
@@ -660,6 +668,52 @@ class Document:
             self._start_request_parse(base, self.tree)
         return self._advance_request_syntax(base, 0.0, slice_s)
 
+    def speculation(self, cursor: int) -> bytes | None:
+        """The analysis text of the member-access trigger most likely typed next at `cursor` (`next_trigger`), or
+        None when no trigger is likely there."""
+        op = next_trigger(self.source, cursor, self.lang)
+        if op is None:
+            return None
+        return analysis_of(self.source[:cursor] + op + self.source[cursor:], cursor + len(op))[0]
+
+    def speculate(self, cursor: int, slice_s: float) -> bool:
+        """One short slice of a re-parse of the request tree toward `speculation(cursor)`: the text a trigger
+        typed next (`.` after a name, `>` after `-`, the second `:`) would make.  A trigger asks for completion at
+        once, with a new analysis text and no pause before it to parse it in; when the guess was right, that
+        request finds the re-parse done (`_start_request_parse`), and when it was wrong, it is dropped.  Only once
+        the request tree is that of `analysis_text(cursor)` (the expected request's own parse comes first).  True
+        when nothing is left to do."""
+        if self.too_large or self.syntax_off or self._req_job is not None or self._req_tree is None:
+            return True
+        if not self._request_tree_of(self.analysis_text(cursor)[0]):
+            return True
+        target = self.speculation(cursor)
+        if target is None:
+            return True
+        spec = self._spec
+        if spec is None or spec.origin is not self._req_source or not (spec.job.source == target):
+            start, old_end, new_end = changed_span(self._req_source, target)
+            edited = self._req_tree.copy()
+            edit_tree(edited, self._req_source, target, start, old_end, new_end)
+            job = SlicedParse(self.lang, target, edited, MAX_PARSE_S, MAX_PARSE_GROWTH)
+            spec = self._spec = _Speculation(self._req_source, job, (start, old_end, new_end))
+        return spec.job.advance(0.0, slice_s)
+
+    @property
+    def speculation_pending(self) -> bool:
+        """Idle time can parse ahead of a trigger at the expected cursor (`speculate`)."""
+        if self.too_large or self.syntax_off or not self.background_analysis or self._req_job is not None \
+                or self._req_tree is None:
+            return False
+        cursor = self.expected_cursor()
+        if cursor is None or next_trigger(self.source, cursor, self.lang) is None:
+            return False
+        spec = self._spec
+        if spec is not None and spec.origin is self._req_source and spec.job.done \
+                and spec.job.source == self.speculation(cursor):
+            return False
+        return self._request_tree_of(self.analysis_text(cursor)[0])
+
     def _first_changed_token(self, tree, source: bytes, lo: int, hi: int, limit: int) -> int:
         """Where the context's tokens in [lo, hi) first differ from those of `tree` (the new request tree, of
         `source`), or `limit` when none does.  A range tree-sitter reports as changed is often one whose tokens
@@ -696,7 +750,7 @@ class Document:
         self._reset_request_syntax()
 
     def _reset_request_syntax(self) -> None:
-        self._req_source, self._req_tree, self._req_job = None, None, None
+        self._req_source, self._req_tree, self._req_job, self._spec = None, None, None, None
         self._req_literals.reset()
 
     def request_literal_ranges(self, cursor: int) -> tuple[bytes, list[tuple[int, int]]]:
@@ -851,13 +905,7 @@ class Document:
         that word is being typed: one analysis serves every keystroke of a word.  Removing a maximal word joins
         two non-word characters, so every identifier of the base is an identifier of the current text.
         """
-        cursor = min(max(cursor, 0), len(self.source))
-        cut = prefix_start(self.source, cursor)
-        m = _WORD_TAIL.match(self.source, cursor)
-        cut_end = m.end() if m else cursor
-        if cut == cut_end:
-            return self.source, cut, cut_end
-        return self.source[:cut] + self.source[cut_end:], cut, cut_end
+        return analysis_of(self.source, cursor)
 
     def scopes(self, cursor: int, max_bytes: int = 400_000, sync_bytes: int = SYNC_SCOPE_BYTES
                ) -> ScopeView | None:
@@ -916,6 +964,46 @@ class Document:
 
 
 _WORD_TAIL = re.compile(rb"[A-Za-z0-9_$\x80-\xff]+")
+
+
+def analysis_of(source: bytes, cursor: int) -> tuple[bytes, int, int]:
+    """`Document.analysis_text` of `source` at `cursor`."""
+    cursor = min(max(cursor, 0), len(source))
+    cut = prefix_start(source, cursor)
+    m = _WORD_TAIL.match(source, cursor)
+    cut_end = m.end() if m else cursor
+    if cut == cut_end:
+        return source, cut, cut_end
+    return source[:cut] + source[cut_end:], cut, cut_end
+
+
+def next_trigger(source: bytes, cursor: int, lang: str) -> bytes | None:
+    """The member-access trigger most likely typed next at `cursor`, judged by the byte before it: `.` after a
+    name (not a number) or a closing `)` / `]`, and in C++ `>` after `-` and a second `:` after a single one;
+    None elsewhere."""
+    prev = source[cursor - 1:cursor]
+    if not prev:
+        return None
+    if lang == "cpp" and prev == b"-":
+        return b">"
+    if lang == "cpp" and prev == b":":
+        return None if source[cursor - 2:cursor - 1] == b":" else b":"
+    if prev in b")]":
+        return b"."
+    start = prefix_start(source, cursor)
+    if start < cursor and not source[start:start + 1].isdigit():
+        return b"."
+    return None
+
+
+@dataclass(slots=True)
+class _Speculation:
+    """A re-parse of the request tree (of the text `origin`) toward the analysis text a trigger typed next would
+    make (`Document.speculate`), with the edit between the two."""
+
+    origin: bytes
+    job: SlicedParse
+    edit: tuple[int, int, int]
 
 
 @dataclass(slots=True)

@@ -111,11 +111,19 @@ def _cpp_declared_type(code: bytes, name: str) -> tuple[str, None, str] | None:
         if (pos and code[pos - 1:pos] in _WORD_BYTES) or code[after:after + 1] in _WORD_BYTES:
             continue  # part of a longer name
         lo = max(0, code.rfind(b"\n", 0, max(0, pos - 160)) + 1)
-        m = auto.search(code, lo, min(len(code), after + 200))
-        if m is not None and m.start(0) < pos < m.end(0):
-            return _tail(m.group(1).decode()), None, "auto"
+        if code.find(b"auto", lo, pos) >= 0:  # (the pattern needs it: most uses are not declarations)
+            m = auto.search(code, lo, min(len(code), after + 200))
+            if m is not None and m.start(0) < pos < m.end(0):
+                return _tail(m.group(1).decode()), None, "auto"
         rest = code[after:after + 64].lstrip()
         if rest and rest[0] not in _DECL_AFTER:
+            continue
+        # a declared name follows a type, `>`, `*`, `&` or `const`: the byte before it (blanks skipped) must end
+        # a word or be one of those, which rules out most uses (`f(x`, `= x`, `, x`) before the costly pattern
+        k = pos
+        while k > lo and code[k - 1] in _BLANK:
+            k -= 1
+        if k == lo or code[k - 1:k] not in _TYPE_END:
             continue
         m = typed.search(code, lo, after)
         if m is None:
@@ -132,6 +140,8 @@ def _cpp_declared_type(code: bytes, name: str) -> tuple[str, None, str] | None:
 
 
 _WORD_BYTES = frozenset(bytes([b]) for b in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$")
+_BLANK = frozenset(b" \t\r\n")
+_TYPE_END = _WORD_BYTES | {b">", b"*", b"&"}
 
 
 def _js_module(before: bytes, name: str) -> tuple[None, str, str] | None:
