@@ -293,7 +293,8 @@ def test_idle_time_parses_ahead_of_a_trigger(monkeypatch: pytest.MonkeyPatch, la
     assert doc._spec is None  # taken: the request tree is now the tree of the trigger's text
     fresh = _synchronous()
     fresh.open(uri, clean(text), lang, 1)
-    assert got == [(c.label, c.kind, c.score, c.source) for c in fresh.complete(uri, *end_of(text), max_items=100).items]
+    want = fresh.complete(uri, *end_of(text), max_items=100).items
+    assert got == [(c.label, c.kind, c.score, c.source) for c in want]
 
 
 def test_a_wrong_guess_ahead_of_a_trigger_is_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
