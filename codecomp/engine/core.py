@@ -112,6 +112,15 @@ def uri_to_path(uri: str) -> str | None:
     return os.path.abspath(path) if path else None
 
 
+def _in_slices(step: Callable[[], bool], budget_s: float, should_stop: Callable[[], bool] | None) -> None:
+    """Call `step` (one short slice of work, True once none is left) until it is done, `budget_s` has passed or
+    `should_stop` says a request waits: a request waits for one slice at most."""
+    deadline = time.perf_counter() + budget_s
+    while not step():
+        if (should_stop is not None and should_stop()) or time.perf_counter() >= deadline:
+            break
+
+
 def _check(stop: Callable[[], bool] | None) -> None:
     """Raise `Cancelled` when the caller asked to stop."""
     if stop is not None and stop():
@@ -266,16 +275,11 @@ class BaseEngine:
             self._prefetch(prepare, budget_s, should_stop)
         elif speculate is not None:
             cursor = speculate.expected_cursor()
-            deadline = time.perf_counter() + budget_s
-            while cursor is not None and not speculate.speculate(cursor, IDLE_SLICE_S):
-                if (should_stop is not None and should_stop()) or time.perf_counter() >= deadline:
-                    break
+            if cursor is not None:
+                _in_slices(partial(speculate.speculate, cursor, IDLE_SLICE_S), budget_s, should_stop)
         elif waiting:
             doc = max(waiting, key=lambda d: d.last_used)
-            deadline = time.perf_counter() + budget_s
-            while not doc.parse_some(0.0, IDLE_SLICE_S):  # short slices: a request waits for one at most
-                if (should_stop is not None and should_stop()) or time.perf_counter() >= deadline:
-                    break
+            _in_slices(partial(doc.parse_some, 0.0, IDLE_SLICE_S), budget_s, should_stop)
         else:
             doc = self._track_target()
             if doc is not None:

@@ -586,8 +586,7 @@ class Document:
         """Start the request tree's re-parse toward `base`: from the request tree, or the first time from `seed`
         (the document's tree of its current text)."""
         spec = self._spec
-        if spec is not None and self._req_tree is not None and spec.origin is self._req_source \
-                and spec.job.done and not spec.job.failed and (spec.job.source is base or spec.job.source == base):
+        if self._speculated(base) and not spec.job.failed:
             # idle time parsed this text ahead of the keystroke that made it (`speculate`): its re-parse from the
             # request tree is finished, and finishing it does exactly what finishing one started now would do
             self._req_job, self._req_edit, self._spec = spec.job, spec.edit, None
@@ -595,14 +594,16 @@ class Document:
         if self._req_tree is None:
             self.context.reset()
             self._req_literals.reset()
-            old_source, old_tree = self.source, seed
+            self._req_job, self._req_edit = self._reparse(self.source, seed, base)
         else:
-            old_source, old_tree = self._req_source, self._req_tree
+            self._req_job, self._req_edit = self._reparse(self._req_source, self._req_tree, base)
+
+    def _reparse(self, old_source: bytes, old_tree, base: bytes) -> tuple[SlicedParse, tuple[int, int, int]]:
+        """(an incremental re-parse of `base` from `old_tree`, the tree of `old_source`; the edit between them)."""
         start, old_end, new_end = changed_span(old_source, base)
         edited = old_tree.copy()  # the tree it comes from must keep describing its own text
         edit_tree(edited, old_source, base, start, old_end, new_end)
-        self._req_job = SlicedParse(self.lang, base, edited, MAX_PARSE_S, MAX_PARSE_GROWTH)
-        self._req_edit = (start, old_end, new_end)
+        return SlicedParse(self.lang, base, edited, MAX_PARSE_S, MAX_PARSE_GROWTH), (start, old_end, new_end)
 
     def _advance_request_syntax(self, base: bytes, budget: float | None, slice_s: float = SLICE_S) -> bool:
         """Run the request tree's re-parse for up to `budget` seconds (None: to the end), then on toward `base`
@@ -683,36 +684,38 @@ class Document:
         request finds the re-parse done (`_start_request_parse`), and when it was wrong, it is dropped.  Only once
         the request tree is that of `analysis_text(cursor)` (the expected request's own parse comes first).  True
         when nothing is left to do."""
-        if self.too_large or self.syntax_off or self._req_job is not None or self._req_tree is None:
-            return True
-        if not self._request_tree_of(self.analysis_text(cursor)[0]):
-            return True
-        target = self.speculation(cursor)
+        target = self._speculation_target(cursor)
         if target is None:
             return True
         spec = self._spec
-        if spec is None or spec.origin is not self._req_source or not (spec.job.source == target):
-            start, old_end, new_end = changed_span(self._req_source, target)
-            edited = self._req_tree.copy()
-            edit_tree(edited, self._req_source, target, start, old_end, new_end)
-            job = SlicedParse(self.lang, target, edited, MAX_PARSE_S, MAX_PARSE_GROWTH)
-            spec = self._spec = _Speculation(self._req_source, job, (start, old_end, new_end))
+        if spec is None or spec.origin is not self._req_source or spec.job.source != target:
+            job, edit = self._reparse(self._req_source, self._req_tree, target)
+            spec = self._spec = _Speculation(self._req_source, job, edit)
         return spec.job.advance(0.0, slice_s)
 
     @property
     def speculation_pending(self) -> bool:
         """Idle time can parse ahead of a trigger at the expected cursor (`speculate`)."""
-        if self.too_large or self.syntax_off or not self.background_analysis or self._req_job is not None \
-                or self._req_tree is None:
-            return False
-        cursor = self.expected_cursor()
-        if cursor is None or next_trigger(self.source, cursor, self.lang) is None:
-            return False
+        cursor = self.expected_cursor() if self.background_analysis else None
+        target = None if cursor is None else self._speculation_target(cursor)
+        return target is not None and not self._speculated(target)
+
+    def _speculation_target(self, cursor: int) -> bytes | None:
+        """`speculation(cursor)` when idle time can parse toward it now (the request tree is that of
+        `analysis_text(cursor)`, and no re-parse of its own is under way), else None."""
+        if self.too_large or self.syntax_off or self._req_job is not None or self._req_tree is None:
+            return None
+        target = self.speculation(cursor)
+        if target is None or not self._request_tree_of(self.analysis_text(cursor)[0]):
+            return None
+        return target
+
+    def _speculated(self, text: bytes) -> bool:
+        """Whether the re-parse ahead of a trigger (`speculate`) has ended for `text`, from the request tree as
+        it is now."""
         spec = self._spec
-        if spec is not None and spec.origin is self._req_source and spec.job.done \
-                and spec.job.source == self.speculation(cursor):
-            return False
-        return self._request_tree_of(self.analysis_text(cursor)[0])
+        return spec is not None and self._req_tree is not None and spec.origin is self._req_source \
+            and spec.job.done and (spec.job.source is text or spec.job.source == text)
 
     def _first_changed_token(self, tree, source: bytes, lo: int, hi: int, limit: int) -> int:
         """Where the context's tokens in [lo, hi) first differ from those of `tree` (the new request tree, of
