@@ -145,3 +145,40 @@ def test_line_table_after_edits_equals_a_fresh_one(seed):
         got = doc.index
         assert got.starts.tolist() == fresh.starts.tolist(), version
         assert got.ends.tolist() == fresh.ends.tolist(), version
+
+
+@pytest.mark.parametrize("lang", ["javascript", "cpp"])
+def test_the_tokens_outside_reused_subtrees_and_those_inside_are_the_new_trees_tokens(lang):
+    """`unreused_tokens` reads a re-parse's tokens without the subtrees it took over from the tree before; the
+    tokens of the old tree inside those subtrees, put back in between, give exactly the new tree's tokens of the
+    range, after every random edit (and some of those edits reshape the tree far before them)."""
+    from codecomp.engine.lexing import tokens_in_range, unreused_tokens
+    from codecomp.syntax import SlicedParse
+    from codecomp.syntax.parsed import changed_span, edit_tree
+
+    rng = random.Random(7)
+    skipped = 0
+    for name in FILES[lang]:
+        text = (FIXTURES / name).read_text(encoding="utf-8")
+        old_source = text.encode("utf-8")
+        job = SlicedParse(lang, old_source)
+        job.advance(None)
+        old_tree = job.tree
+        for new, _pos in _edits(text, lang, rng, 40):
+            source = new.encode("utf-8")
+            start, old_end, new_end = changed_span(old_source, source)
+            edited = old_tree.copy()
+            edit_tree(edited, old_source, source, start, old_end, new_end)
+            job = SlicedParse(lang, source, edited)
+            job.advance(None)
+            for r in edited.changed_ranges(job.tree):
+                lo, hi = r.start_byte, r.end_byte
+                fresh, reused = unreused_tokens(edited, job.tree, source, lang, lo, hi)
+                assert reused == sorted(reused) and all(a[1] <= b[0] for a, b in zip(reused, reused[1:]))
+                kept = [t for s, e in reused for t in tokens_in_range(edited, source, lang, s, e)
+                        if t.start_byte >= s and t.end_byte <= e]
+                got = sorted(fresh + kept, key=lambda t: (t.start_byte, t.end_byte))
+                assert got == tokens_in_range(job.tree, source, lang, lo, hi), (name, lo, hi)
+                skipped += len(kept)
+            old_source, old_tree = source, job.tree
+    assert skipped > 0  # some subtrees were taken over, and their tokens were not read from the new tree

@@ -9,7 +9,8 @@ comment or string, the identifier prefix being typed, whether the position follo
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import lru_cache, partial
+from typing import Any
 
 import numpy as np
 from tree_sitter import Tree
@@ -88,44 +89,91 @@ def tokens_in_range(tree: Tree, source: bytes, lang: str, start: int, end: int) 
     The walk jumps straight to the first child that reaches `start` (`goto_first_child_for_byte`), so the cost is
     the depth of the tree plus the number of tokens returned, not the size of the file.
     """
-    if end <= start:
-        return []
-    tables = kind_tables(lang)
-    kinds, atomic, names = tables.kinds, tables.atomic, tables.names
-    n_kinds = len(kinds)
     out: list[Token] = []
+    _walk_tokens(tree, lang, start, end, None, partial(_emit_token, out, source, lang, kind_tables(lang)))
+    return out
+
+
+def unreused_tokens(old_tree: Tree, tree: Tree, source: bytes, lang: str, start: int, end: int
+                    ) -> tuple[list[Token], list[tuple[int, int]]]:
+    """(tokens, spans): `tokens_in_range` of `tree` without the subtrees it reused from `old_tree`, and the byte
+    spans of those subtrees, in order; `tree` is an incremental re-parse from `old_tree`, the edited tree of the
+    text before.
+
+    A subtree the re-parse took over (the same node id at the same place) holds exactly the tokens it held in the
+    old tree.  tree-sitter reports a range as changed when its syntax changed: typing a `{` inside a long function
+    reshapes the tree up to the function's start, although the tokens there stay what they were, and most of
+    that range is subtrees taken over whole.  Reading only the rest costs what the reshaped nodes hold, not what
+    the range holds (a few hundred tokens instead of tens of thousands in a long bundle)."""
+    old_root = old_tree.root_node
+    reused: list[tuple[int, int]] = []
+
+    def same(node, _token: bool) -> bool:
+        s, e, nid = node.start_byte, node.end_byte, node.id
+        old = old_root.descendant_for_byte_range(s, e)
+        while old is not None and old.start_byte == s and old.end_byte == e:
+            if old.id == nid:
+                if e > s:
+                    reused.append((s, e))
+                return True
+            old = old.parent
+        return False
+
+    out: list[Token] = []
+    _walk_tokens(tree, lang, start, end, same, partial(_emit_token, out, source, lang, kind_tables(lang)))
+    return out, reused
+
+
+def _emit_token(out: list[Token], source: bytes, lang: str, tables: Any, node, kid: int) -> bool:
+    n_start, n_end = node.start_byte, node.end_byte
+    text = source[n_start:n_end].decode("utf-8", "replace")
+    if kid < len(tables.kinds):
+        kind, name = tables.kinds[kid], tables.names[kid]
+    else:
+        kind, name = TokenKind.OTHER, node.type
+    if name == "ERROR" or (kind is TokenKind.OTHER and kid >= len(tables.kinds)):
+        kind = _spelling_kind(text, lang)
+    row, col = node.start_point
+    out.append(Token(text, kind, name, n_start, n_end, row, col))
+    return True
+
+
+def _walk_tokens(tree: Tree, lang: str, start: int, end: int, skip: Any, emit: Any) -> None:
+    """Visit the token nodes (leaves, and atomic nodes such as strings) that overlap [start, end) in source order,
+    calling `emit(node, kind_id)` for each (it returns False to stop the walk); `skip(node, is_token)`, when
+    given, is asked of every overlapping node first, and a node it accepts is passed over with its subtree."""
+    if end <= start:
+        return
+    tables = kind_tables(lang)
+    atomic = tables.atomic
+    n_kinds = len(tables.kinds)
     cursor = tree.walk()
     while True:
         node = cursor.node
         n_start, n_end = node.start_byte, node.end_byte
         if n_start >= end and n_end > n_start:
-            return out
+            return
         descended = False
         if n_end > start:
             kid = node.kind_id
             is_atomic = kid < n_kinds and atomic[kid]
-            if not is_atomic:
-                if n_start < start:
-                    descended = cursor.goto_first_child_for_byte(start) is not None
-                else:
-                    descended = cursor.goto_first_child()
-            if not descended and not is_atomic and node.child_count:
-                descended = False  # every child ends before `start`: nothing to emit here
-            elif not descended and n_end > n_start:
-                text = source[n_start:n_end].decode("utf-8", "replace")
-                if kid < n_kinds:
-                    kind, name = kinds[kid], names[kid]
-                else:
-                    kind, name = TokenKind.OTHER, node.type
-                if name == "ERROR" or (kind is TokenKind.OTHER and kid >= n_kinds):
-                    kind = _spelling_kind(text, lang)
-                row, col = node.start_point
-                out.append(Token(text, kind, name, n_start, n_end, row, col))
+            if skip is not None and skip(node, is_atomic or not node.child_count):
+                pass  # the same as before: nothing below it to visit
+            else:
+                if not is_atomic:
+                    if n_start < start:
+                        descended = cursor.goto_first_child_for_byte(start) is not None
+                    else:
+                        descended = cursor.goto_first_child()
+                if not descended and not is_atomic and node.child_count:
+                    descended = False  # every child ends before `start`: nothing to emit here
+                elif not descended and n_end > n_start and not emit(node, kid):
+                    return
         if descended:
             continue
         while not cursor.goto_next_sibling():
             if not cursor.goto_parent():
-                return out
+                return
 
 
 def _spelling_kind(text: str, lang: str) -> TokenKind:

@@ -36,8 +36,8 @@ from codecomp.syntax import SlicedParse, Token, TokenKind
 from codecomp.syntax.languages import IDLE_SLICE_S, SLICE_S
 from codecomp.syntax.parsed import changed_span, edit_tree
 from codecomp.engine.background import background_turn
-from codecomp.engine.lexing import (find_identifiers, literal_ranges, literal_spans, merge_span_arrays, merge_spans,
-                                    prefix_start, tokens_in_range)
+from codecomp.engine.lexing import (find_identifiers, literal_ranges, literal_spans, merge_span_arrays,
+                                    merge_spans, prefix_start, tokens_in_range, unreused_tokens)
 
 WINDOW = 256          # tokens encoded on the first request at a position
 # In the editor a fresh window is shorter: on the valid splits (300 positions per language, file alone) 128 tokens
@@ -59,6 +59,11 @@ SYNC_SCOPE_BYTES = 8_000   # files up to this size get their scope analysis inli
 # server p99 52-58 ms with it, 46-49 without).
 PREPARE_MAX_BYTES = 128 << 10
 BACKGROUND_DELAY_S = 0.15  # ... starting a little later, so the request that triggered it is answered first
+# ... and keeping that thread busy for at most this share of the time: after an analysis that took t seconds of
+# CPU, the next starts no sooner than t * (1 / share - 1) later (requests meanwhile use the latest one, as while
+# one runs).  In a 164 KB file an analysis restarted at every new word kept the thread busy all the time, and
+# its hold on the interpreter slowed down every message the server read and wrote.
+BACKGROUND_SHARE = 0.25
 # Parsing in the editor is bounded (`SlicedParse`): a request parses for at most REQUEST_PARSE_S (the rest goes on
 # at the next request or in idle time, `Document.parse_some`; meanwhile the document is served without syntax);
 # a parse that takes more than MAX_PARSE_S in all, or grows the process by MAX_PARSE_GROWTH, is given up and
@@ -272,6 +277,45 @@ def _map_window(lo: int, hi: int, start: int, old_end: int, new_end: int) -> tup
     return min(lo, start), max(hi + delta, new_end)
 
 
+def _first_changed_token(ctx: ContextCache, job: SlicedParse, lang: str, lo: int, hi: int, limit: int) -> int:
+    """Where the tokens `ctx` holds in [lo, hi) first differ from those of `job.tree`, the finished re-parse
+    (from `job.old_tree`, whose tokens `ctx` holds), or `limit` when none does.  A range tree-sitter reports as
+    changed is often one whose tokens stayed the same under different parents (typing a `{` inside a long
+    function reshapes the tree up to its start), and the model reads tokens, not the tree: only a token that
+    changed costs its reading.  The subtrees the re-parse took over whole hold the same tokens
+    (`unreused_tokens`): only the tokens around them are compared."""
+    if ctx.anchor < 0:
+        return limit
+    lo, hi = max(lo, ctx.anchor), min(hi, ctx.covered)
+    if hi <= lo:
+        return limit
+    fresh, reused = unreused_tokens(job.old_tree, job.tree, job.source, lang, lo, hi)
+    fresh = [t for t in fresh
+             if t.kind is not TokenKind.COMMENT and t.start_byte >= ctx.anchor and t.end_byte <= ctx.covered]
+    # the held tokens outside the reused subtrees: those that overlap a gap between them
+    gaps, pos = [], lo
+    for s, e in reused:
+        if s > pos:
+            gaps.append((pos, s))
+        pos = max(pos, e)
+    if pos < hi:
+        gaps.append((pos, hi))
+    tokens, held, taken = ctx.tokens, [], -1
+    for g0, g1 in gaps:
+        j = max(bisect_right(tokens, g0, key=_END), taken + 1)  # the first token ending after the gap starts
+        while j < len(tokens) and tokens[j].start_byte < g1:
+            held.append(tokens[j])
+            taken = j
+            j += 1
+    for old, new in zip(held, fresh):
+        if old != new:
+            return min(old.start_byte, new.start_byte)
+    if len(held) != len(fresh):
+        extra = held[len(fresh)] if len(held) > len(fresh) else fresh[len(held)]
+        return extra.start_byte
+    return limit
+
+
 class LiteralSpans:
     """The comment and literal spans of a document's tree (`lexing.literal_spans`), brought up to date after an
     edit by querying only the windows that can have changed, not the whole tree again.
@@ -383,6 +427,7 @@ class Document:
         self.analysis: ScopeAnalysis | None = None  # the latest finished analysis (of this or an earlier text)
         self._scope_future = None       # background analysis of a long file, if one is running
         self._future_base: bytes | None = None
+        self._scope_rest_until = 0.0    # no new background analysis before this time (`BACKGROUND_SHARE`)
         self.background_analysis = True  # False: every analysis and parse runs inline to the end (evaluation)
         self.last_used = time.monotonic()
         self.extra: dict[str, Any] = {}  # per-document data of other components (e.g. the naming model)
@@ -490,11 +535,15 @@ class Document:
                 self.track.reset()
                 self._literals.reset()
             else:
-                # syntax can change before an edit too (a `>` turning `a < b` into template arguments); the
+                # tokens can change before an edit too (a `>` turning `a < b` into template arguments); the
                 # track reads this tree (requests read `request_tree`, which follows its own changes)
+                track = self.track
                 for changed in job.old_tree.changed_ranges(job.tree):
-                    self.track.invalidate_from(changed.start_byte)
-                    changed_ranges.append((changed.start_byte, changed.end_byte))
+                    lo, hi = changed.start_byte, changed.end_byte
+                    first = _first_changed_token(track, job, self.lang, lo, hi, -1)
+                    if first >= 0:
+                        track.invalidate_from(first)
+                    changed_ranges.append((lo, hi))
             self.tree, self.dirty = job.tree, False
             self._pending.clear()
             if job.source is self.source or job.source == self.source:
@@ -625,7 +674,7 @@ class Document:
             first = start
             for lo, hi in changed:
                 if lo < first:
-                    first = self._first_changed_token(job.tree, job.source, lo, min(hi, first), first)
+                    first = _first_changed_token(self.context, job, self.lang, lo, min(hi, first), first)
             self.context.invalidate_from(first)
             self._req_literals.edited(start, old_end, new_end)
             self._req_literals.syntax_changed(changed)
@@ -716,33 +765,6 @@ class Document:
         spec = self._spec
         return spec is not None and self._req_tree is not None and spec.origin is self._req_source \
             and spec.job.done and (spec.job.source is text or spec.job.source == text)
-
-    def _first_changed_token(self, tree, source: bytes, lo: int, hi: int, limit: int) -> int:
-        """Where the context's tokens in [lo, hi) first differ from those of `tree` (the new request tree, of
-        `source`), or `limit` when none does.  A range tree-sitter reports as changed is often one whose tokens
-        stayed the same under different parents (typing a `{` inside a long function reshapes the tree up to
-        its start), and the model reads tokens, not the tree: only a token that changed costs its reading."""
-        ctx = self.context
-        if ctx.anchor < 0:
-            return limit
-        lo, hi = max(lo, ctx.anchor), min(hi, ctx.covered)
-        if hi <= lo:
-            return limit
-        fresh = [t for t in tokens_in_range(tree, source, self.lang, lo, hi)
-                 if t.kind is not TokenKind.COMMENT and t.start_byte >= ctx.anchor and t.end_byte <= ctx.covered]
-        first = bisect_right(ctx.tokens, lo, key=_END)  # the first cached token ending after `lo`
-        held = []
-        for tok in ctx.tokens[first:]:
-            if tok.start_byte >= hi:
-                break
-            held.append(tok)
-        for old, new in zip(held, fresh):
-            if old != new:
-                return min(old.start_byte, new.start_byte)
-        if len(held) != len(fresh):
-            extra = held[len(fresh)] if len(held) > len(fresh) else fresh[len(held)]
-            return extra.start_byte
-        return limit
 
     def _give_up_syntax(self, why: str) -> None:
         """A parse was given up: the document is served without syntax until it is reopened."""
@@ -919,9 +941,10 @@ class Document:
 
         * with `background_analysis` off (evaluation), or for files up to `sync_bytes`, it is computed inline, so
           the answer is a function of the text and the cursor alone;
-        * otherwise (a long file in the editor) it is started on the background thread and this request gets the
-          latest finished analysis of an earlier text with `exact=False`: its callers must offer only names that
-          still occur in the current text (`Document.idents`), never the earlier text's.
+        * otherwise (a long file in the editor) it is started on the background thread (once the one before has
+          rested for its share, `BACKGROUND_SHARE`) and this request gets the latest finished analysis of an
+          earlier text with `exact=False`: its callers must offer only names that still occur in the current
+          text (`Document.idents`), never the earlier text's.
 
         Files over `max_bytes` are not analysed at all.
         """
@@ -932,7 +955,8 @@ class Document:
             self._scope_future, base_done = None, self._future_base
             self._future_base = None
             try:
-                result = fut.result()
+                result, cpu_s, ended = fut.result()
+                self._scope_rest_until = ended + cpu_s * (1 / BACKGROUND_SHARE - 1)
             except Exception:  # a hint only: a failed analysis must not cost the user the completion list
                 result = None
             if result is not None and base_done is not None:
@@ -951,13 +975,12 @@ class Document:
                 return None
             self.analysis = ScopeAnalysis(base, info, tokens)
             return ScopeView(self.analysis, cut, True)
-        if self._scope_future is None:
+        if self._scope_future is None and time.perf_counter() >= self._scope_rest_until:
             tree = self.request_tree(cursor)
             if tree is not None:
                 tree = tree.copy()  # read on the background thread while requests go on with theirs
                 self._future_base = base
-                self._scope_future = _scope_pool().submit(analyse_scopes, base, tree, self.lang, BACKGROUND_DELAY_S,
-                                                          True)
+                self._scope_future = _scope_pool().submit(_background_analysis, base, tree, self.lang)
         if current is None:
             return None
         # where the cursor is in the earlier text: the single edit between the two texts shifts what follows it
@@ -1057,6 +1080,13 @@ def analyse_scopes(source: bytes, tree, lang: str, delay_s: float = 0.0, backgro
 
     parsed = ParsedFile(lang, source, tree, tokenize(tree, source, lang, pause))
     return parsed.scopes(pause), parsed.tokens
+
+
+def _background_analysis(source: bytes, tree, lang: str):
+    """(`analyse_scopes` on the background thread, the CPU seconds it took, when it ended)."""
+    t0 = time.thread_time()
+    result = analyse_scopes(source, tree, lang, BACKGROUND_DELAY_S, True)
+    return result, time.thread_time() - t0, time.perf_counter()
 
 
 class DocumentStore:
