@@ -355,3 +355,30 @@ def test_the_model_context_after_a_change_of_syntax_holds_the_tokens_of_the_text
         steps.append(ctx.last_steps)
     # after the first request the model reads what was typed, never the whole window again (128+ tokens)
     assert max(steps[1:]) < 20, steps
+
+
+def test_a_long_files_next_background_analysis_waits_for_its_share(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long file's scope analyses keep the background thread busy for at most `BACKGROUND_SHARE` of the time:
+    after one ends, the next starts only once the one before has rested for its share; requests meanwhile get
+    the finished one (of an earlier text, `exact` False), never a name that is gone."""
+    from codecomp.engine import session as session_mod
+
+    eng = FallbackEngine()
+    before, after = scope_doc(FILLER)
+    eng.open(URI, clean(before), "javascript", 1)
+    doc = eng.document(URI)
+    eng.complete(URI, *end_of(before), max_items=500)
+    assert doc._scope_future is not None
+    doc._scope_future.result(timeout=30)
+    # a share so small that the rest lasts for hours: the next text gets no analysis of its own
+    monkeypatch.setattr(session_mod, "BACKGROUND_SHARE", 1e-9)
+    assert "zqxStale" in labels(eng, before)  # collects the finished analysis, and rests
+    assert doc._scope_future is None and doc._scope_rest_until > time.perf_counter() + 3600
+    eng.change(URI, clean(after), 2)
+    assert "zqxStale" not in labels(eng, after) and "zqKeep" in labels(eng, after)
+    assert doc._scope_future is None  # still resting: the earlier analysis served
+    # once rested, the next request starts one for its text
+    doc._scope_rest_until = 0.0
+    labels(eng, after)
+    assert doc._scope_future is not None
+    doc._scope_future.result(timeout=30)

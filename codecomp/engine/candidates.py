@@ -362,8 +362,30 @@ def receiver_before(doc: Document, start: int) -> str | None:
     return m.group(1).decode("utf-8", "replace") if m else None
 
 
-def scope_hints(doc: Document, cursor: int) -> tuple[set[str], dict[str, str]]:
-    """(names visible at the cursor, kind of each declared name) from the scope analysis for this request.
+class _StillPresent:
+    """The kinds of an earlier text's declared names, restricted to the names that still occur in the current
+    text (`Document.idents`); asked per name, so a request pays for the names it looks up, not for the thousands
+    a long file declares."""
+
+    __slots__ = ("declared", "idents")
+
+    def __init__(self, declared: dict[str, str], idents: Counter[bytes]) -> None:
+        self.declared, self.idents = declared, idents
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        kind = self.declared.get(name)
+        if kind is None or self.idents.get(name.encode("utf-8", "surrogatepass"), 0) <= 0:
+            return default
+        return kind
+
+    def __contains__(self, name: str) -> bool:
+        return self.get(name) is not None
+
+
+def scope_hints(doc: Document, cursor: int, prefix: str = "") -> tuple[set[str], dict[str, str] | _StillPresent]:
+    """(names visible at the cursor that can match `prefix`, kind of each declared name) from the scope analysis
+    for this request.  Every match tier needs the first character (case aside, `match_tier`): a name that starts
+    otherwise is not looked at, which matters where thousands of names are in scope (a bundle's wrapper).
 
     An analysis of the current text (`exact`) is used as it is.  One of an earlier text (a long file whose
     analysis is still running in the background) only contributes names that occur in the current text: it
@@ -383,14 +405,11 @@ def scope_hints(doc: Document, cursor: int) -> tuple[set[str], dict[str, str]]:
             if sym.name not in declared:
                 declared[sym.name] = _SYMBOL_KINDS.get(sym.kind, "identifier")
         doc.extra["scope_kinds"] = (view.analysis, declared)
-    if view.exact:
-        kinds = declared
-    else:
-        idents = doc.idents
-        kinds = {name: kind for name, kind in declared.items()
-                 if idents.get(name.encode("utf-8", "surrogatepass"), 0) > 0}
+    kinds = declared if view.exact else _StillPresent(declared, doc.idents)
+    first = prefix[:1].lower()
     try:
-        visible = {s.name for s in info.visible_at(view.position) if s.name in kinds}
+        visible = {s.name for s in info.visible_at(view.position)
+                   if (not first or s.name[:1].lower() == first) and s.name in kinds}
     except Exception:  # a hint only
         visible = set()
     return visible, kinds
@@ -431,7 +450,7 @@ def gather(doc: Document, others: list[Document], cursor: int, prefix: str, memb
     workspace index's evidence, None without project context)."""
     pool: dict[str, Pool] = {}
     keywords = KEYWORDS.get(doc.lang, frozenset())
-    visible, kinds = scope_hints(doc, cursor)
+    visible, kinds = scope_hints(doc, cursor, prefix)
     # members are counted without the word at the cursor: the occurrence being typed is not evidence for itself
     members, by_receiver = member_names(doc, member_op, cursor) if member_op else (Counter(), {})
     pstart = cursor - len(prefix.encode("utf-8"))
