@@ -424,3 +424,33 @@ def test_workspace_lexer_reads_a_file_that_ends_with_a_declaration_keyword() -> 
 
     facts = lexical.analyze(b"var a = 1;\nconst", "javascript")
     assert [d.name for d in facts.declarations] == ["a"]
+
+
+def test_project_lines_pending_is_kept_until_the_index_changes(tmp_path: Path) -> None:
+    """Once everything is read, `pending` answers without scanning the files again until the index counts a change
+    (its `generation`) or the open documents change; then it looks again and sees the changed file."""
+    files = {}
+    for i in range(3):
+        (tmp_path / f"m{i}.js").write_text(f"proto.add = add;\nproto.op{i} = op{i};\n")
+        files[str(tmp_path / f"m{i}.js")] = _Entry(i)
+    index = _Index(files)
+    index.generation = 0
+    pl = ProjectLines(index)
+    assert pl.pending() and pl.update(None) and not pl.pending()
+    scans = []
+    real = pl._todo
+    pl._todo = lambda limit=None: (scans.append(limit), real(limit))[1]
+    assert not pl.pending() and not pl.pending() and scans == []
+    # a file changed: the index counts it, and the next question scans again
+    (tmp_path / "m1.js").write_text("proto.add = add;\nproto.mod = mod;\n")
+    files[str(tmp_path / "m1.js")] = _Entry(10)
+    assert not pl.pending()  # (the index has not counted it yet: still the answer kept for its generation)
+    index.generation += 1
+    assert pl.pending() and scans
+    assert pl.update(None) and not pl.pending()
+    assert "mod = mod;" in {r.text for r in pl.lookup(None, [b"add", b";"], [b"proto", b"."])}
+    # an opened document changes what is read: asked again
+    scans.clear()
+    index.open_docs.add(str(tmp_path / "m2.js"))
+    pl.pending()
+    assert scans

@@ -200,11 +200,20 @@ class ProjectLines:
         self._merged_set: set[str] = set()
         self._masked: set[int] = set()      # merged files (by position) changed or gone since: their entries skipped
         self.full = False                   # MAX_TOKENS reached: further files are not read
+        self._settled: tuple | None = None  # the index's state when nothing was pending (`pending`)
 
     # ------------------------------------------------------------------------------------------- reading
     def pending(self) -> bool:
-        """Whether some workspace file is not read (or changed since), or read and not merged yet."""
-        return bool(self._todo(1)) or bool(self._unmerged())
+        """Whether some workspace file is not read (or changed since), or read and not merged yet.  Asked before
+        every slice of idle work: once nothing is, the answer is kept until the index or its open documents
+        change (a scan of every file costs milliseconds in a workspace of thousands)."""
+        generation = getattr(self.index, "generation", None)  # (an index that does not count its changes: no cache)
+        key = None if generation is None else (generation, frozenset(getattr(self.index, "open_docs", ())))
+        if key is not None and self._settled == key:
+            return False
+        busy = bool(self._todo(1)) or bool(self._unmerged())
+        self._settled = None if busy else key
+        return busy
 
     def _todo(self, limit: int | None = None) -> list[str]:
         out = []
@@ -230,6 +239,7 @@ class ProjectLines:
         its end only while time is left, else by the next call: the budget is overrun by at most one piece of a
         file and one merge, not by both each time."""
         deadline = None if budget_s is None else time.perf_counter() + budget_s
+        self._settled = None
 
         def stop() -> bool:
             return (deadline is not None and time.perf_counter() > deadline) or \
