@@ -172,7 +172,13 @@ class EngineHost:
                 self.sync(snap)
             except Exception:  # logged by `sync`; the request that comes next tries again
                 return self.engine.has_idle_work()
-        return self.engine.work_in_idle(budget_s, should_stop=self.has_waiting_jobs)
+        t0 = time.perf_counter()
+        more = self.engine.work_in_idle(budget_s, should_stop=self.has_waiting_jobs)
+        spent = time.perf_counter() - t0
+        if spent > 2 * budget_s + 0.005:  # a step that could not stop in time makes a request wait behind it
+            log.debug("idle work (%s) ran %.1f ms for a %.1f ms slice", self.engine.idle_work, spent * 1e3,
+                      budget_s * 1e3)
+        return more
 
     def has_waiting_jobs(self) -> bool:
         """Whether a job waits in the worker's queue."""

@@ -272,21 +272,28 @@ class BaseEngine:
         waiting = [d for d in self.store.docs.values() if d.parse_pending]
         speculate = self._speculate_target() if prepare is None else None
         if prepare is not None:
+            self.idle_work = "prepare"
             self._prefetch(prepare, budget_s, should_stop)
         elif speculate is not None:
+            self.idle_work = "parse ahead of a trigger"
             cursor = speculate.expected_cursor()
             if cursor is not None:
                 _in_slices(partial(speculate.speculate, cursor, IDLE_SLICE_S), budget_s, should_stop)
         elif waiting:
+            self.idle_work = "parse"
             doc = max(waiting, key=lambda d: d.last_used)
             _in_slices(partial(doc.parse_some, 0.0, IDLE_SLICE_S), budget_s, should_stop)
         else:
             doc = self._track_target()
             if doc is not None:
+                self.idle_work = "model track"
                 self._fill_track(doc, time.perf_counter() + budget_s, should_stop)
             else:
+                self.idle_work = "project lines"
                 self._read_project_lines(budget_s, should_stop)
         return self.has_idle_work()
+
+    idle_work = ""  # what the latest `work_in_idle` did (for the server's debug log)
 
     def has_idle_work(self) -> bool:
         """Whether `work_in_idle` has something to do."""
