@@ -22,7 +22,9 @@ folder, so it indexes the project; typing starts once the index reports its buil
 inside DIR, else `--files` files of DIR drawn at random) are typed under their own URIs, as in an editor: the
 "typing with the project index live" figure.  Latency is measured on the client, from sending a request to
 receiving its answer.  Prints p50 / p95 / p99 (ms) per scenario and the server's resident memory.
-Targets: typing identifiers p50 <= 5 ms, p99 <= 20 ms; paced p99 <= 50 ms; jump p99 <= 25 ms.
+Targets: typing identifiers p50 <= 5 ms, p99 <= 20 ms; paced p99 <= 50 ms; jump p99 <= 25 ms.  The server does not
+import from its working directory: to measure a checkout of older code, run this script from that checkout with
+the checkout on `PYTHONPATH` (else its server runs the installed engine).
 
     python benchmarks/lsp_latency.py --corpus data/default --split test --files 6 --scenario typing,paced,jump
 """
