@@ -445,10 +445,20 @@ class BaseEngine:
             state, note = None, f"the model failed on this document ({type(exc).__name__}: {exc}); ranked without it"
         timings["model"] = _ms(t0)
         t0 = time.perf_counter()
+        # the analyses of the whole analysis text, timed apart (the candidates below read them from their caches):
+        # the literals blanked out of the code and its identifier counts, the scopes, the document's n-grams
+        t1 = time.perf_counter()
+        cand_mod.code_counts(doc, cursor)
+        timings["code"] = _ms(t1)
+        t1 = time.perf_counter()
+        doc.scopes(cursor)
+        timings["scopes"] = _ms(t1)
+        t1 = time.perf_counter()
+        ngrams = document_ngrams(doc, pstart, prefix)
+        timings["ngrams"] = _ms(t1)
         others = [d for d in self.store.docs.values() if d is not doc]
         model_words, copy_words = self._model_words(state, prefix)
         near = near_counts(doc, cursor)
-        ngrams = document_ngrams(doc, pstart, prefix)
         # words that followed the same context anywhere in the file are candidates even in a file with more
         # distinct names than are scored by default
         wanted = {w.encode("utf-8", "surrogatepass") for w in near}
