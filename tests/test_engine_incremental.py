@@ -69,7 +69,12 @@ def _whole_member_names(doc: Document, op: str, cursor: int):
 
 @pytest.mark.parametrize("lang", ["javascript", "cpp"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_incremental_analyses_equal_whole_scans(lang, seed, monkeypatch):
+@pytest.mark.parametrize("retokenize", [False, True], ids=["ranges", "tokens"])
+def test_incremental_analyses_equal_whole_scans(lang, seed, retokenize, monkeypatch):
+    # "tokens": every changed range is compared token by token before its literals are queried again
+    # (`literal_windows`), which otherwise happens only for ranges larger than these small files have
+    if retokenize:
+        monkeypatch.setattr(session_mod, "RETOKENIZE_BYTES", -1)
     rng = random.Random(seed)
     queries = Counter()
     real = session_mod.literal_spans

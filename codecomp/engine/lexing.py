@@ -94,8 +94,8 @@ def tokens_in_range(tree: Tree, source: bytes, lang: str, start: int, end: int) 
     return out
 
 
-def unreused_tokens(old_tree: Tree, tree: Tree, source: bytes, lang: str, start: int, end: int
-                    ) -> tuple[list[Token], list[tuple[int, int]]]:
+def unreused_tokens(old_tree: Tree, tree: Tree, source: bytes, lang: str, start: int, end: int,
+                    empty: bool = False) -> tuple[list[Token], list[tuple[int, int]]]:
     """(tokens, spans): `tokens_in_range` of `tree` without the subtrees it reused from `old_tree`, and the byte
     spans of those subtrees, in order; `tree` is an incremental re-parse from `old_tree`, the edited tree of the
     text before.
@@ -104,7 +104,8 @@ def unreused_tokens(old_tree: Tree, tree: Tree, source: bytes, lang: str, start:
     old tree.  tree-sitter reports a range as changed when its syntax changed: typing a `{` inside a long function
     reshapes the tree up to the function's start, although the tokens there stay what they were, and most of
     that range is subtrees taken over whole.  Reading only the rest costs what the reshaped nodes hold, not what
-    the range holds (a few hundred tokens instead of tens of thousands in a long bundle)."""
+    the range holds (a few hundred tokens instead of tens of thousands in a long bundle).  `empty`: also the
+    zero-width nodes error recovery inserts (a missing `"`), which no token list holds but which can be literals."""
     old_root = old_tree.root_node
     reused: list[tuple[int, int]] = []
 
@@ -120,7 +121,7 @@ def unreused_tokens(old_tree: Tree, tree: Tree, source: bytes, lang: str, start:
         return False
 
     out: list[Token] = []
-    _walk_tokens(tree, lang, start, end, same, partial(_emit_token, out, source, lang, kind_tables(lang)))
+    _walk_tokens(tree, lang, start, end, same, partial(_emit_token, out, source, lang, kind_tables(lang)), empty)
     return out, reused
 
 
@@ -138,10 +139,11 @@ def _emit_token(out: list[Token], source: bytes, lang: str, tables: Any, node, k
     return True
 
 
-def _walk_tokens(tree: Tree, lang: str, start: int, end: int, skip: Any, emit: Any) -> None:
+def _walk_tokens(tree: Tree, lang: str, start: int, end: int, skip: Any, emit: Any, empty: bool = False) -> None:
     """Visit the token nodes (leaves, and atomic nodes such as strings) that overlap [start, end) in source order,
     calling `emit(node, kind_id)` for each (it returns False to stop the walk); `skip(node, is_token)`, when
-    given, is asked of every overlapping node first, and a node it accepts is passed over with its subtree."""
+    given, is asked of every overlapping node first, and a node it accepts is passed over with its subtree.
+    Zero-width nodes are passed over unless `empty` (then those within [start, end] are visited too)."""
     if end <= start:
         return
     tables = kind_tables(lang)
@@ -154,7 +156,7 @@ def _walk_tokens(tree: Tree, lang: str, start: int, end: int, skip: Any, emit: A
         if n_start >= end and n_end > n_start:
             return
         descended = False
-        if n_end > start:
+        if n_end > start or (empty and n_end == n_start == start):
             kid = node.kind_id
             is_atomic = kid < n_kinds and atomic[kid]
             if skip is not None and skip(node, is_atomic or not node.child_count):
@@ -167,7 +169,7 @@ def _walk_tokens(tree: Tree, lang: str, start: int, end: int, skip: Any, emit: A
                         descended = cursor.goto_first_child()
                 if not descended and not is_atomic and node.child_count:
                     descended = False  # every child ends before `start`: nothing to emit here
-                elif not descended and n_end > n_start and not emit(node, kid):
+                elif not descended and (n_end > n_start or empty) and not emit(node, kid):
                     return
         if descended:
             continue
