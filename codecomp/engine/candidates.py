@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
@@ -445,12 +446,20 @@ def _words(idents: Counter[bytes], prefix: str, near: set[bytes] | None) -> list
 
 def gather(doc: Document, others: list[Document], cursor: int, prefix: str, member_op: str | None,
            model_words: list[str] | None = None, copy_words: list[str] | None = None,
-           near: set[bytes] | None = None, project: ProjectContext | None = None) -> dict[str, Pool]:
+           near: set[bytes] | None = None, project: ProjectContext | None = None,
+           timings: dict[str, float] | None = None) -> dict[str, Pool]:
     """All candidates for a position, keyed by label (`near`: identifiers close to the cursor; `project`: the
-    workspace index's evidence, None without project context)."""
+    workspace index's evidence, None without project context; `timings`: gets the milliseconds of the two
+    analyses of the whole text, "scopes" and "code", the literals blanked out and the identifiers counted)."""
     pool: dict[str, Pool] = {}
     keywords = KEYWORDS.get(doc.lang, frozenset())
+    t0 = time.perf_counter()
     visible, kinds = scope_hints(doc, cursor, prefix)
+    t1 = time.perf_counter()
+    counts = code_counts(doc, cursor)
+    if timings is not None:
+        timings["scopes"] = round((t1 - t0) * 1e3, 3)
+        timings["code"] = round((time.perf_counter() - t1) * 1e3, 3)
     # members are counted without the word at the cursor: the occurrence being typed is not evidence for itself
     members, by_receiver = member_names(doc, member_op, cursor) if member_op else (Counter(), {})
     pstart = cursor - len(prefix.encode("utf-8"))
@@ -465,7 +474,7 @@ def gather(doc: Document, others: list[Document], cursor: int, prefix: str, memb
         return entry
 
     # the code's own names (not those of comments and strings), the word being typed not counted
-    for raw, count in _words(code_counts(doc, cursor), prefix, near):
+    for raw, count in _words(counts, prefix, near):
         label = raw.decode("utf-8", "replace")
         if label in keywords:
             continue

@@ -445,14 +445,6 @@ class BaseEngine:
             state, note = None, f"the model failed on this document ({type(exc).__name__}: {exc}); ranked without it"
         timings["model"] = _ms(t0)
         t0 = time.perf_counter()
-        # the analyses of the whole analysis text, timed apart (the candidates below read them from their caches):
-        # the literals blanked out of the code and its identifier counts, the scopes, the document's n-grams
-        t1 = time.perf_counter()
-        cand_mod.code_counts(doc, cursor)
-        timings["code"] = _ms(t1)
-        t1 = time.perf_counter()
-        doc.scopes(cursor)
-        timings["scopes"] = _ms(t1)
         t1 = time.perf_counter()
         ngrams = document_ngrams(doc, pstart, prefix)
         timings["ngrams"] = _ms(t1)
@@ -467,7 +459,7 @@ class BaseEngine:
         project, note = self._project(doc, pstart, prefix, member_op, note)
         project_ms = _ms(t_project)
         pool = cand_mod.gather(doc, others, cursor, prefix, member_op, model_words, copy_words, near=wanted,
-                               project=project)
+                               project=project, timings=timings)
         learner = context = None
         if self.learning is not None:
             learner = self.learning.for_path(uri_to_path(doc.uri))

@@ -109,7 +109,7 @@ def unreused_tokens(old_tree: Tree, tree: Tree, source: bytes, lang: str, start:
     old_root = old_tree.root_node
     reused: list[tuple[int, int]] = []
 
-    def same(node, _token: bool) -> bool:
+    def same(node) -> bool:
         s, e, nid = node.start_byte, node.end_byte, node.id
         old = old_root.descendant_for_byte_range(s, e)
         while old is not None and old.start_byte == s and old.end_byte == e:
@@ -141,8 +141,8 @@ def _emit_token(out: list[Token], source: bytes, lang: str, tables: Any, node, k
 
 def _walk_tokens(tree: Tree, lang: str, start: int, end: int, skip: Any, emit: Any, empty: bool = False) -> None:
     """Visit the token nodes (leaves, and atomic nodes such as strings) that overlap [start, end) in source order,
-    calling `emit(node, kind_id)` for each (it returns False to stop the walk); `skip(node, is_token)`, when
-    given, is asked of every overlapping node first, and a node it accepts is passed over with its subtree.
+    calling `emit(node, kind_id)` for each (it returns False to stop the walk); `skip(node)`, when given, is
+    asked of every overlapping node first, and a node it accepts is passed over with its subtree.
     Zero-width nodes are passed over unless `empty` (then those within [start, end] are visited too)."""
     if end <= start:
         return
@@ -159,7 +159,7 @@ def _walk_tokens(tree: Tree, lang: str, start: int, end: int, skip: Any, emit: A
         if n_end > start or (empty and n_end == n_start == start):
             kid = node.kind_id
             is_atomic = kid < n_kinds and atomic[kid]
-            if skip is not None and skip(node, is_atomic or not node.child_count):
+            if skip is not None and skip(node):
                 pass  # the same as before: nothing below it to visit
             else:
                 if not is_atomic:
