@@ -177,6 +177,42 @@ def test_a_large_file_is_read_a_piece_per_step_with_the_entries_of_the_whole(tmp
         assert got == want and got
 
 
+def test_a_large_file_is_merged_a_few_pieces_per_step_and_found_the_same_at_every_step(tmp_path: Path,
+                                                                                      monkeypatch) -> None:
+    """A merge step takes at most `MERGE_ENTRIES` entries (at least one piece): a lookup between two steps reads
+    the merged pieces from the levels and the others from the file, and finds what a lookup after one merge of
+    everything finds."""
+    import codecomp.engine.projectlines as projectlines
+
+    body = "".join(f"register(handler{i}, {i});\nproto.op{i % 7} = op{i};\n" for i in range(80))
+    big = tmp_path / "big.js"
+    big.write_text(body)
+    (tmp_path / "small.js").write_text("register(handler1, 1);\nproto.op1 = op1;\n")
+    files = {str(big): _Entry(1), str(tmp_path / "small.js"): _Entry(2)}
+    monkeypatch.setattr(projectlines, "PIECE_BYTES", 300)
+    monkeypatch.setattr(projectlines, "PIECE_OVERLAP", 100)
+    whole = ProjectLines(_Index(files))
+    assert whole.update(None) and not whole._unmerged()
+    monkeypatch.setattr(projectlines, "MERGE_ENTRIES", 40)
+    stepwise = ProjectLines(_Index(files))
+    stepwise.update(10.0, should_stop=lambda: len(stepwise.files) == 2)  # everything read, nothing merged
+    assert len(stepwise.files[str(big)][1]) > 4 and len(stepwise._unmerged()) == 2
+    queries = (([b"1", b")", b";"], [b"proto", b"."]), ([b";"], [b"register", b"("]), ([], [b"proto"]))
+
+    def found(pl):
+        return [[(r.text, r.count, r.total, r.with_prev, r.files) for r in pl.lookup(None, tail, line, limit=50)]
+                for tail, line in queries]
+
+    want = found(whole)
+    assert all(want)
+    steps = 0
+    while stepwise._unmerged():
+        assert found(stepwise) == want
+        stepwise._merge(stop=lambda: True)  # one step
+        steps += 1
+    assert steps > 3 and found(stepwise) == want and not stepwise.pending()
+
+
 def test_files_merged_one_at_a_time_are_found_as_if_merged_at_once(tmp_path: Path, monkeypatch) -> None:
     import codecomp.engine.projectlines as projectlines
 
@@ -454,3 +490,26 @@ def test_project_lines_pending_is_kept_until_the_index_changes(tmp_path: Path) -
     index.open_docs.add(str(tmp_path / "m2.js"))
     pl.pending()
     assert scans
+
+
+def test_the_document_being_edited_is_read_once_another_one_is(tmp_path: Path) -> None:
+    """The open document being edited (`current`) is not read while it is: a lookup from it never counts its own
+    lines, and its text changes at every pause.  Once another document is the current one, its latest editor
+    text is read, and a lookup from that other document finds it."""
+    texts = {"a.js": "proto.add = add;\nproto.sub = sub;\n", "b.js": "proto.add = add;\nproto.mul = mul;\n"}
+    files = {}
+    for i, (name, text) in enumerate(texts.items()):
+        (tmp_path / name).write_text(text)
+        files[str(tmp_path / name)] = _Entry(i)
+    editor = {str(tmp_path / "a.js"): "proto.add = add;\nproto.typed = typed;\n"}
+    files[str(tmp_path / "a.js")] = edited = _Entry(5)
+    edited.origin = "editor"
+    index = _Index(files)
+    index.open_docs.add(str(tmp_path / "a.js"))
+    pl = ProjectLines(index, editor.get)
+    pl.current = str(tmp_path / "a.js")
+    assert pl.update(None) and not pl.pending()
+    assert str(tmp_path / "a.js") not in pl.files
+    pl.current = str(tmp_path / "b.js")
+    assert pl.pending() and pl.update(None)
+    assert "typed = typed;" in {r.text for r in pl.lookup(str(tmp_path / "b.js"), [b"add", b";"], [b"proto", b"."])}

@@ -4,8 +4,8 @@ Python threads share one interpreter lock, so a background thread that analyses 
 or indexes a project makes a request on the engine's thread wait for the lock: each time the request lets go
 of it (an onnxruntime call releases it), it waits for the background thread's turn to end to get it back.
 Background loops therefore call `background_turn()` every few hundred steps; while a request runs
-(`foreground()`, entered by `Engine.complete` and `Engine.suggest_names`), the call blocks until the request
-ends, so the background thread holds the lock for at most one step.  A wait lasts at most
+(`foreground()`, entered by `Engine.complete`, `Engine.suggest_names`, the edits, and `Engine.work_in_idle`,
+whose steps a request that comes waits for), the call blocks until the request ends, so the background thread holds the lock for at most one step.  A wait lasts at most
 `MAX_BACKGROUND_WAIT_S` at a time, so that a flood of requests slows background work down but never stops it.
 """
 from __future__ import annotations

@@ -33,10 +33,13 @@ from codecomp.engine.linestats import EOL, Part, Vocab
 MAX_PREFIX = 24            # prefixes longer than this many tokens are not indexed
 MAX_TOKENS = 3_000_000     # tokens read from the workspace at most (memory: about 40 bytes per token)
 MAX_FILE_BYTES = 1 << 20   # larger files are skipped (generated code, bundles)
-PIECE_BYTES = 16 << 10     # a larger file is read in pieces of whole lines of about this size, one per step
+PIECE_BYTES = 8 << 10      # a larger file is read in pieces of whole lines of about this size, one per step
+                           # (16 KB pieces of lodash.js took up to 9 ms each, and a request waited for one)
 PIECE_OVERLAP = 2048       # bytes before a piece lexed with it, for the context of its first line
 MAX_ENTRIES = 400          # matching entries looked at per lookup
-LEVEL_ENTRIES = 1 << 18    # merged entries per sorted level (adding a file copies one level: a few milliseconds)
+LEVEL_ENTRIES = 1 << 16    # merged entries per sorted level (adding files copies one level: about a millisecond)
+MERGE_ENTRIES = 1 << 15    # entries merged per step: a request waits for one step (a merge of all that a 20 ms
+                           # slice had read, into levels of 2^18 entries, took up to 26 ms)
 _P = np.uint64(0x100000001B3)
 _SEED_A = np.uint64(0x9E3779B97F4A7C15)
 _SEED_B = np.uint64(0xC2B2AE3D27D4EB4F)
@@ -197,10 +200,15 @@ class ProjectLines:
         self._levels: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._merged_paths: list[str] = []
         self._merged_parts: list[Part] = []
-        self._merged_set: set[str] = set()
+        self._merged: dict[str, int] = {}   # path -> how many of its pieces are in the merged entries
         self._masked: set[int] = set()      # merged files (by position) changed or gone since: their entries skipped
         self.full = False                   # MAX_TOKENS reached: further files are not read
         self._settled: tuple | None = None  # the index's state when nothing was pending (`pending`)
+        # the open document being edited (the engine's most recent one): its lines are not read while it is.
+        # A lookup never counts the file being completed, and every pause in typing hands the index a new text
+        # of it, which was read again at once: all of a 540 KB file after each pause, one piece per idle step.
+        # Once another document is edited, its latest text is read.
+        self.current: str | None = None
 
     # ------------------------------------------------------------------------------------------- reading
     def pending(self) -> bool:
@@ -208,7 +216,8 @@ class ProjectLines:
         every slice of idle work: once nothing is, the answer is kept until the index or its open documents
         change (a scan of every file costs milliseconds in a workspace of thousands)."""
         generation = getattr(self.index, "generation", None)  # (an index that does not count its changes: no cache)
-        key = None if generation is None else (generation, frozenset(getattr(self.index, "open_docs", ())))
+        key = None if generation is None else (generation, frozenset(getattr(self.index, "open_docs", ())),
+                                                self.current)
         if key is not None and self._settled == key:
             return False
         busy = bool(self._todo(1)) or bool(self._unmerged())
@@ -218,7 +227,7 @@ class ProjectLines:
     def _todo(self, limit: int | None = None) -> list[str]:
         out = []
         for path, entry in list(self.index.files.items()):
-            if entry.external:
+            if entry.external or (path == self.current and entry.origin == "editor"):
                 continue
             have = self.files.get(path)
             if (have is None and not self.full) or (have is not None and have[0] != entry.serial):
@@ -229,7 +238,8 @@ class ProjectLines:
 
     def _unmerged(self) -> list[str]:
         open_docs = getattr(self.index, "open_docs", ())
-        return [p for p in self.files if p not in self._merged_set and p not in open_docs]
+        return [p for p, (_, pieces) in self.files.items()
+                if self._merged.get(p, 0) < len(pieces) and p not in open_docs]
 
     def update(self, budget_s: float | None = 0.005, should_stop: Callable[[], bool] | None = None) -> bool:
         """Read changed or new files until `budget_s` is spent (None: all of them) or `should_stop` says so (a
@@ -252,7 +262,7 @@ class ProjectLines:
         for gone in [p for p in self._partial if p not in files]:
             del self._partial[gone]
         if self._unmerged() and not stop():
-            self._merge()
+            self._merge(stop)
         done = True
         for path in self._todo():
             if stop():
@@ -283,7 +293,7 @@ class ProjectLines:
                 self.full = True
                 break
         if not stop():
-            self._merge()
+            self._merge(stop)
         return done
 
     def _text(self, path: str, entry) -> bytes | None:
@@ -300,23 +310,35 @@ class ProjectLines:
 
     def _unmerge(self, path: str) -> None:
         """Leave out the merged entries of a file that changed or went away (they are skipped from now on)."""
-        if path in self._merged_set:
-            self._merged_set.discard(path)
+        if self._merged.pop(path, None) is not None:
             self._masked.update(i for i, p in enumerate(self._merged_paths) if p == path)
 
-    def _merge(self) -> None:
+    def _merge(self, stop: Callable[[], bool] | None = None) -> None:
         """Bring the merged entries up to date: the files read since are inserted into the last sorted level (a
-        new one when it is full); when a quarter of the merged files have changed since, everything is merged
-        again.  The open documents stay apart (they change as the user types)."""
+        new one when it is full), at most `MERGE_ENTRIES` entries per step, until `stop` says so (a lookup reads
+        the files not merged yet apart); when a quarter of the merged files have changed since, everything is
+        merged again.  The open documents stay apart (they change as the user types)."""
         if len(self._masked) > max(16, len(self._merged_paths) // 4):
-            self._levels, self._merged_paths, self._merged_parts, self._merged_set = [], [], [], set()
+            self._levels, self._merged_paths, self._merged_parts, self._merged = [], [], [], {}
             self._masked = set()
-        new = self._unmerged()
-        if not new:
-            return
+        pending = [(p, k) for p in self._unmerged() for k in range(self._merged.get(p, 0), len(self.files[p][1]))]
+        i = 0
+        while i < len(pending):
+            new, size = [], 0
+            while i < len(pending) and (not new or size + self.files[pending[i][0]][1][pending[i][1]].keys.size
+                                        <= MERGE_ENTRIES):
+                size += self.files[pending[i][0]][1][pending[i][1]].keys.size
+                new.append(pending[i])
+                i += 1
+            self._merge_step(new)
+            if i < len(pending) and stop is not None and stop():
+                return
+
+    def _merge_step(self, new: list[tuple[str, int]]) -> None:
+        """Merge these pieces (path, piece number), each the next unmerged piece of its file."""
         base = len(self._merged_paths)
-        paths = [p for p in new for _ in self.files[p][1]]   # a path per piece
-        parts = [fl for p in new for fl in self.files[p][1]]
+        paths = [p for p, _ in new]
+        parts = [self.files[p][1][k] for p, k in new]
         keys = np.concatenate([f.keys for f in parts])
         fid = np.concatenate([np.full(f.keys.size, base + i, np.int32) for i, f in enumerate(parts)])
         st = np.concatenate([f.starts for f in parts])
@@ -329,7 +351,8 @@ class ProjectLines:
             self._levels.append(add)
         self._merged_paths += paths
         self._merged_parts += [f.part for f in parts]
-        self._merged_set.update(new)
+        for p, k in new:
+            self._merged[p] = k + 1
 
     # ------------------------------------------------------------------------------------------- lookups
     def lookup(self, own_path: str | None, prev_tail: list[bytes], line_tokens: list[bytes], prefix: str = "",
@@ -388,11 +411,11 @@ class ProjectLines:
                 f = int(fid[j])
                 if f not in self._masked and self._merged_paths[f] != own_path:
                     sources.append((self._merged_parts[f], int(st[j]), int(en[j])))
-        merged = self._merged_set
+        merged = self._merged
         for path, (_, pieces) in self.files.items():
-            if path in merged or path == own_path:
+            if path == own_path:
                 continue
-            for lines in pieces:
+            for lines in pieces[merged.get(path, 0):]:   # the pieces not merged yet
                 lo, hi = np.searchsorted(lines.keys, key, side="left"), np.searchsorted(lines.keys, key, side="right")
                 for j in range(lo, min(hi, lo + MAX_ENTRIES)):
                     sources.append((lines.part, int(lines.starts[j]), int(lines.ends[j])))

@@ -52,12 +52,6 @@ TRACK_SLICE_BYTES = 512  # code read into the track per model call in idle time 
 TRACKS_KEPT = 2          # documents that keep a track: the most recently used ones
 MAX_BYTES = 8 << 20   # documents larger than this are not parsed at all (an editor may open a data dump)
 SYNC_SCOPE_BYTES = 8_000   # files up to this size get their scope analysis inline (bounded keystroke cost)
-# Idle time prepares the whole of the next request (`Engine.work_in_idle`) in documents up to this size; in
-# longer ones only its parse (in short slices).  There a whole preparation took 50-110 ms, and single steps of it
-# (a query of the literals of the whole file after a `{` reshaped its tree: 16-26 ms) made a request that came
-# meanwhile wait longer than doing the work itself (the first 164 KB of lodash.js typed at a fast typist's pace:
-# server p99 52-58 ms with it, 46-49 without).
-PREPARE_MAX_BYTES = 128 << 10
 BACKGROUND_DELAY_S = 0.15  # ... starting a little later, so the request that triggered it is answered first
 # ... and keeping that thread busy for at most this share of the time: after an analysis that took t seconds of
 # CPU, the next starts no sooner than t * (1 / share - 1) later (requests meanwhile use the latest one, as while
@@ -1002,7 +996,7 @@ class Document:
             except Exception:  # a hint only: a failed analysis must not cost the user the completion list
                 result = None
             if result is not None and base_done is not None:
-                self.analysis = ScopeAnalysis(base_done, *result)
+                self.analysis = ScopeAnalysis(base_done, result)
         base, cut, cut_end = self.analysis_text(cursor)
         current = self.analysis
         if current is not None and current.base == base:
@@ -1012,10 +1006,10 @@ class Document:
             if tree is None:
                 return None
             try:
-                info, tokens = analyse_scopes(base, tree, self.lang)
+                info = analyse_scopes(base, tree, self.lang)
             except Exception:  # a hint only, as above
                 return None
-            self.analysis = ScopeAnalysis(base, info, tokens)
+            self.analysis = ScopeAnalysis(base, info)
             return ScopeView(self.analysis, cut, True)
         if self._scope_future is None and time.perf_counter() >= self._scope_rest_until:
             tree = self.request_tree(cursor)
@@ -1080,7 +1074,9 @@ class ScopeAnalysis:
 
     base: bytes
     info: Any          # codecomp.syntax.ScopeInfo
-    tokens: list[Token]
+    # Not the tokens it was computed from: a long file has tens of thousands, and kept alive until the next
+    # analysis they outlived the collector's youngest generation, so that each collection of the middle one
+    # walked them all (10-35 ms in a 540 KB file, in whichever request or idle slice it fell).
 
 
 @dataclass(frozen=True, slots=True)
@@ -1106,7 +1102,7 @@ def _scope_pool():
 
 
 def analyse_scopes(source: bytes, tree, lang: str, delay_s: float = 0.0, background: bool = False):
-    """(ScopeInfo, tokens) of a snapshot; runs on the caller's or the background thread.
+    """The ScopeInfo of a snapshot; runs on the caller's or the background thread.
 
     On the background thread it starts `delay_s` later, so that the request that asked for it finishes first,
     and it steps aside whenever a request runs (`foreground`): it holds the interpreter lock while it runs, and
@@ -1120,8 +1116,7 @@ def analyse_scopes(source: bytes, tree, lang: str, delay_s: float = 0.0, backgro
     from codecomp.syntax import ParsedFile
     from codecomp.syntax.tokens import tokenize
 
-    parsed = ParsedFile(lang, source, tree, tokenize(tree, source, lang, pause))
-    return parsed.scopes(pause), parsed.tokens
+    return ParsedFile(lang, source, tree, tokenize(tree, source, lang, pause)).scopes(pause)
 
 
 def _background_analysis(source: bytes, tree, lang: str):
