@@ -87,6 +87,9 @@ class Document:
     language_id: str
     generation: int = 0  # distinguishes successive didOpen of the same URI
     starts: list[int] = field(default_factory=list)
+    # (version before, edit) when the latest didChange was one range replacement (`apply`'s edit): the engine,
+    # holding that version, takes the edit instead of comparing whole texts
+    last_edit: tuple[int, tuple[int, int, int, int, str]] | None = None
 
     def __post_init__(self) -> None:
         self.text = sanitize(self.text)
@@ -137,14 +140,17 @@ class Document:
         return self.offset_at(line, utf16_col, UTF16)
 
     # -- edits ---------------------------------------------------------------------------------
-    def apply(self, change: types.TextDocumentContentChangeEvent, encoding: str = UTF16) -> None:
-        """Apply one contentChanges entry (full text, or a range replacement)."""
+    def apply(self, change: types.TextDocumentContentChangeEvent, encoding: str = UTF16
+              ) -> tuple[int, int, int, int, str] | None:
+        """Apply one contentChanges entry (full text, or a range replacement); a range replacement is returned
+        in the engine's coordinates of the text before it (start line and UTF-16 column, end line and column,
+        the inserted text: `codecomp.engine.session.TextEdit`), a full text as None."""
         new = sanitize(change.text)
         rng = getattr(change, "range", None)
         if rng is None:
             self.text = new
             self.starts = [0] + _line_starts(new, 1)
-            return
+            return None
         s = self.offset_at(rng.start.line, rng.start.character, encoding)
         e = self.offset_at(rng.end.line, rng.end.character, encoding)
         if e < s:
@@ -152,12 +158,14 @@ class Document:
                 f"the change range ends ({rng.end.line}:{rng.end.character}) before it starts "
                 f"({rng.start.line}:{rng.start.character})"
             )
+        edit = (*self.engine_position(s), *self.engine_position(e), new)
         self.text = self.text[:s] + new + self.text[e:]
         delta = len(new) - (e - s)
         keep_before = self.starts[: bisect.bisect_left(self.starts, s)]
         after = self.starts[bisect.bisect_right(self.starts, e) :]
         middle = _line_starts(self.text, s, s + len(new))
         self.starts = (keep_before or [0]) + middle + [p + delta for p in after]
+        return edit
 
 
 class DocumentStore:

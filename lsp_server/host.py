@@ -47,6 +47,8 @@ class Snapshot:
     version: int
     lang: str
     generation: int = 0  # which didOpen of this URI the text belongs to (a URI may be reopened)
+    # (version before, edit): the one edit that made this text from that version (`Document.last_edit`)
+    edit: tuple[int, tuple[int, int, int, int, str]] | None = None
 
 
 class EngineHost:
@@ -148,6 +150,8 @@ class EngineHost:
                 held = None
             if held is None:
                 self.engine.open(snap.uri, snap.text, snap.lang, snap.version)
+            elif snap.edit is not None and held == (snap.generation, snap.edit[0]):
+                self.engine.change(snap.uri, snap.text, snap.version, edit=snap.edit[1])
             else:
                 self.engine.change(snap.uri, snap.text, snap.version)
             self._versions[snap.uri] = want

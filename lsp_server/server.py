@@ -232,7 +232,7 @@ class CodecompServer(LanguageServer):
         if "\x00" in doc.text:
             log.info("%s looks binary (NUL characters); no completions", doc.uri)
             return None
-        return Snapshot(doc.uri, doc.text, doc.version, lang, doc.generation)  # type: ignore[arg-type]
+        return Snapshot(doc.uri, doc.text, doc.version, lang, doc.generation, doc.last_edit)  # type: ignore[arg-type]
 
     async def run_engine(self, fn: Callable[..., Any], snap: Snapshot, *args: Any,
                          kind: str | None = None) -> tuple[bool, Any]:
@@ -520,6 +520,7 @@ def did_change(ls: CodecompServer, params: types.DidChangeTextDocumentParams) ->
         return
     follow = ls.learning and doc.uri in ls.signals.pending
     events: list[tuple[int, str]] = []
+    prior, edits = doc.version, []
     for change in params.content_changes:
         before = doc.text
         rng = getattr(change, "range", None)
@@ -527,14 +528,16 @@ def did_change(ls: CodecompServer, params: types.DidChangeTextDocumentParams) ->
             s = doc.offset_at(rng.start.line, rng.start.character, ls.encoding)
             e = doc.offset_at(rng.end.line, rng.end.character, ls.encoding)
         try:
-            doc.apply(change, ls.encoding)
+            edits.append(doc.apply(change, ls.encoding))
         except DocumentError as exc:
             log.warning("ignoring a change to %s: %s", doc.uri, exc)
+            edits.append(None)
             continue
         if follow:
             events += (ls.signals.edit(doc.uri, before, s, max(e, s), sanitize(change.text)) if rng is not None
                        else ls.signals.replaced(doc.uri, before, doc.text))
     doc.version = params.text_document.version
+    doc.last_edit = (prior, edits[0]) if len(edits) == 1 and edits[0] is not None else None
     for shown_id, name in events:
         ls.learn(shown_id, name, accepted=False)
     ls.project.schedule_sync()

@@ -20,6 +20,8 @@ from codecomp.engine import candidates as cand_mod
 from codecomp.engine import session as session_mod
 from codecomp.engine.lexing import find_identifiers, literal_ranges
 from codecomp.engine.session import Document, LineTable
+from codecomp.syntax import parsed as parsed_mod
+from codecomp.syntax.languages import get_parser
 
 FIXTURES = Path(__file__).resolve().parents[1] / "corpora" / "fixtures"
 FILES = {
@@ -187,3 +189,51 @@ def test_the_tokens_outside_reused_subtrees_and_those_inside_are_the_new_trees_t
                 skipped += len(kept)
             old_source, old_tree = source, job.tree
     assert skipped > 0  # some subtrees were taken over, and their tokens were not read from the new tree
+
+
+@pytest.mark.parametrize("lang", ["javascript", "cpp"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_an_edit_handed_over_gives_the_document_a_whole_text_gives(lang, seed):
+    """`Document.change` with the edit (LSP coordinates of the text held, as the server knows it) ends in the same
+    bytes, lines, identifier counts, tree and tokens as with the whole text compared, after random edits that
+    insert, delete and replace (line breaks of every kind, astral characters, comments and strings opened)."""
+    rng = random.Random(seed)
+    text = (FIXTURES / FILES[lang][seed]).read_text(encoding="utf-8")
+    uri = "file:///e." + ("js" if lang == "javascript" else "cpp")
+    whole, edited = Document(uri, text, lang), Document(uri, text, lang)
+    pieces = PIECES[lang] + ["\r", "\r\n", "\n\r", ""]
+    for version in range(1, 120):
+        pos = rng.randrange(len(text) + 1)
+        cut = min(len(text), pos + (rng.randint(0, 6) if rng.random() < 0.5 else 0))
+        inserted = rng.choice(pieces)
+        new = text[:pos] + inserted + text[cut:]
+
+        def lsp(cp: int) -> tuple[int, int]:
+            return edited.position_of_byte(len(text[:cp].encode("utf-8", "surrogatepass")))
+
+        (l0, c0), (l1, c1) = lsp(pos), lsp(cut)
+        if rng.random() < 0.5:  # the tables exist before the edit (the common case in the server) or not
+            whole.byte_of(0, 0)
+        whole.change(new, version)
+        edited.change(new, version, (l0, c0, l1, c1, inserted))
+        text = new
+        assert edited.source == whole.source == text.encode("utf-8", "surrogatepass")
+        assert edited.text == text and edited.idents == whole.idents, version
+        assert edited.index.starts.tolist() == LineTable(edited.source).starts.tolist(), version
+        # without a lone "\r" (once seen, the flag may stay: rows are then counted) a tree edit's rows and
+        # columns come from the lines: the same as counted
+        assert edited.index.lone_cr or not LineTable(edited.source).lone_cr
+        if not edited.index.lone_cr:
+            for b in (rng.randrange(len(edited.source) + 1) for _ in range(5)):
+                assert parsed_mod._point_in(edited.index.starts, b) == parsed_mod.point_of_byte(edited.source, b)
+        if version % 10 == 0:
+            for doc in (whole, edited):
+                while not doc.parse_some(None, 0.05):
+                    pass
+            assert str(edited.tree.root_node) == str(whole.tree.root_node), version
+            # and both are what a parse from scratch gives, rows and columns included (the tokens carry them)
+            scratch = get_parser(lang).parse(edited.source)
+            assert str(scratch.root_node) == str(edited.tree.root_node), version
+            fresh = session_mod.tokens_in_range(scratch, edited.source, lang, 0, len(edited.source))
+            for doc in (whole, edited):
+                assert session_mod.tokens_in_range(doc.tree, doc.source, lang, 0, len(doc.source)) == fresh, version

@@ -121,3 +121,43 @@ def test_idle_work_hands_the_engine_an_edit_that_asked_nothing_and_prepares_the_
         assert doc.gathered == (2, len(text.encode()))
     finally:
         ls.host.shutdown()
+
+
+def test_a_keystroke_reaches_the_engine_as_its_edit_when_the_engine_holds_the_version_before() -> None:
+    """The server's didChange records its one range replacement; the host hands the engine that edit (not the
+    whole text to compare) when the engine holds the version it applies to, and the whole text otherwise; the
+    engine ends with the editor's text either way."""
+    from lsprotocol import types
+
+    from lsp_server.documents import Document
+
+    ls: CodecompServer = create_server()
+    ls.host.load(None)
+    engine = ls.host.engine
+    seen: list = []
+    real = engine.change
+    engine.change = lambda uri, text, version=None, edit=None: (seen.append(edit), real(uri, text, version, edit))[1]
+    try:
+        uri = "file:///h/e.js"
+        doc = Document(uri, "let 😀 = 1;\nlet total = 2;\n", 1, "javascript")
+        ls.host.sync(Snapshot(uri, doc.text, 1, "javascript", 1))
+
+        def type_(line: int, col: int, text: str, version: int) -> None:
+            prior = doc.version
+            rng = types.Range(types.Position(line, col), types.Position(line, col))
+            edit = doc.apply(types.TextDocumentContentChangePartial(range=rng, text=text))
+            doc.version = version
+            doc.last_edit = (prior, edit)
+
+        type_(1, 9, "s", 2)  # "totals"
+        assert ls.host.sync(Snapshot(uri, doc.text, 2, "javascript", 1, doc.last_edit))
+        assert seen[-1] == (1, 9, 1, 9, "s")
+        type_(0, 6, "x", 3)  # after the emoji: UTF-16 column 6 is after its two units
+        type_(0, 7, "y", 4)  # two edits since the engine's version 2: the whole text goes
+        assert ls.host.sync(Snapshot(uri, doc.text, 4, "javascript", 1, doc.last_edit))
+        assert seen[-1] is None
+        held = engine.document(uri)
+        assert held.text == doc.text == "let 😀xy = 1;\nlet totals = 2;\n"
+        assert held.source == doc.text.encode("utf-8")
+    finally:
+        ls.host.shutdown()

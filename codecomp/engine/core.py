@@ -42,7 +42,7 @@ from codecomp.engine.lexing import (LINE_WINDOW, inside_comment_or_string, membe
 from codecomp.engine.ranking import EXACT, match_tier, order_key
 from codecomp.engine.scoring import candidate_features, document_ngrams, feature_matrix, near_counts, score_pool
 from codecomp.engine.background import foreground
-from codecomp.engine.session import Document, DocumentStore
+from codecomp.engine.session import Document, DocumentStore, TextEdit
 from codecomp.engine.types import Cancelled, Candidate, Completion, Fragment, NameSuggestions
 
 MAX_DOCUMENTS = 64  # open documents kept; the least recently used beyond this are dropped
@@ -238,15 +238,16 @@ class BaseEngine:
             self._index_open(uri, text)
         self.open_timings = {"document": round((t1 - t0) * 1000.0, 3), "project": _ms(t1)}
 
-    def change(self, uri: str, text: str, version: int | None = None) -> None:
-        """Replace the text of an open document (full synchronisation)."""
+    def change(self, uri: str, text: str, version: int | None = None, edit: TextEdit | None = None) -> None:
+        """Replace the text of an open document (full synchronisation); `edit`, when the caller knows it, is the
+        one edit that made `text` from the text held (`session.TextEdit`), which spares comparing the texts."""
         doc = self.store.get(uri)
         if doc is None:
             raise KeyError(f"{uri} is not open: call open() before change()")
         if not isinstance(text, str):
             raise TypeError(f"the text of {uri} must be str, got {type(text).__name__}")
         with foreground():  # an edit is part of a keystroke's request: background analyses wait meanwhile
-            doc.change(text, version)
+            doc.change(text, version, edit)
         self.store.touch(uri)
         if self.workspace is not None and uri_to_path(uri) is not None:
             self._unsynced.add(uri)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from tree_sitter import Point, Tree
 
@@ -174,16 +174,26 @@ def point_of_byte(source: bytes, byte: int) -> Point:
 
 
 def edit_tree(tree: Tree, old_source: bytes, new_source: bytes, start_byte: int, old_end_byte: int,
-              new_end_byte: int) -> None:
-    """Tell `tree` (in place) that old_source[start_byte:old_end_byte] became new_source[start_byte:new_end_byte]."""
-    tree.edit(
-        start_byte=start_byte,
-        old_end_byte=old_end_byte,
-        new_end_byte=new_end_byte,
-        start_point=point_of_byte(old_source, start_byte),
-        old_end_point=point_of_byte(old_source, old_end_byte),
-        new_end_point=point_of_byte(new_source, new_end_byte),
-    )
+              new_end_byte: int, old_lines: Any = None) -> None:
+    """Tell `tree` (in place) that old_source[start_byte:old_end_byte] became new_source[start_byte:new_end_byte].
+    `old_lines`: the line starts of `old_source` (an array, `.starts`) when its lines are tree-sitter's rows (no
+    lone "\r"); then no row is counted from the start of the text."""
+    if old_lines is None:
+        start_point = point_of_byte(old_source, start_byte)
+        old_end_point = point_of_byte(old_source, old_end_byte)
+    else:
+        start_point, old_end_point = (_point_in(old_lines.starts, b) for b in (start_byte, old_end_byte))
+    inserted = new_source[start_byte:new_end_byte]
+    breaks = inserted.count(b"\n")
+    new_end_point = Point(start_point[0] + breaks, len(inserted) - inserted.rfind(b"\n") - 1) if breaks \
+        else Point(start_point[0], start_point[1] + len(inserted))
+    tree.edit(start_byte=start_byte, old_end_byte=old_end_byte, new_end_byte=new_end_byte,
+              start_point=start_point, old_end_point=old_end_point, new_end_point=new_end_point)
+
+
+def _point_in(starts: Any, byte: int) -> Point:
+    row = bisect_right(starts, byte) - 1
+    return Point(row, byte - int(starts[row]))
 
 
 def changed_span(old: bytes | str, new: bytes | str) -> tuple[int, int, int]:
