@@ -158,8 +158,9 @@ def test_line_table_after_edits_equals_a_fresh_one(seed):
 def test_the_tokens_outside_reused_subtrees_and_those_inside_are_the_new_trees_tokens(lang):
     """`unreused_tokens` reads a re-parse's tokens without the subtrees it took over from the tree before; the
     tokens of the old tree inside those subtrees, put back in between, give exactly the new tree's tokens of the
-    range, after every random edit (and some of those edits reshape the tree far before them)."""
-    from codecomp.engine.lexing import tokens_in_range, unreused_tokens
+    range, after every random edit (and some of those edits reshape the tree far before them); the old tree read
+    around the same spans (`tokens_outside`) with the same tokens put back gives the old tree's tokens."""
+    from codecomp.engine.lexing import tokens_in_range, tokens_outside, unreused_tokens
     from codecomp.syntax import SlicedParse
     from codecomp.syntax.parsed import changed_span, edit_tree
 
@@ -186,6 +187,11 @@ def test_the_tokens_outside_reused_subtrees_and_those_inside_are_the_new_trees_t
                         if t.start_byte >= s and t.end_byte <= e]
                 got = sorted(fresh + kept, key=lambda t: (t.start_byte, t.end_byte))
                 assert got == tokens_in_range(job.tree, source, lang, lo, hi), (name, lo, hi)
+                # the old tree read around the same spans, without lookups in the new one, plus the same kept
+                # tokens, gives the old tree's tokens of the range (read from the new text, as its user does)
+                around = tokens_outside(edited, source, lang, lo, hi, set(reused))
+                old_got = sorted(around + kept, key=lambda t: (t.start_byte, t.end_byte))
+                assert old_got == tokens_in_range(edited, source, lang, lo, hi), (name, lo, hi)
                 skipped += len(kept)
             old_source, old_tree = source, job.tree
     assert skipped > 0  # some subtrees were taken over, and their tokens were not read from the new tree

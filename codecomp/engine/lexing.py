@@ -125,6 +125,23 @@ def unreused_tokens(old_tree: Tree, tree: Tree, source: bytes, lang: str, start:
     return out, reused
 
 
+def tokens_outside(tree: Tree, source: bytes, lang: str, start: int, end: int, spans: set[tuple[int, int]],
+                   empty: bool = False) -> list[Token]:
+    """`tokens_in_range` of `tree` without the nodes whose byte span is one of `spans` (and what they hold).
+
+    With the spans `unreused_tokens` found (subtrees a re-parse took over from this tree), these are this tree's
+    tokens around them, read without looking anything up in the other tree: a node of one of those spans holds
+    the same tokens as the subtree taken over (the same bytes, and when nodes of one span nest, the inner one
+    holds all of the outer one's)."""
+    out: list[Token] = []
+
+    def skip(node) -> bool:
+        return (node.start_byte, node.end_byte) in spans
+
+    _walk_tokens(tree, lang, start, end, skip, partial(_emit_token, out, source, lang, kind_tables(lang)), empty)
+    return out
+
+
 def _emit_token(out: list[Token], source: bytes, lang: str, tables: Any, node, kid: int) -> bool:
     n_start, n_end = node.start_byte, node.end_byte
     text = source[n_start:n_end].decode("utf-8", "replace")

@@ -37,7 +37,8 @@ from codecomp.syntax.languages import IDLE_SLICE_S, SLICE_S
 from codecomp.syntax.parsed import changed_span, edit_tree
 from codecomp.engine.background import background_turn
 from codecomp.engine.lexing import (find_identifiers, literal_ranges, literal_spans, merge_span_arrays,
-                                    merge_spans, prefix_start, tokens_in_range, unreused_tokens)
+                                    merge_spans, prefix_start, tokens_in_range, tokens_outside,
+                                    unreused_tokens)
 
 WINDOW = 256          # tokens encoded on the first request at a position
 # In the editor a fresh window is shorter: on the valid splits (300 positions per language, file alone) 128 tokens
@@ -344,8 +345,9 @@ def literal_windows(job: SlicedParse, lang: str, changed: list[tuple[int, int]],
     for lo, hi in changed:
         # a byte either side, as `LiteralSpans` widens its windows: a literal can start where a range ends
         lo, hi = max(lo - 1, 0), min(hi + 1, len(job.source))
-        new, _ = unreused_tokens(job.old_tree, job.tree, job.source, lang, lo, hi, empty=True)
-        old, _ = unreused_tokens(job.tree, job.old_tree, job.source, lang, lo, hi, empty=True)
+        new, reused = unreused_tokens(job.old_tree, job.tree, job.source, lang, lo, hi, empty=True)
+        # the old tree around the same subtrees: no lookup in the other tree per node (a third of the time)
+        old = tokens_outside(job.old_tree, job.source, lang, lo, hi, set(reused), empty=True)
         n = min(len(new), len(old))
         i = 0
         while i < n and same(new[i], old[i]):
