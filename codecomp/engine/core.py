@@ -976,9 +976,8 @@ class Engine(BaseEngine):
     _project_lines = None
 
     def _read_project_lines(self, budget_s: float, should_stop: Callable[[], bool] | None = None) -> None:
-        pl = self.project_lines()
-        if pl is not None and self.store.docs:
-            pl.current = uri_to_path(next(reversed(self.store.docs)))
+        pl = self._idle_project_lines()
+        if pl is not None:
             try:
                 pl.update(budget_s, should_stop)
             except Exception:  # idle work only: fragments go on without the project's lines
@@ -986,11 +985,16 @@ class Engine(BaseEngine):
                 self.workspace_lines_off = True
 
     def _project_lines_pending(self) -> bool:
+        pl = self._idle_project_lines()
+        return pl is not None and pl.pending()
+
+    def _idle_project_lines(self):
+        """`project_lines` for idle work, told the document being edited (the most recent one); None without a
+        workspace or an open document."""
         pl = self.project_lines() if self.store.docs else None
-        if pl is None:
-            return False
-        pl.current = uri_to_path(next(reversed(self.store.docs)))
-        return pl.pending()
+        if pl is not None:
+            pl.current = uri_to_path(next(reversed(self.store.docs)))
+        return pl
 
     workspace_lines_off = False
 

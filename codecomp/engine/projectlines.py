@@ -322,17 +322,19 @@ class ProjectLines:
             self._levels, self._merged_paths, self._merged_parts, self._merged = [], [], [], {}
             self._masked = set()
         pending = [(p, k) for p in self._unmerged() for k in range(self._merged.get(p, 0), len(self.files[p][1]))]
-        i = 0
-        while i < len(pending):
-            new, size = [], 0
-            while i < len(pending) and (not new or size + self.files[pending[i][0]][1][pending[i][1]].keys.size
-                                        <= MERGE_ENTRIES):
-                size += self.files[pending[i][0]][1][pending[i][1]].keys.size
-                new.append(pending[i])
-                i += 1
+        new: list[tuple[str, int]] = []
+        size = 0
+        for p, k in pending:
+            entries = self.files[p][1][k].keys.size
+            if new and size + entries > MERGE_ENTRIES:
+                self._merge_step(new)
+                new, size = [], 0
+                if stop is not None and stop():
+                    return
+            new.append((p, k))
+            size += entries
+        if new:
             self._merge_step(new)
-            if i < len(pending) and stop is not None and stop():
-                return
 
     def _merge_step(self, new: list[tuple[str, int]]) -> None:
         """Merge these pieces (path, piece number), each the next unmerged piece of its file."""

@@ -570,15 +570,8 @@ class Document:
         if old_end < start or len(removed) + len(ins) > SPLICE_MAX_BYTES:
             return None
         # the smallest edit, as a comparison of the whole texts would find it
-        n = min(len(removed), len(ins))
-        head = 0
-        while head < n and removed[head] == ins[head]:
-            head += 1
-        tail = 0
-        while tail < n - head and removed[len(removed) - 1 - tail] == ins[len(ins) - 1 - tail]:
-            tail += 1
-        new = old[:start] + ins + old[old_end:]
-        return new, start + head, old_end - tail, start + len(ins) - tail
+        head, removed_end, inserted_end = changed_span(removed, ins)
+        return old[:start] + ins + old[old_end:], start + head, start + removed_end, start + inserted_end
 
     def _new_parse(self, source: bytes, old_tree) -> SlicedParse:
         return SlicedParse(self.lang, source, old_tree, MAX_PARSE_S, MAX_PARSE_GROWTH)
