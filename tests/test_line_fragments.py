@@ -523,3 +523,50 @@ def test_the_document_being_edited_is_read_once_another_one_is(tmp_path: Path) -
     pl.current = str(tmp_path / "b.js")
     assert pl.pending() and pl.update(None)
     assert "typed = typed;" in {r.text for r in pl.lookup(str(tmp_path / "b.js"), [b"add", b";"], [b"proto", b"."])}
+
+
+def test_project_lines_follow_the_index_change_log_and_read_only_what_changed(tmp_path: Path, monkeypatch) -> None:
+    """With a real index, a step does not look at every file: the project's lines take the paths the index
+    changed since their last look (`changes_since`), read those (and only those) again, forget a removed file,
+    and look at every file again when the log no longer reaches back to their mark."""
+    import codecomp.engine.workspace.index as index_mod
+    from codecomp.engine.workspace import WorkspaceIndex
+
+    for i in range(6):
+        (tmp_path / f"m{i}.js").write_text(f"proto.add = add;\nproto.op{i} = op{i};\n")
+    index = WorkspaceIndex([tmp_path])
+    index.build()
+    pl = ProjectLines(index)
+    read: list[str] = []
+    real_text = pl._text
+    pl._text = lambda path, entry: (read.append(Path(path).name), real_text(path, entry))[1]
+    assert pl.update(None) and sorted(read) == [f"m{i}.js" for i in range(6)] and not pl.pending()
+
+    def found() -> set[str]:
+        return {r.text for r in pl.lookup(None, [b"add", b";"], [b"proto", b"."], limit=10) if r.with_prev}
+
+    assert found() == {f"op{i} = op{i};" for i in range(6)}
+    changes, mark = index.changes_since(None)
+    assert changes is None and index.changes_since(mark) == ([], mark)
+    # one file changed on disk: the log names it, and it alone is read again
+    (tmp_path / "m2.js").write_text("proto.add = add;\nproto.mod = mod;\n")
+    index.update_file(tmp_path / "m2.js")
+    assert index.changes_since(mark)[0] == [str(tmp_path / "m2.js")]
+    read.clear()
+    assert pl.pending() and pl.update(None) and read == ["m2.js"] and not pl._queue
+    assert "mod = mod;" in found() and "op2 = op2;" not in found()
+    # a removed file is forgotten without reading anything
+    read.clear()
+    (tmp_path / "m3.js").unlink()
+    index.remove_file(tmp_path / "m3.js")
+    assert pl.pending() and pl.update(None) and read == [] and "op3 = op3;" not in found()
+    assert str(tmp_path / "m3.js") not in pl.files
+    # the log keeps a bounded tail: a reader left behind looks at every file again and misses nothing
+    monkeypatch.setattr(index_mod, "CHANGE_LOG_MIN", 4)
+    for rep in range(24):
+        (tmp_path / "m4.js").write_text(f"proto.add = add;\nproto.v{rep} = v{rep};\n")
+        index.update_file(tmp_path / "m4.js")
+    assert index.changes_since(pl._mark)[0] is None
+    read.clear()
+    assert pl.update(None) and read == ["m4.js"]
+    assert "v23 = v23;" in found() and "v0 = v0;" not in found() and "mod = mod;" in found()

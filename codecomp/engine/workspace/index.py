@@ -52,6 +52,7 @@ MAX_PACKAGES = 256           # node_modules entry files indexed per build
 MAX_PACKAGE_FILES = 512      # ... with the files they re-export, at most
 # entries per query cache: per open document (related files and their declarations), per context (n-gram
 # levels), per language (most frequent identifiers)
+CHANGE_LOG_MIN = 4096   # paths the change log keeps at least (`changes_since`)
 CACHE_SIZES = {"related": 64, "related_decls": 64, "related_sorted": 64, "top": 8, "levels": 256, "own_ngrams": 16,
                "own_members": 16, "identifiers": 32, "unigram": 8}
 
@@ -222,6 +223,11 @@ class WorkspaceIndex:
         self.relations_version = 0  # a path added or removed, or a file's includes / imports changed
         self.decl_version = 0       # a file's declarations changed
         self._write = threading.RLock()
+        # the paths added, replaced or removed, in the order of their commits (`changes_since`): a reader that
+        # keeps up with the index (the project's lines) reads what changed instead of looking at every file
+        self._changed: list[str] = []
+        self._changed_base = 0      # the log position of `_changed[0]` (older positions were dropped)
+        self._log_lock = threading.Lock()
         # query caches, one LRU per kind so that many small entries (per-file include targets) never evict the
         # few large ones (the declarations reachable from an open document)
         self._caches: dict[str, OrderedDict[tuple, object]] = {name: OrderedDict() for name in CACHE_SIZES}
@@ -420,6 +426,13 @@ class WorkspaceIndex:
                 if self.files.pop(path, None) is not None:
                     self.relations_version += 1
                     self.decl_version += 1
+            with self._log_lock:
+                self._changed += [e.path for e in entries]
+                self._changed += list(removed)
+                if len(self._changed) > max(CHANGE_LOG_MIN, 2 * len(self.files)):  # a reader that far behind
+                    drop = len(self._changed) // 2                                  # looks at every file again
+                    del self._changed[:drop]
+                    self._changed_base += drop
             for lang, tables_changes in changes.items():
                 tables = self.tables[lang]
                 for name, (keys, counts) in tables_changes.items():
@@ -427,6 +440,16 @@ class WorkspaceIndex:
                         getattr(tables, name).add(np.concatenate(keys), np.concatenate(counts))
                 tables.reindex()
             self.generation += 1
+
+    def changes_since(self, mark: int | None) -> tuple[list[str] | None, int]:
+        """The paths added, replaced or removed since `mark` (a mark this returned before), in commit order and
+        possibly repeated, and the mark of now.  None instead of the paths when `mark` is None or older than
+        what the log keeps: the caller then looks at every file of `files`."""
+        with self._log_lock:
+            now = self._changed_base + len(self._changed)
+            if mark is None or mark < self._changed_base:
+                return None, now
+            return self._changed[mark - self._changed_base:], now
 
     def _account(self, entry: FileEntry, sign: int, changes: dict[str, dict[str, list]]) -> None:
         """Add (sign 1) or subtract (-1) one file's counts: dense arrays now, table keys into `changes`."""
