@@ -570,3 +570,7 @@ def test_project_lines_follow_the_index_change_log_and_read_only_what_changed(tm
     read.clear()
     assert pl.update(None) and read == ["m4.js"]
     assert "v23 = v23;" in found() and "v0 = v0;" not in found() and "mod = mod;" in found()
+    # the changed file's old entries were taken out of the levels on the way (not kept, masked, 24 times over)
+    assert len(pl._merged_paths) < 5 + 16 and all(fid.max() < len(pl._merged_paths) for _, fid, _, _ in pl._levels)
+    # merged pieces keep their tokens only: the entries live in the levels
+    assert all(fl.keys.size == 0 for _, pieces in pl.files.values() for fl in pieces)

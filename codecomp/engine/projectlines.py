@@ -15,8 +15,10 @@ engine gives it a few milliseconds per request and its idle time) or a request w
 read so far.  A file larger than `PIECE_BYTES` is read one piece of whole lines per step (`piece_bounds`), so
 that a request never waits for all of a 250 KB file (50-100 ms on a 2-core machine).  The
 entries of the files on disk live in sorted levels of at most `LEVEL_ENTRIES` (adding a file copies one level),
-all merged again when many of the files changed; the open documents (which change as the user types) are kept
-apart, one small array each.
+and only there once merged (a piece then keeps its tokens alone); the entries of changed files are taken out of
+the levels when many of the files changed.  The open documents (which change as the user types) are kept apart,
+one small array each.  Which files to read comes from the index's change log (`WorkspaceIndex.changes_since`),
+so a step never looks at every file of a large workspace.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ import numpy as np
 from codecomp.engine.linestats import EOL, Part, Vocab
 
 MAX_PREFIX = 24            # prefixes longer than this many tokens are not indexed
-MAX_TOKENS = 3_000_000     # tokens read from the workspace at most (memory: about 40 bytes per token)
+MAX_TOKENS = 3_000_000     # tokens read from the workspace at most (memory: about 50 bytes per token)
 MAX_FILE_BYTES = 1 << 20   # larger files are skipped (generated code, bundles)
 PIECE_BYTES = 8 << 10      # a larger file is read in pieces of whole lines of about this size, one per step
                            # (16 KB pieces of lodash.js took up to 9 ms each, and a request waited for one)
@@ -41,6 +43,8 @@ MAX_ENTRIES = 400          # matching entries looked at per lookup
 LEVEL_ENTRIES = 1 << 16    # merged entries per sorted level (adding files copies one level: about a millisecond)
 MERGE_ENTRIES = 1 << 15    # entries merged per step: a request waits for one step (a merge of all that a 20 ms
                            # slice had read, into levels of 2^18 entries, took up to 26 ms)
+_NO_KEYS = np.zeros(0, np.uint64)
+_NO_SPANS = np.zeros(0, np.int32)
 _P = np.uint64(0x100000001B3)
 _SEED_A = np.uint64(0x9E3779B97F4A7C15)
 _SEED_B = np.uint64(0xC2B2AE3D27D4EB4F)
@@ -166,12 +170,13 @@ def piece_bounds(data: bytes, size: int | None = None) -> list[tuple[int, int, i
 def piece_lines(data: bytes, vocab: Vocab, read_from: int, lo: int, hi: int) -> FileLines:
     """The entries of the lines of data[lo:hi] (`piece_bounds`), its part's spans given in `data`'s offsets."""
     fl = file_lines(data[read_from:hi], vocab, lo - read_from)
-    if read_from == 0 and hi == len(data):
-        return fl
     p = fl.part
-    first_line = data.count(b"\n", 0, read_from)
-    part = Part(data, p.ids, np.where(p.starts >= 0, p.starts + read_from, -1),
-                np.where(p.ends >= 0, p.ends + read_from, -1), p.lines + first_line)
+    first_line = data.count(b"\n", 0, read_from) if read_from else 0
+    # kept for as long as the workspace is open: 32-bit spans and line numbers (a file read is at most
+    # `MAX_FILE_BYTES`), half the bytes of the 64-bit ones a document's parts use
+    part = Part(data, p.ids, np.where(p.starts >= 0, p.starts + read_from, -1).astype(np.int32),
+                np.where(p.ends >= 0, p.ends + read_from, -1).astype(np.int32),
+                (p.lines + first_line).astype(np.int32))
     return FileLines(part, fl.keys, fl.starts, fl.ends)
 
 
@@ -354,12 +359,10 @@ class ProjectLines:
     def _merge(self, stop: Callable[[], bool] | None = None) -> None:
         """Bring the merged entries up to date: the files read since are inserted into the last sorted level (a
         new one when it is full), at most `MERGE_ENTRIES` entries per step, until `stop` says so (a lookup reads
-        the files not merged yet apart); when a quarter of the merged files have changed since, everything is
-        merged again.  The open documents stay apart (they change as the user types)."""
+        the files not merged yet apart); when a quarter of the merged files have changed since, their entries are
+        taken out (`_compact`).  The open documents stay apart (they change as the user types)."""
         if len(self._masked) > max(16, len(self._merged_paths) // 4):
-            self._levels, self._merged_paths, self._merged_parts, self._merged = [], [], [], {}
-            self._masked = set()
-            self._unmerged_paths = dict.fromkeys(self.files)
+            self._compact()
         pending = [(p, k) for p in self._unmerged() for k in range(self._merged.get(p, 0), len(self.files[p][1]))]
         new: list[tuple[str, int]] = []
         size = 0
@@ -374,6 +377,23 @@ class ProjectLines:
             size += entries
         if new:
             self._merge_step(new)
+
+    def _compact(self) -> None:
+        """Take the entries of the merged files that changed or went away out of the levels (they were skipped
+        until now), renumbering the others; the levels stay sorted."""
+        keep = [i for i in range(len(self._merged_paths)) if i not in self._masked]
+        renumber = np.full(len(self._merged_paths), -1, np.int32)
+        renumber[keep] = np.arange(len(keep), dtype=np.int32)
+        levels = []
+        for keys, fid, st, en in self._levels:
+            new_fid = renumber[fid]
+            ok = new_fid >= 0
+            if ok.any():
+                levels.append((keys[ok], new_fid[ok], st[ok], en[ok]))
+        self._levels = levels
+        self._merged_paths = [self._merged_paths[i] for i in keep]
+        self._merged_parts = [self._merged_parts[i] for i in keep]
+        self._masked = set()
 
     def _merge_step(self, new: list[tuple[str, int]]) -> None:
         """Merge these pieces (path, piece number), each the next unmerged piece of its file."""
@@ -392,10 +412,12 @@ class ProjectLines:
             self._levels.append(add)
         self._merged_paths += paths
         self._merged_parts += [f.part for f in parts]
-        for p, k in new:
+        for (p, k), f in zip(new, parts):
             self._merged[p] = k + 1
             if k + 1 == len(self.files[p][1]):
                 self._unmerged_paths.pop(p, None)
+            # the levels hold its entries now: the piece keeps its tokens only (a third of its memory)
+            self.files[p][1][k] = FileLines(f.part, _NO_KEYS, _NO_SPANS, _NO_SPANS)
 
     # ------------------------------------------------------------------------------------------- lookups
     def lookup(self, own_path: str | None, prev_tail: list[bytes], line_tokens: list[bytes], prefix: str = "",
