@@ -70,6 +70,7 @@ class EngineHost:
         self.running_since: float | None = None  # when the job now on the worker started
         self.waited_ms = 0.0  # how long the job now on the worker waited in the queue
         self.idle_pending = False  # the engine had background work after the last job (read by the loop)
+        self.idle_after_s = 0.0    # ... and the pause in requests it waits for (`Engine.idle_delay`)
 
     def submit(self, fn: Callable[..., Any], *args: Any, priority: int = URGENT) -> concurrent.futures.Future:
         fut: concurrent.futures.Future = concurrent.futures.Future()
@@ -97,7 +98,8 @@ class EngineHost:
         finally:
             self.running_since = None
             engine = self.engine
-            self.idle_pending = engine is not None and engine.has_idle_work()
+            self.idle_pending = pending = engine is not None and engine.has_idle_work()
+            self.idle_after_s = engine.idle_delay() if pending else 0.0
 
     def stuck_for(self) -> float:
         """Seconds the current worker job has been running (0 when idle)."""

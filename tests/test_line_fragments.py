@@ -574,3 +574,48 @@ def test_project_lines_follow_the_index_change_log_and_read_only_what_changed(tm
     assert len(pl._merged_paths) < 5 + 16 and all(fid.max() < len(pl._merged_paths) for _, fid, _, _ in pl._levels)
     # merged pieces keep their tokens only: the entries live in the levels
     assert all(fl.keys.size == 0 for _, pieces in pl.files.values() for fl in pieces)
+
+
+def test_the_project_lines_wait_for_a_pause_in_typing_while_request_work_does_not(tmp_path: Path) -> None:
+    """`idle_delay`: idle work for the next request (its preparation, the model track) may run between
+    keystrokes; once only the project's lines are left to read, it asks for a pause in typing, and the host
+    hands that pause to the server with its `idle_pending` after every job."""
+    from codecomp.engine.core import PROJECT_LINES_AFTER_S
+    from codecomp.engine.workspace import WorkspaceIndex
+    from lsp_server.host import EngineHost
+
+    for i in range(3):
+        (tmp_path / f"m{i}.js").write_text(f"proto.add = add;\nproto.op{i} = op{i};\n")
+    index = WorkspaceIndex([tmp_path])
+    index.build()
+    eng = Engine.load(None)
+    assert isinstance(eng, Engine), eng.problem
+    eng.set_workspace(index)
+    uri = (tmp_path / "app.js").as_uri()
+    eng.open(uri, "proto.add = add;\nproto.", "javascript", 1)
+    eng.complete(uri, 1, 6, fragment=False)
+    host = EngineHost()
+    host.engine = eng
+    try:
+        def after_a_job() -> tuple[bool, float]:  # what the host tells the server after a job (read by the next)
+            host.submit(lambda: None).result(10)
+            return host.submit(lambda: (host.idle_pending, host.idle_after_s)).result(10)
+
+        assert eng._request_work_pending() and eng.idle_delay() == 0.0 and after_a_job() == (True, 0.0)
+        for _ in range(200):  # the request work first: no pause asked for while some is left
+            if not eng._request_work_pending():
+                break
+            assert eng.idle_delay() == 0.0
+            host.submit(eng.work_in_idle, 1.0).result(10)
+        assert eng._project_lines_pending() and eng.idle_delay() == PROJECT_LINES_AFTER_S > 0
+        assert after_a_job() == (True, PROJECT_LINES_AFTER_S)
+        while eng.has_idle_work():
+            host.submit(eng.work_in_idle, 1.0).result(10)
+        assert after_a_job() == (False, 0.0)
+    finally:
+        host.shutdown()
+    assert {f"op{i} = op{i};" for i in range(3)} <= {r.text for r in eng.project_lines().lookup(
+        None, [b"add", b";"], [b"proto", b"."], limit=10) if r.with_prev}
+    # an edit brings request work back: no pause asked for
+    eng.change(uri, "proto.add = add;\nproto.op(", 2)
+    assert eng._request_work_pending() and eng.idle_delay() == 0.0
