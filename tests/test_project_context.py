@@ -282,3 +282,30 @@ per_subfolder = true
     changed[0].text += "\n// edited\n"
     with pytest.raises(ValueError, match="not in the workspace corpus"):
         whole_projects(tmp_path / "whole", "valid", changed)
+
+
+def test_companion_files_follow_the_files_that_come_and_go(tmp_path: Path, monkeypatch) -> None:
+    """A source file's companions (same folder, same stem) follow the index's changes without a rebuild of
+    the map, and a reader left behind by the change log builds it again: the same answer either way."""
+    import codecomp.engine.workspace.index as index_mod
+    from codecomp.engine.candidates import _COMPANIONS, companion_files
+
+    for rel in ("src/widget.h", "src/widget.cc", "src/other.cc", "lib/widget.h"):
+        write(tmp_path, rel, "int x;\n")
+    index = WorkspaceIndex([tmp_path])
+    index.build()
+    cc = str(tmp_path / "src/widget.cc")
+    assert companion_files(index, cc) == [str(tmp_path / "src/widget.h")]
+    built = _COMPANIONS[index][1]
+    write(tmp_path, "src/widget.inl.h", "int y;\n")
+    index.update_file(tmp_path / "src/widget.inl.h")
+    index.remove_file(tmp_path / "src/widget.h")
+    assert companion_files(index, cc) == [str(tmp_path / "src/widget.inl.h")]
+    assert _COMPANIONS[index][1] is built  # followed, not built again
+    assert companion_files(index, str(tmp_path / "src/other.cc")) == []
+    monkeypatch.setattr(index_mod, "CHANGE_LOG_MIN", 2)
+    for rel in ["src/widget.h"] + [f"src/n{i % 3}.cc" for i in range(40)]:
+        index.update_file(write(tmp_path, rel, "int z;\n"))
+    assert index.changes_since(_COMPANIONS[index][0])[0] is None
+    assert companion_files(index, cc) == sorted([str(tmp_path / "src/widget.h"), str(tmp_path / "src/widget.inl.h")])
+    assert _COMPANIONS[index][1] is not built
