@@ -86,6 +86,12 @@ def _tail(qualified: str) -> str:
 
 _Q = rb"((?:[A-Za-z_][A-Za-z0-9_]*\s*::\s*)*[A-Za-z_][A-Za-z0-9_]*)"
 _DECL_AFTER = frozenset(b";=,)({[:")
+# one pattern for every name (the name is compared after the match): a pattern built per name cost a
+# compilation for every name met the first time
+_CPP_NAME = rb"([A-Za-z_$][A-Za-z0-9_$]*)"
+_CPP_AUTO = re.compile(rb"\bauto\s*[*&]*\s*" + _CPP_NAME
+                       + rb"\s*=\s*(?:new\s+|(?:std\s*::\s*)?make_(?:unique|shared)\s*<\s*)?" + _Q)
+_CPP_TYPED = re.compile(_Q + rb"\s*(<[^;{}()]*>)?\s*(?:const\s+)?[*&\s]*(?:const\s+)?" + _CPP_NAME + rb"\Z")
 MAX_OCCURRENCES = 200  # uses of the name looked at, newest first
 
 
@@ -97,10 +103,6 @@ def _cpp_declared_type(code: bytes, name: str) -> tuple[str, None, str] | None:
     position and cost tens of milliseconds on a long file.
     """
     raw = name.encode()
-    n = re.escape(raw)
-    auto = re.compile(rb"\bauto\s*[*&]*\s*" + n + rb"\s*=\s*(?:new\s+|(?:std\s*::\s*)?make_(?:unique|shared)\s*<\s*)?"
-                      + _Q)
-    typed = re.compile(_Q + rb"\s*(<[^;{}()]*>)?\s*(?:const\s+)?[*&\s]*(?:const\s+)?" + n + rb"\Z")
     end = len(code)
     for _ in range(MAX_OCCURRENCES):
         pos = code.rfind(raw, 0, end)
@@ -112,9 +114,10 @@ def _cpp_declared_type(code: bytes, name: str) -> tuple[str, None, str] | None:
             continue  # part of a longer name
         lo = max(0, code.rfind(b"\n", 0, max(0, pos - 160)) + 1)
         if code.find(b"auto", lo, pos) >= 0:  # (the pattern needs it: most uses are not declarations)
-            m = auto.search(code, lo, min(len(code), after + 200))
+            m = next((m for m in _CPP_AUTO.finditer(code, lo, min(len(code), after + 200))
+                      if m.group(1) == raw), None)
             if m is not None and m.start(0) < pos < m.end(0):
-                return _tail(m.group(1).decode()), None, "auto"
+                return _tail(m.group(2).decode()), None, "auto"
         rest = code[after:after + 64].lstrip()
         if rest and rest[0] not in _DECL_AFTER:
             continue
@@ -125,8 +128,8 @@ def _cpp_declared_type(code: bytes, name: str) -> tuple[str, None, str] | None:
             k -= 1
         if k == lo or code[k - 1:k] not in _TYPE_END:
             continue
-        m = typed.search(code, lo, after)
-        if m is None:
+        m = _CPP_TYPED.search(code, lo, after)
+        if m is None or m.group(3) != raw:  # (the name ends the text searched and follows a non-word byte)
             continue
         type_name = _tail(m.group(1).decode())
         if type_name in _NOT_TYPES or type_name == name or type_name == "auto":
