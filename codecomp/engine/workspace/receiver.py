@@ -170,6 +170,8 @@ def _js_module(before: bytes, name: str) -> tuple[None, str, str] | None:
     """The module a JS name is bound to by `require` or `import` (read from the raw text: the specifier is a
     string)."""
     raw = name.encode()
+    if raw not in before:  # (a byte search: every pattern below needs the name)
+        return None
     found = None
     for how, pattern in (("require", _JS_REQUIRE), ("import", _JS_IMPORT)):
         m = _last_of(pattern, before, raw)
@@ -178,10 +180,26 @@ def _js_module(before: bytes, name: str) -> tuple[None, str, str] | None:
     return found[1] if found else None
 
 
+_JS_ASSIGN_NEW = re.compile(rb"=\s*new\s+((?:[A-Za-z_$][\w$]*\.)*[A-Za-z_$][\w$]*)")
+_JS_NAME_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$")
+_JS_BLANK = frozenset(b" \t\n\r\f\v")
+
+
 def _js_new(code: bytes, name: str) -> tuple[str, None, str] | None:
-    """`x = new T(...)` (declaration or assignment), the last one before the cursor."""
-    m = _last_of(_JS_NEW, code, name.encode())
-    return (_tail(m.group(2).decode()), None, "new") if m else None
+    """`x = new T(...)` (declaration or assignment), the last one before the cursor: the matches of `_JS_NEW`
+    with the name, found from their `= new` (a pattern that starts at every word of 64 KB took 2-4 ms)."""
+    raw = name.encode()
+    if raw not in code:
+        return None
+    last = None
+    for m in _JS_ASSIGN_NEW.finditer(code):
+        j = m.start()
+        while j > 0 and code[j - 1] in _JS_BLANK:
+            j -= 1
+        i = j - len(raw)
+        if i >= 0 and code[i:j] == raw and (i == 0 or (code[i - 1] not in _JS_NAME_BYTES and code[i - 1] != 46)):
+            last = m     # (46: a dot before the name, a property, is not the variable)
+    return (_tail(last.group(1).decode()), None, "new") if last else None
 
 
 def enclosing_class(before: bytes, lang: str) -> str | None:
