@@ -510,3 +510,25 @@ def test_new_spellings_get_ids_in_the_order_they_first_occur():
     words = [f"w{i}_{'x' * (i % 5)}".encode() for i in range(40, 0, -1)]
     more = vocab.encode(words + words[::3])
     assert more[:len(words)].tolist() == sorted(more[:len(words)].tolist())
+
+
+def test_js_new_finds_what_the_plain_pattern_finds() -> None:
+    """`x = new T` is searched from each `= new` and the name checked before it; the answers are those of the
+    plain pattern (the name, blanks, `=`, blanks, `new`, the class), the last match before the cursor."""
+    import re
+
+    from codecomp.engine.workspace.receiver import _js_new
+
+    def plain(code: bytes, name: str):
+        pattern = re.compile(rb"(?<![.\w$])" + re.escape(name.encode())
+                             + rb"\s*=\s*new\s+((?:[A-Za-z_$][\w$]*\.)*[A-Za-z_$][\w$]*)")
+        found = list(pattern.finditer(code))
+        return (found[-1].group(1).decode().rsplit(".", 1)[-1], None, "new") if found else None
+
+    texts = ["a = new A(); b = new B(); a = new ns.C();", "a == new X(); a === new Y();", "x.a = new T();",
+             "ab = new X(); b = new Y();", "a\n=\n new\tZ.W()", "$a = new D(); _a = new E();", "a += new F();",
+             "a != new G()", "a=new H", "const a = new I(), b = new J();", "b = new K(); a. = new L();"]
+    for text in texts:
+        for name in ("a", "b", "$a", "_a", "x", "W"):
+            assert _js_new(text.encode(), name) == plain(text.encode(), name), (text, name)
+    assert _js_new(b"a = new ns.C();", "a") == ("C", None, "new")
