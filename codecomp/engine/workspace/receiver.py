@@ -66,7 +66,9 @@ def infer_receiver_type(before: bytes, lang: str, receiver: str, op: str = ".") 
     if lang == "cpp":
         found = _cpp_declared_type(strip(before, "cpp").code, receiver)
     else:
-        found = _js_module(before, receiver) or _js_new(strip(before, "javascript").code, receiver)
+        # (no pattern can match where the name does not occur: a byte search spares the stripping of 64 KB)
+        found = None if receiver.encode() not in before else \
+            _js_module(before, receiver) or _js_new(strip(before, "javascript").code, receiver)
     if found is not None:
         type_name, module, how = found
         return ReceiverType(receiver, op, type_name, module, how)
