@@ -171,7 +171,7 @@ def piece_lines(data: bytes, vocab: Vocab, read_from: int, lo: int, hi: int) -> 
     """The entries of the lines of data[lo:hi] (`piece_bounds`), its part's spans given in `data`'s offsets."""
     fl = file_lines(data[read_from:hi], vocab, lo - read_from)
     p = fl.part
-    first_line = data.count(b"\n", 0, read_from) if read_from else 0
+    first_line = data.count(b"\n", 0, read_from)
     # kept for as long as the workspace is open: 32-bit spans and line numbers (a file read is at most
     # `MAX_FILE_BYTES`), half the bytes of the 64-bit ones a document's parts use
     part = Part(data, p.ids, np.where(p.starts >= 0, p.starts + read_from, -1).astype(np.int32),
@@ -257,8 +257,6 @@ class ProjectLines:
         self._refresh()
         files = self.index.files
         for path in list(self._queue):
-            if path not in self._queue:
-                continue
             entry = files.get(path)
             if entry is None or entry.external:
                 if path in self.files or path in self._partial:
@@ -329,8 +327,7 @@ class ProjectLines:
             self._forget(path)
             self.files[path] = (serial, pieces)
             self._unmerged_paths[path] = None
-            if files.get(path) is entry:  # (else it changed while it was read: it is queued again)
-                self._queue.pop(path, None)
+            self._queue.pop(path, None)  # (changed while it was read: the index's log queues it again)
             self.tokens += _tokens(pieces)
             if self.tokens > MAX_TOKENS:
                 self.full = True

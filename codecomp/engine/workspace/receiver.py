@@ -75,13 +75,6 @@ def infer_receiver_type(before: bytes, lang: str, receiver: str, op: str = ".") 
     return ReceiverType(receiver, op, receiver, how="name")
 
 
-def _last(pattern: re.Pattern[bytes], text: bytes) -> re.Match[bytes] | None:
-    last = None
-    for last in pattern.finditer(text):
-        pass
-    return last
-
-
 def _tail(qualified: str) -> str:
     return qualified.rsplit("::", 1)[-1].rsplit(".", 1)[-1].strip()
 
@@ -182,7 +175,6 @@ def _js_module(before: bytes, name: str) -> tuple[None, str, str] | None:
 
 
 _JS_ASSIGN_NEW = re.compile(rb"=\s*new\s+((?:[A-Za-z_$][\w$]*\.)*[A-Za-z_$][\w$]*)")
-_JS_NAME_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$")
 _JS_BLANK = frozenset(b" \t\n\r\f\v")
 
 
@@ -199,8 +191,8 @@ def _js_new(code: bytes, name: str) -> tuple[str, None, str] | None:
         while j > 0 and code[j - 1] in _JS_BLANK:
             j -= 1
         i = j - len(raw)
-        if i >= 0 and code[i:j] == raw and (i == 0 or (code[i - 1] not in _JS_NAME_BYTES and code[i - 1] != 46)):
-            last = m     # (46: a dot before the name, a property, is not the variable)
+        if i >= 0 and code[i:j] == raw and code[i - 1:i] not in _WORD_BYTES and code[i - 1:i] != b".":
+            last = m     # (a dot before the name: a property, not the variable)
     return (_tail(last.group(1).decode()), None, "new") if last else None
 
 
