@@ -99,6 +99,7 @@ class CodecompServer(LanguageServer):
         self._loop: asyncio.AbstractEventLoop | None = None
         self.project = ProjectIndexer(self)
         self._idle_queued = False  # a slice of idle work is queued on the engine worker (or waits for quiet)
+        self._idle_timer: asyncio.TimerHandle | None = None  # ... waiting for quiet: when it starts
         self._last_request = 0.0   # time.monotonic() when the last completion-like request came in
         self._last_change = 0.0    # ... and the last edit
         self._changed: str | None = None  # the document edited last, whose text idle work hands the engine first
@@ -285,14 +286,22 @@ class CodecompServer(LanguageServer):
         """Queue one slice of the engine's background work once the server has been quiet for `IDLE_AFTER_S`
         (no request came in meanwhile); each slice queues the next one when it is done, until none is left.  A
         request that arrives during a slice waits at most one model chunk: the slice stops between chunks."""
-        if self._idle_queued or self._loop is None or not (self.host.idle_pending or self._changed):
+        if self._loop is None or not (self.host.idle_pending or self._changed):
             return  # nothing to do: no job per request when no parse is unfinished
+        if self._idle_queued:
+            # a slice waiting out a pause in typing (for work that serves no request) starts sooner when an edit
+            # comes: the next request is to be prepared with it, which waits for no pause
+            if self._changed and self._idle_timer is not None:
+                self._idle_timer.cancel()
+                self._start_idle()
+            return
         self._idle_queued = True
         self._start_idle()
 
     def _start_idle(self) -> None:
         # Not at once after a request: its answer is still being built and written on the event loop, and a
         # slice started now would compete with it for the interpreter (measured: +12 ms on some answers).
+        self._idle_timer = None
         now = time.monotonic()
         # work that serves no request (the project's lines) waits for a pause in typing; an edit not handed to the
         # engine yet goes at once (the next request gets prepared with it)
@@ -301,7 +310,7 @@ class CodecompServer(LanguageServer):
                    pause - (now - max(self._last_request, self._last_change)))
         if wait > 0:
             assert self._loop is not None
-            self._loop.call_later(wait, self._start_idle)
+            self._idle_timer = self._loop.call_later(wait, self._start_idle)
             return
         loop = self._loop
         # the latest text of the document being edited goes to the engine with the slice: idle work can then

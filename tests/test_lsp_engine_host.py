@@ -161,3 +161,38 @@ def test_a_keystroke_reaches_the_engine_as_its_edit_when_the_engine_holds_the_ve
         assert held.source == doc.text.encode("utf-8")
     finally:
         ls.host.shutdown()
+
+
+def test_an_edit_ends_the_wait_for_a_pause_in_typing() -> None:
+    """Work that serves no request (the project's lines) waits for a pause in typing, on a timer.  A keystroke
+    that asks nothing (`(`, a space) must not wait behind that timer: the next request is prepared with its text
+    after the usual short delays, not after the pause."""
+    from lsp_server.server import IDLE_AFTER_S
+
+    ls: CodecompServer = create_server()
+
+    async def run() -> tuple[float, float, bool]:
+        loop = asyncio.get_running_loop()
+        ls._loop = loop
+        now = time.monotonic()
+        ls._last_request = ls._last_change = now
+        ls.host.idle_pending, ls.host.idle_after_s = True, 0.3  # after a request: only the project's lines left
+        ls.schedule_idle()
+        first = ls._idle_timer
+        assert first is not None, "the slice should wait for the pause on a timer"
+        pause_due = first.when() - loop.time()
+        ls._changed = "file:///h/not-open.js"  # a didChange, with no request after it
+        ls._last_change = time.monotonic()
+        ls.schedule_idle()
+        second = ls._idle_timer
+        assert second is not None and second is not first
+        edit_due = second.when() - loop.time()
+        second.cancel()
+        return pause_due, edit_due, first.cancelled()
+
+    try:
+        pause_due, edit_due, cancelled = asyncio.run(run())
+    finally:
+        ls.host.shutdown()
+    assert pause_due > 0.2
+    assert cancelled and edit_due <= IDLE_AFTER_S + 0.01
